@@ -1,0 +1,49 @@
+// Command pier runs the Pier registry on one machine (`pier serve`) and
+// holds its admin commands.
+//
+// Usage:
+//
+//	pier serve [flags]    serve the registry (see pier serve -h)
+//	pier version          print the version
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "version":
+		fmt.Println("pier", version)
+	case "help", "-h", "--help":
+		usage()
+	default:
+		fmt.Fprintf(os.Stderr, "pier: unknown command %q\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pier:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage: pier <command> [flags]
+
+commands:
+  serve     serve the registry (pier serve -h lists the flags)
+  version   print the version
+`)
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/pier-registry/pier/internal/config"
+	"github.com/pier-registry/pier/internal/httpapi"
+	"github.com/pier-registry/pier/internal/registry"
+	"github.com/pier-registry/pier/internal/store/local"
+)
+
+// serve runs the registry until SIGINT or SIGTERM, then shuts down
+// gracefully: requests under way may finish.
+func serve(args []string) error {
+	fs := flag.NewFlagSet("pier serve", flag.ContinueOnError)
+	cfg, err := config.Parse(fs, args, config.Getenv)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	level, _ := cfg.Level()
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	blobs, err := local.OpenBlobs(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	meta, err := local.OpenMetadata(filepath.Join(cfg.DataDir, "metadata.db"))
+	if err != nil {
+		return err
+	}
+	defer meta.Close()
+
+	reg := registry.New(blobs, meta, registry.Options{
+		AllowSparse:    cfg.AllowSparse,
+		ChunkMinLength: cfg.ChunkMinLength,
+		ChunkMaxLength: cfg.ChunkMaxLength,
+	})
+	srv := &http.Server{
+		Handler:           httpapi.New(reg, httpapi.Options{Logger: log}),
+		ReadHeaderTimeout: 30 * time.Second,
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+"/v2/",
+		"backend", cfg.Backend, "data", cfg.DataDir, "allow_sparse", cfg.AllowSparse, "version", version)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

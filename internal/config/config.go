@@ -1,0 +1,150 @@
+// Package config holds Pier's settings: each has an environment variable
+// (what the Lambda functions read) and, for `pier serve`, a flag of the
+// same meaning. Flags override the environment, which overrides the
+// documented defaults.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Config is the configuration of a Pier server.
+type Config struct {
+	// Addr is the address `pier serve` listens on (PIER_ADDR).
+	Addr string
+	// DataDir is where the local backend keeps blobs and metadata
+	// (PIER_DATA_DIR).
+	DataDir string
+	// Backend is the storage backend: "local" (PIER_BACKEND).
+	Backend string
+	// AllowSparse accepts image manifests whose blobs are missing
+	// (PIER_ALLOW_SPARSE).
+	AllowSparse bool
+	// LogLevel is the lowest level logged: debug, info, warn, error
+	// (PIER_LOG_LEVEL).
+	LogLevel string
+	// ChunkMinLength is the OCI-Chunk-Min-Length advertised to clients
+	// (PIER_CHUNK_MIN_LENGTH); 0 advertises none.
+	ChunkMinLength int64
+	// ChunkMaxLength is the largest request body an upload takes
+	// (PIER_CHUNK_MAX_LENGTH), advertised as OCI-Chunk-Max-Length; 0 is
+	// no limit.
+	ChunkMaxLength int64
+}
+
+// setting describes one setting: its flag, its variable, its default.
+type setting struct {
+	flag, env, def, usage string
+	str                   *string
+	boolean               *bool
+	integer               *int64
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{flag: "addr", env: "PIER_ADDR", def: "127.0.0.1:5000", usage: "address to listen on", str: &c.Addr},
+		{flag: "data", env: "PIER_DATA_DIR", def: "./data", usage: "directory of the local backend's blobs and metadata", str: &c.DataDir},
+		{flag: "backend", env: "PIER_BACKEND", def: "local", usage: "storage backend: local", str: &c.Backend},
+		{flag: "allow-sparse", env: "PIER_ALLOW_SPARSE", def: "false", usage: "accept image manifests whose config or layers are not in the repository", boolean: &c.AllowSparse},
+		{flag: "log-level", env: "PIER_LOG_LEVEL", def: "info", usage: "lowest log level: debug, info, warn, error", str: &c.LogLevel},
+		{flag: "chunk-min-length", env: "PIER_CHUNK_MIN_LENGTH", def: "1048576", usage: "OCI-Chunk-Min-Length advertised to clients, in bytes (0: none)", integer: &c.ChunkMinLength},
+		{flag: "chunk-max-length", env: "PIER_CHUNK_MAX_LENGTH", def: "0", usage: "largest request body of an upload, in bytes, advertised as OCI-Chunk-Max-Length (0: no limit)", integer: &c.ChunkMaxLength},
+	}
+}
+
+// FromEnv returns the configuration that the environment (getenv) and the
+// defaults give.
+func FromEnv(getenv func(string) string) (Config, error) {
+	var c Config
+	for _, s := range c.settings() {
+		v := getenv(s.env)
+		if v == "" {
+			v = s.def
+		}
+		if err := s.set(v); err != nil {
+			return Config{}, fmt.Errorf("%s: %w", s.env, err)
+		}
+	}
+	return c, c.Validate()
+}
+
+// Parse reads the configuration from the environment, then from the flags
+// args (as parsed by fs, which gets one flag per setting).
+func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, error) {
+	c, err := FromEnv(getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	for _, s := range c.settings() {
+		s := s
+		usage := fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def)
+		switch {
+		case s.boolean != nil:
+			fs.BoolVar(s.boolean, s.flag, *s.boolean, usage)
+		case s.integer != nil:
+			fs.Int64Var(s.integer, s.flag, *s.integer, usage)
+		default:
+			fs.StringVar(s.str, s.flag, *s.str, usage)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	return c, c.Validate()
+}
+
+func (s setting) set(v string) error {
+	switch {
+	case s.boolean != nil:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean", v)
+		}
+		*s.boolean = b
+	case s.integer != nil:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		*s.integer = n
+	default:
+		*s.str = v
+	}
+	return nil
+}
+
+// Validate checks the values of c.
+func (c Config) Validate() error {
+	switch c.Backend {
+	case "local":
+	default:
+		return fmt.Errorf("unknown backend %q (want local)", c.Backend)
+	}
+	if _, err := c.Level(); err != nil {
+		return err
+	}
+	if c.ChunkMinLength < 0 || c.ChunkMaxLength < 0 {
+		return fmt.Errorf("chunk lengths must not be negative")
+	}
+	if c.ChunkMaxLength > 0 && c.ChunkMinLength > c.ChunkMaxLength {
+		return fmt.Errorf("chunk min length %d is above the max length %d", c.ChunkMinLength, c.ChunkMaxLength)
+	}
+	return nil
+}
+
+// Level returns LogLevel as a slog.Level.
+func (c Config) Level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(c.LogLevel))); err != nil {
+		return 0, fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
+}
+
+// Getenv is os.Getenv, for FromEnv and Parse.
+var Getenv = os.Getenv

@@ -1,0 +1,94 @@
+// Package httpapi serves the OCI distribution API over HTTP: it parses
+// routes, headers and query parameters, calls the registry service, and
+// writes status codes, OCI headers and error bodies. It knows nothing of
+// AWS: the same handler serves `pier serve` and the Lambda function.
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/pier-registry/pier/internal/oci"
+	"github.com/pier-registry/pier/internal/registry"
+)
+
+// Options tune a Handler.
+type Options struct {
+	// Logger receives one JSON line per request. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler is the http.Handler of the /v2 API.
+type Handler struct {
+	reg *registry.Registry
+	log *slog.Logger
+}
+
+// New returns the handler of the /v2 API for reg, with logging and panic
+// recovery around it.
+func New(reg *registry.Registry, opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	h := &Handler{reg: reg, log: opts.Logger}
+	return h.logged(h)
+}
+
+// ServeHTTP routes a request to the handler of its endpoint.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	rt, err := parseRoute(r.URL.Path)
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	methods, ok := endpoints[rt.kind]
+	if !ok {
+		h.error(w, r, notFoundError())
+		return
+	}
+	fn, ok := methods[r.Method]
+	if !ok {
+		h.error(w, r, oci.Errorf(oci.CodeUnsupported, "method %s is not supported on this endpoint", r.Method))
+		return
+	}
+	fn(h, w, r, rt)
+}
+
+type handlerFunc func(h *Handler, w http.ResponseWriter, r *http.Request, rt route)
+
+// endpoints maps each route to its handlers by method.
+var endpoints = map[routeKind]map[string]handlerFunc{
+	routePing: {
+		http.MethodGet:  (*Handler).ping,
+		http.MethodHead: (*Handler).ping,
+	},
+	routeCatalog: {http.MethodGet: (*Handler).catalog},
+	routeDiscover: {
+		http.MethodGet: (*Handler).discover,
+	},
+	routeManifest: {
+		http.MethodGet:    (*Handler).getManifest,
+		http.MethodHead:   (*Handler).getManifest,
+		http.MethodPut:    (*Handler).putManifest,
+		http.MethodDelete: (*Handler).deleteManifest,
+	},
+	routeBlob: {
+		http.MethodGet:    (*Handler).getBlob,
+		http.MethodHead:   (*Handler).getBlob,
+		http.MethodDelete: (*Handler).deleteBlob,
+	},
+	routeUploadStart: {http.MethodPost: (*Handler).startUpload},
+	routeUpload: {
+		http.MethodGet:    (*Handler).uploadStatus,
+		http.MethodPatch:  (*Handler).patchUpload,
+		http.MethodPut:    (*Handler).finishUpload,
+		http.MethodDelete: (*Handler).cancelUpload,
+	},
+	routeTags:      {http.MethodGet: (*Handler).tags},
+	routeReferrers: {http.MethodGet: (*Handler).referrers},
+}
+
+func (h *Handler) ping(w http.ResponseWriter, r *http.Request, _ route) {
+	writeJSON(w, r, http.StatusOK, "application/json", struct{}{})
+}

@@ -1,0 +1,178 @@
+package httpapi
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/pier-registry/pier/internal/oci"
+	"github.com/pier-registry/pier/internal/registry"
+	"github.com/pier-registry/pier/internal/store"
+)
+
+// startUpload answers POST /v2/<name>/blobs/uploads/: a mount (?mount=,
+// with or without from=), a monolithic push (?digest= and the body), or
+// a new upload session.
+func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	if q.Has("mount") {
+		d, err := parseDigest(q.Get("mount"))
+		if err != nil {
+			h.error(w, r, err)
+			return
+		}
+		mounted, err := h.reg.Mount(ctx, rt.name, d, q.Get("from"))
+		if err != nil {
+			h.error(w, r, err)
+			return
+		}
+		if mounted {
+			blobCreated(w, rt.name, d)
+			return
+		}
+		// Not there to mount: the client uploads it in the session below.
+	} else if q.Has("digest") {
+		d, err := parseDigest(q.Get("digest"))
+		if err != nil {
+			h.error(w, r, err)
+			return
+		}
+		if err := h.reg.PutBlob(ctx, rt.name, d, r.Body); err != nil {
+			h.error(w, r, err)
+			return
+		}
+		blobCreated(w, rt.name, d)
+		return
+	}
+	u, err := h.reg.StartUpload(ctx, rt.name, "")
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	opts := h.reg.Options()
+	if opts.ChunkMinLength > 0 {
+		w.Header().Set("OCI-Chunk-Min-Length", strconv.FormatInt(opts.ChunkMinLength, 10))
+	}
+	if opts.ChunkMaxLength > 0 {
+		w.Header().Set("OCI-Chunk-Max-Length", strconv.FormatInt(opts.ChunkMaxLength, 10))
+	}
+	uploadAccepted(w, u, http.StatusAccepted)
+}
+
+// uploadAccepted writes the headers that tell a client where its upload
+// stands: Location, Range and the upload id.
+func uploadAccepted(w http.ResponseWriter, u store.Upload, status int) {
+	setUploadHeaders(w.Header(), u)
+	writeEmpty(w, status)
+}
+
+func setUploadHeaders(hdr http.Header, u store.Upload) {
+	hdr.Set("Location", uploadPath(u))
+	end := u.Offset - 1
+	if end < 0 {
+		end = 0
+	}
+	hdr.Set("Range", "0-"+strconv.FormatInt(end, 10))
+	hdr.Set("Docker-Upload-UUID", u.ID)
+}
+
+func uploadPath(u store.Upload) string {
+	return "/v2/" + u.Repository + "/blobs/uploads/" + u.ID
+}
+
+// blobCreated answers a push that made blob d of repo.
+func blobCreated(w http.ResponseWriter, repo string, d digest.Digest) {
+	w.Header().Set("Location", "/v2/"+repo+"/blobs/"+d.String())
+	w.Header().Set("Docker-Content-Digest", d.String())
+	writeEmpty(w, http.StatusCreated)
+}
+
+// chunkStart returns the start of the chunk that r carries, from its
+// Content-Range, or -1 when it has none.
+func chunkStart(r *http.Request) (int64, error) {
+	cr := r.Header.Get("Content-Range")
+	if cr == "" {
+		return -1, nil
+	}
+	start, end, err := parseContentRange(cr)
+	if err != nil {
+		return 0, oci.Errorf(oci.CodeBlobUploadInvalid, "%v", err).WithStatus(http.StatusRequestedRangeNotSatisfiable)
+	}
+	if r.ContentLength >= 0 && r.ContentLength != end-start+1 {
+		return 0, oci.Errorf(oci.CodeBlobUploadInvalid, "Content-Range %s says %d bytes, Content-Length says %d", cr, end-start+1, r.ContentLength).
+			WithStatus(http.StatusRequestedRangeNotSatisfiable)
+	}
+	return start, nil
+}
+
+// uploadError answers err; a chunk out of order also gets the headers
+// that say where the upload stands.
+func (h *Handler) uploadError(w http.ResponseWriter, r *http.Request, err error) {
+	var re *registry.RangeError
+	if errors.As(err, &re) {
+		setUploadHeaders(w.Header(), re.Upload)
+	}
+	h.error(w, r, err)
+}
+
+func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, rt route) {
+	start, err := chunkStart(r)
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	u, err := h.reg.WriteChunk(r.Context(), rt.name, rt.arg, start, r.Body)
+	if err != nil {
+		h.uploadError(w, r, err)
+		return
+	}
+	uploadAccepted(w, u, http.StatusAccepted)
+}
+
+func (h *Handler) finishUpload(w http.ResponseWriter, r *http.Request, rt route) {
+	q := r.URL.Query()
+	if !q.Has("digest") {
+		h.error(w, r, oci.Errorf(oci.CodeDigestInvalid, "the digest parameter is missing: PUT ...?digest=<digest> ends an upload"))
+		return
+	}
+	d, err := parseDigest(q.Get("digest"))
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	start, err := chunkStart(r)
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	var body io.Reader
+	if r.ContentLength != 0 {
+		body = r.Body
+	}
+	if err := h.reg.FinishUpload(r.Context(), rt.name, rt.arg, d, start, body); err != nil {
+		h.uploadError(w, r, err)
+		return
+	}
+	blobCreated(w, rt.name, d)
+}
+
+func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, rt route) {
+	u, err := h.reg.Upload(r.Context(), rt.name, rt.arg)
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	uploadAccepted(w, u, http.StatusNoContent)
+}
+
+func (h *Handler) cancelUpload(w http.ResponseWriter, r *http.Request, rt route) {
+	if err := h.reg.CancelUpload(r.Context(), rt.name, rt.arg); err != nil {
+		h.error(w, r, err)
+		return
+	}
+	writeEmpty(w, http.StatusNoContent)
+}

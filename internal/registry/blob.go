@@ -1,0 +1,102 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/pier-registry/pier/internal/oci"
+	"github.com/pier-registry/pier/internal/store"
+)
+
+// StatBlob returns the size of blob d of repo.
+func (r *Registry) StatBlob(ctx context.Context, repo string, d digest.Digest) (int64, error) {
+	if err := checkName(repo); err != nil {
+		return 0, err
+	}
+	size, err := r.meta.Blob(ctx, repo, d)
+	if err != nil {
+		return 0, notFound(err, oci.CodeBlobUnknown, "blob %s not found in %s", d, repo)
+	}
+	return size, nil
+}
+
+// OpenBlob returns blob d of repo for reading, and its size.
+func (r *Registry) OpenBlob(ctx context.Context, repo string, d digest.Digest) (io.ReadSeekCloser, int64, error) {
+	size, err := r.StatBlob(ctx, repo, d)
+	if err != nil {
+		return nil, 0, err
+	}
+	f, err := r.blobs.Open(ctx, d)
+	if err != nil {
+		return nil, 0, notFound(err, oci.CodeBlobUnknown, "blob %s not found in %s", d, repo)
+	}
+	return f, size, nil
+}
+
+// DeleteBlob removes repo's link to blob d. The bytes stay while other
+// repositories link them.
+func (r *Registry) DeleteBlob(ctx context.Context, repo string, d digest.Digest) error {
+	if err := checkName(repo); err != nil {
+		return err
+	}
+	if err := r.meta.UnlinkBlob(ctx, repo, d); err != nil {
+		return notFound(err, oci.CodeBlobUnknown, "blob %s not found in %s", d, repo)
+	}
+	return nil
+}
+
+// PutBlob stores the bytes of body as blob d of repo (a monolithic push).
+func (r *Registry) PutBlob(ctx context.Context, repo string, d digest.Digest, body io.Reader) error {
+	if err := checkName(repo); err != nil {
+		return err
+	}
+	body, tooLong := r.capChunk(body)
+	n, err := r.blobs.Put(ctx, d, body)
+	switch {
+	case *tooLong:
+		return r.chunkTooLarge()
+	case errors.Is(err, store.ErrDigestMismatch):
+		return oci.Errorf(oci.CodeDigestInvalid, "the bytes pushed do not match digest %s", d)
+	case err != nil:
+		return fmt.Errorf("store blob %s: %w", d, err)
+	}
+	if err := r.meta.LinkBlob(ctx, repo, d, n); err != nil {
+		return fmt.Errorf("link blob %s: %w", d, err)
+	}
+	return nil
+}
+
+// Mount links blob d into repo from repository from, or, when from is "",
+// from wherever the registry holds it. It reports whether the blob was
+// mounted; when it was not, the client uploads it.
+func (r *Registry) Mount(ctx context.Context, repo string, d digest.Digest, from string) (bool, error) {
+	if err := checkName(repo); err != nil {
+		return false, err
+	}
+	var (
+		size int64
+		err  error
+	)
+	if from != "" {
+		if !oci.ValidName(from) {
+			return false, nil
+		}
+		size, err = r.meta.Blob(ctx, from, d)
+	} else {
+		size, err = r.blobs.Stat(ctx, d)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("mount blob %s: %w", d, err)
+	}
+	if err := r.meta.LinkBlob(ctx, repo, d, size); err != nil {
+		return false, fmt.Errorf("link blob %s: %w", d, err)
+	}
+	return true, nil
+}

@@ -1,0 +1,73 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/pier-registry/pier/internal/oci"
+	"github.com/pier-registry/pier/internal/store"
+)
+
+// Page is one page of a listing. Next is the cursor of the page after
+// (the client's last= or the referrers cursor), or "" on the last page.
+type Page[T any] struct {
+	Items []T
+	Next  string
+}
+
+// Tags lists repo's tags in byte order: up to n (0: a default page) after
+// last.
+func (r *Registry) Tags(ctx context.Context, repo, last string, n int) (Page[string], error) {
+	if err := checkName(repo); err != nil {
+		return Page[string]{}, err
+	}
+	n = r.limit(n)
+	tags, err := r.meta.Tags(ctx, repo, last, n+1)
+	if err != nil {
+		return Page[string]{}, notFound(err, oci.CodeNameUnknown, "repository %s not found", repo)
+	}
+	return pageOf(tags, n, func(s string) string { return s }), nil
+}
+
+// Catalog lists the repositories in byte order: up to n (0: a default
+// page) after last.
+func (r *Registry) Catalog(ctx context.Context, last string, n int) (Page[string], error) {
+	n = r.limit(n)
+	repos, err := r.meta.Repositories(ctx, last, n+1)
+	if err != nil {
+		return Page[string]{}, fmt.Errorf("list repositories: %w", err)
+	}
+	return pageOf(repos, n, func(s string) string { return s }), nil
+}
+
+// Referrers lists the descriptors of the manifests of repo whose subject is
+// d, those of artifactType only when it is not "", a page after the cursor
+// after.
+func (r *Registry) Referrers(ctx context.Context, repo string, d digest.Digest, artifactType, after string) (Page[v1.Descriptor], error) {
+	if err := checkName(repo); err != nil {
+		return Page[v1.Descriptor]{}, err
+	}
+	n := r.opts.PageSize
+	ms, err := r.meta.Referrers(ctx, repo, d, artifactType, after, n+1)
+	if err != nil {
+		return Page[v1.Descriptor]{}, fmt.Errorf("list referrers of %s: %w", d, err)
+	}
+	p := pageOf(ms, n, func(m store.Manifest) string { return store.ReferrerKey(m.ArtifactType, m.Digest) })
+	out := Page[v1.Descriptor]{Items: make([]v1.Descriptor, len(p.Items)), Next: p.Next}
+	for i, m := range p.Items {
+		out.Items[i] = v1.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size, ArtifactType: m.ArtifactType, Annotations: m.Annotations}
+	}
+	return out, nil
+}
+
+// pageOf cuts items, read with a limit of n+1, to a page of n.
+func pageOf[T any](items []T, n int, key func(T) string) Page[T] {
+	if len(items) <= n {
+		return Page[T]{Items: items}
+	}
+	items = items[:n]
+	return Page[T]{Items: items, Next: key(items[n-1])}
+}

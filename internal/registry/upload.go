@@ -1,0 +1,249 @@
+package registry
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/pier-registry/pier/internal/oci"
+	"github.com/pier-registry/pier/internal/store"
+)
+
+// uploadIDLength is the length of an upload id: 128 random bits in hex.
+const uploadIDLength = 32
+
+// newUploadID returns a random, unguessable upload id.
+func newUploadID() string {
+	b := make([]byte, uploadIDLength/2)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+// validUploadID reports whether id has the form of newUploadID's ids, so
+// that nothing else reaches a store.
+func validUploadID(id string) bool {
+	if len(id) != uploadIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// StartUpload opens an upload session in repo for owner ("" without auth).
+func (r *Registry) StartUpload(ctx context.Context, repo, owner string) (store.Upload, error) {
+	if err := checkName(repo); err != nil {
+		return store.Upload{}, err
+	}
+	u := store.Upload{
+		ID:         newUploadID(),
+		Repository: repo,
+		Hash:       newHashes().marshal(),
+		Version:    1,
+		Expires:    r.opts.Now().Add(r.opts.UploadTTL),
+		Owner:      owner,
+	}
+	if err := r.meta.CreateUpload(ctx, u); err != nil {
+		return store.Upload{}, fmt.Errorf("create upload: %w", err)
+	}
+	return u, nil
+}
+
+// Upload returns upload session id of repo.
+func (r *Registry) Upload(ctx context.Context, repo, id string) (store.Upload, error) {
+	if err := checkName(repo); err != nil {
+		return store.Upload{}, err
+	}
+	unknown := oci.Errorf(oci.CodeBlobUploadUnknown, "upload %s not found in %s", id, repo)
+	if !validUploadID(id) {
+		return store.Upload{}, unknown
+	}
+	u, err := r.meta.Upload(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && u.Repository != repo {
+		return store.Upload{}, unknown
+	}
+	if err != nil {
+		return store.Upload{}, fmt.Errorf("read upload %s: %w", id, err)
+	}
+	return u, nil
+}
+
+// RangeError is the error of a chunk that does not continue its upload
+// (416). Upload is the session as it stands, for the client to resume.
+type RangeError struct {
+	Err    *oci.Error
+	Upload store.Upload
+}
+
+func (e *RangeError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the *oci.Error.
+func (e *RangeError) Unwrap() error { return e.Err }
+
+func rangeError(u store.Upload, format string, args ...any) *RangeError {
+	return &RangeError{
+		Err:    oci.Errorf(oci.CodeBlobUploadInvalid, format, args...).WithStatus(http.StatusRequestedRangeNotSatisfiable),
+		Upload: u,
+	}
+}
+
+// WriteChunk adds the bytes of body to upload id of repo. start is where
+// the client says the chunk starts (Content-Range), or -1 when it did not
+// say. A chunk that does not start at the upload's end is refused with a
+// *RangeError.
+func (r *Registry) WriteChunk(ctx context.Context, repo, id string, start int64, body io.Reader) (store.Upload, error) {
+	u, err := r.Upload(ctx, repo, id)
+	if err != nil {
+		return store.Upload{}, err
+	}
+	return r.writeChunk(ctx, u, start, body)
+}
+
+func (r *Registry) writeChunk(ctx context.Context, u store.Upload, start int64, body io.Reader) (store.Upload, error) {
+	if start >= 0 && start != u.Offset {
+		return store.Upload{}, rangeError(u, "chunk starts at byte %d, but the upload has %d bytes", start, u.Offset)
+	}
+	h, err := restoreHashes(u.Hash)
+	if err != nil {
+		return store.Upload{}, err
+	}
+	body, tooLong := r.capChunk(body)
+	state, n, err := r.blobs.WriteChunk(ctx, u.ID, u.State, u.Offset, io.TeeReader(body, h.writer()))
+	if *tooLong {
+		return store.Upload{}, r.chunkTooLarge()
+	}
+	if err != nil {
+		return store.Upload{}, fmt.Errorf("write upload %s chunk: %w", u.ID, err)
+	}
+	next := u
+	next.Offset += n
+	next.Hash = h.marshal()
+	next.State = state
+	next.Version++
+	switch err := r.meta.UpdateUpload(ctx, next); {
+	case errors.Is(err, store.ErrConflict):
+		// Another request added a chunk first: this one does not continue
+		// the upload any more.
+		cur, rerr := r.meta.Upload(ctx, u.ID)
+		if rerr != nil {
+			cur = u
+		}
+		return store.Upload{}, rangeError(cur, "another chunk was written at byte %d first", u.Offset)
+	case errors.Is(err, store.ErrNotFound):
+		return store.Upload{}, oci.Errorf(oci.CodeBlobUploadUnknown, "upload %s ended while the chunk was written", u.ID)
+	case err != nil:
+		return store.Upload{}, fmt.Errorf("save upload %s: %w", u.ID, err)
+	}
+	return next, nil
+}
+
+// FinishUpload ends upload id of repo as blob d, after adding body (the
+// last chunk, which may be empty). A repeated finish of an upload that
+// made blob d answers as the first did.
+func (r *Registry) FinishUpload(ctx context.Context, repo, id string, d digest.Digest, start int64, body io.Reader) error {
+	u, err := r.Upload(ctx, repo, id)
+	if err != nil {
+		var oe *oci.Error
+		if errors.As(err, &oe) && oe.Code == oci.CodeBlobUploadUnknown && validUploadID(id) {
+			// Finished already (the session goes with its end): the
+			// same answer again, when repo has the blob.
+			if _, berr := r.meta.Blob(ctx, repo, d); berr == nil {
+				return nil
+			}
+		}
+		return err
+	}
+	if body != nil {
+		if u, err = r.writeChunk(ctx, u, start, body); err != nil {
+			return err
+		}
+	}
+	h, err := restoreHashes(u.Hash)
+	if err != nil {
+		return err
+	}
+	got, _ := h.digest(d.Algorithm())
+	if got != d {
+		return oci.Errorf(oci.CodeDigestInvalid, "the %d bytes uploaded have digest %s, not %s", u.Offset, got, d)
+	}
+	if err := r.blobs.Commit(ctx, u.ID, u.State, d); err != nil {
+		return fmt.Errorf("commit upload %s as %s: %w", u.ID, d, err)
+	}
+	if err := r.meta.LinkBlob(ctx, repo, d, u.Offset); err != nil {
+		return fmt.Errorf("link blob %s: %w", d, err)
+	}
+	if err := r.meta.DeleteUpload(ctx, u.ID); err != nil {
+		return fmt.Errorf("end upload %s: %w", u.ID, err)
+	}
+	return nil
+}
+
+// CancelUpload ends upload id of repo and drops what it staged.
+func (r *Registry) CancelUpload(ctx context.Context, repo, id string) error {
+	u, err := r.Upload(ctx, repo, id)
+	if err != nil {
+		return err
+	}
+	if err := r.meta.DeleteUpload(ctx, u.ID); err != nil {
+		return fmt.Errorf("end upload %s: %w", u.ID, err)
+	}
+	if err := r.blobs.Abort(ctx, u.ID, u.State); err != nil {
+		return fmt.Errorf("abort upload %s: %w", u.ID, err)
+	}
+	return nil
+}
+
+// capChunk limits body to ChunkMaxLength bytes; the flag it returns is set
+// when the body had more.
+func (r *Registry) capChunk(body io.Reader) (io.Reader, *bool) {
+	tooLong := new(bool)
+	if r.opts.ChunkMaxLength <= 0 {
+		return body, tooLong
+	}
+	return &cappedReader{r: body, left: r.opts.ChunkMaxLength, over: tooLong}, tooLong
+}
+
+func (r *Registry) chunkTooLarge() error {
+	return oci.Errorf(oci.CodeSizeInvalid,
+		"request body is larger than %d bytes, the most this registry takes in one request: push the blob in chunks (POST, then PATCH chunks of at most %d bytes with Content-Range, then PUT ?digest=)",
+		r.opts.ChunkMaxLength, r.opts.ChunkMaxLength).WithStatus(http.StatusRequestEntityTooLarge)
+}
+
+// cappedReader reads at most left bytes of r and sets over, failing, when r
+// has more.
+type cappedReader struct {
+	r    io.Reader
+	left int64
+	over *bool
+}
+
+var errTooLarge = errors.New("request body too large")
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		var one [1]byte
+		n, err := c.r.Read(one[:])
+		if n > 0 {
+			*c.over = true
+			return 0, errTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
+}

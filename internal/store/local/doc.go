@@ -1,0 +1,58 @@
+// Package local is Pier's embedded storage backend: blobs are files on disk
+// and metadata is one bbolt database file. It serves `pier serve` on one
+// machine, for development and small sites.
+//
+// # Blobs
+//
+// OpenBlobs keeps everything under one directory:
+//
+//	<dir>/blobs/<algorithm>/<hex>     a blob; its bytes hash to its name
+//	<dir>/uploads/<id>/<offset>-<r>   a chunk staged by WriteChunk
+//	<dir>/uploads/<id>/commit-<r>     a blob being assembled by Commit
+//	<dir>/tmp/put-<r>                 a blob being written by Put
+//
+// where <r> is 32 random hex digits, unique to one attempt. A blob file is
+// written to a temporary file on the same file system, synced, and renamed
+// into place only once its bytes are known to hash to its name, so a reader
+// never sees a partial or unverified blob.
+//
+// The state that WriteChunk returns is JSON: the upload's accepted chunks
+// in order, each a file name in uploads/<id> and its size. Because every
+// attempt stages its bytes under its own name, two requests racing on one
+// upload at one offset cannot overwrite each other's bytes; the one whose
+// state the caller saves wins, and Commit and Abort remove the other's file
+// with the rest of uploads/<id>. Upload ids must be plain tokens (letters,
+// digits, '-' and '_'), and the chunk names in a state must be names that
+// WriteChunk could have made, so neither can name a path outside
+// uploads/<id>.
+//
+// # Metadata
+//
+// OpenMetadata keeps the records in one bbolt file, laid out as nested
+// buckets:
+//
+//	pier                           schema: "1"
+//	repositories/<repo>/           one bucket per repository
+//	    tags/<tag>                 the manifest digest the tag names
+//	    manifests/<digest>         JSON manifest record
+//	    blobs/<digest>             the blob's size, 8 bytes big-endian
+//	    referrers/<subject>/<key>  JSON referrer record, key = store.ReferrerKey
+//	uploads/<id>                   JSON upload session
+//
+// A manifest record holds the manifest's media type, size, artifact type,
+// annotations and subject, and its body when the body is at most
+// MaxInlineBody bytes long; a longer body is dropped (Manifest returns it
+// nil) and the registry reads it from Blobs. A referrer record holds what a
+// referrers listing shows: digest, media type, size, artifact type and
+// annotations.
+//
+// Every method is one bbolt transaction, so a write of several records
+// (a manifest with its tags and referrer entry, or the removal of a
+// manifest with its tags and referrer entry) is atomic, and every read sees
+// every write that finished before it started. DeleteManifest finds the
+// tags that name a manifest by a walk over the repository's tags. Listings (tags, repositories,
+// referrers) walk bbolt cursors, so they come in byte order and a page
+// starts with a Seek. A repository's bucket is made by its first blob link or
+// manifest and is kept from then on. Expired upload sessions are hidden
+// from Upload and UpdateUpload but stay in the file until they are deleted.
+package local

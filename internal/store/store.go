@@ -1,0 +1,175 @@
+// Package store defines the two narrow interfaces behind which Pier keeps
+// its data: Blobs, the content-addressed bytes of blobs and manifests, and
+// Metadata, the repository-scoped records (tags, manifests, blob links,
+// referrers, upload sessions). Backends live in sub-packages (local: files
+// and bbolt); the contract every backend must pass is in storetest.
+//
+// Stores know nothing of HTTP or of the OCI rules: the registry package
+// checks names, digests and manifests before it calls a store.
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Errors a store returns; callers test them with errors.Is.
+var (
+	// ErrNotFound: the blob, manifest, tag, link, repository or upload
+	// asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a conditional write lost to another writer (an upload
+	// updated since it was read).
+	ErrConflict = errors.New("conflict")
+	// ErrDigestMismatch: the bytes given to Blobs.Put do not hash to the
+	// digest they were put under. Nothing was stored.
+	ErrDigestMismatch = errors.New("digest mismatch")
+)
+
+// Blobs holds content-addressed bytes, shared by all repositories: the
+// bytes stored under a digest always hash to that digest.
+//
+// Uploads are staged through WriteChunk, Commit and Abort. A blob store
+// keeps no upload bookkeeping of its own: what it needs to find an upload's
+// staged bytes it returns as an opaque state, which the caller saves in the
+// upload session (Metadata) with a conditional write. A chunk staged by a
+// writer that then loses that write is never part of the blob.
+type Blobs interface {
+	// Stat returns the size of blob d, or ErrNotFound.
+	Stat(ctx context.Context, d digest.Digest) (int64, error)
+	// Open returns blob d for reading, or ErrNotFound.
+	Open(ctx context.Context, d digest.Digest) (io.ReadSeekCloser, error)
+	// Put stores the bytes of r as blob d and returns their number. It
+	// hashes what it reads and stores nothing, returning
+	// ErrDigestMismatch, when the bytes do not hash to d. Putting a blob
+	// that exists leaves it as it is.
+	Put(ctx context.Context, d digest.Digest, r io.Reader) (int64, error)
+	// Delete removes blob d. Deleting a missing blob is not an error.
+	Delete(ctx context.Context, d digest.Digest) error
+
+	// WriteChunk stages the bytes of r as the bytes of upload id from
+	// offset on, after those recorded in state (the state of an upload
+	// holding offset bytes; nil for a new upload). It returns the number
+	// of bytes read and the state that records them. The staged bytes
+	// belong to the upload only once the caller has saved the new state;
+	// a chunk whose state is never saved is left for Commit or Abort to
+	// remove. On error nothing becomes part of the upload.
+	WriteChunk(ctx context.Context, id string, state []byte, offset int64, r io.Reader) ([]byte, int64, error)
+	// Commit makes the bytes recorded in state the blob d, and removes the
+	// upload's staging. The caller has checked that those bytes hash to d.
+	// When blob d exists it is left as it is.
+	Commit(ctx context.Context, id string, state []byte, d digest.Digest) error
+	// Abort removes everything staged for upload id.
+	Abort(ctx context.Context, id string, state []byte) error
+}
+
+// Manifest is a manifest as a repository holds it.
+type Manifest struct {
+	Digest    digest.Digest
+	MediaType string
+	Size      int64
+	// ArtifactType and Annotations are what a referrers listing shows.
+	ArtifactType string
+	Annotations  map[string]string
+	// Subject is the digest of the manifest this one refers to, or "".
+	Subject digest.Digest
+	// Body is the manifest's bytes when the metadata store keeps them
+	// inline (small manifests); nil when they are only in Blobs.
+	Body []byte
+}
+
+// Upload is an upload session.
+type Upload struct {
+	// ID is the session id: random, unguessable.
+	ID string
+	// Repository is the repository the upload was started in.
+	Repository string
+	// Offset is the number of bytes received.
+	Offset int64
+	// Hash is the marshalled state of the hashes of those bytes.
+	Hash []byte
+	// State is the blob store's state of the upload (Blobs.WriteChunk).
+	State []byte
+	// Version counts the updates; UpdateUpload checks it.
+	Version int64
+	// Expires is when the session is abandoned.
+	Expires time.Time
+	// Owner is the identity that started the upload ("" without auth);
+	// only it may continue the upload.
+	Owner string
+}
+
+// Metadata holds the repository-scoped records of the registry. Every read
+// sees every write that finished before it started.
+type Metadata interface {
+	// PutManifest records manifest m in repository repo and points tags
+	// at it, in one atomic write. When m has a subject, it also records
+	// m as a referrer of the subject. Putting a manifest again replaces
+	// its record.
+	PutManifest(ctx context.Context, repo string, m Manifest, tags []string) error
+	// Manifest returns manifest d of repo, or ErrNotFound.
+	Manifest(ctx context.Context, repo string, d digest.Digest) (Manifest, error)
+	// Tag returns the manifest that tag names in repo, or ErrNotFound.
+	Tag(ctx context.Context, repo, tag string) (Manifest, error)
+	// DeleteManifest removes manifest d from repo, with the tags that name
+	// it and its referrer entry; ErrNotFound when repo does not hold it.
+	DeleteManifest(ctx context.Context, repo string, d digest.Digest) error
+	// DeleteTag removes a tag (not the manifest it names), or ErrNotFound.
+	DeleteTag(ctx context.Context, repo, tag string) error
+	// Tags returns up to n tags of repo in byte order, those after last
+	// when last is not "". It returns ErrNotFound when repo is unknown.
+	Tags(ctx context.Context, repo, last string, n int) ([]string, error)
+	// Referrers returns up to n manifests of repo whose subject is d, in
+	// the order of ReferrerKey; only those of artifactType when it is not
+	// "", and only those whose key is after after when it is not "".
+	Referrers(ctx context.Context, repo string, d digest.Digest, artifactType, after string, n int) ([]Manifest, error)
+
+	// LinkBlob records that repo holds blob d of size bytes.
+	LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64) error
+	// Blob returns the size of blob d in repo, or ErrNotFound when repo
+	// does not link it.
+	Blob(ctx context.Context, repo string, d digest.Digest) (int64, error)
+	// UnlinkBlob removes repo's link to blob d, or returns ErrNotFound.
+	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error
+	// MissingBlobs returns those of ds that repo does not link, in order.
+	MissingBlobs(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error)
+	// MissingManifests returns those of ds that repo does not hold, in
+	// order.
+	MissingManifests(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error)
+
+	// Repositories returns up to n repository names in byte order, those
+	// after last when last is not "". A repository exists from its first
+	// blob link or manifest on.
+	Repositories(ctx context.Context, last string, n int) ([]string, error)
+
+	// CreateUpload records a new upload session.
+	CreateUpload(ctx context.Context, u Upload) error
+	// Upload returns upload session id, or ErrNotFound when it does not
+	// exist or has expired.
+	Upload(ctx context.Context, id string) (Upload, error)
+	// UpdateUpload replaces the session u.ID with u if the stored session
+	// has version u.Version-1, and returns ErrConflict if it has not;
+	// ErrNotFound if the session is gone.
+	UpdateUpload(ctx context.Context, u Upload) error
+	// DeleteUpload removes upload session id. Removing a missing session
+	// is not an error.
+	DeleteUpload(ctx context.Context, id string) error
+}
+
+// ReferrerKey is the sort key of a referrer entry: artifact type, then
+// digest, so that a listing filtered by artifact type is the key prefix
+// ReferrerPrefix(artifactType). The separator '|' cannot occur in a media
+// type (RFC 6838), unlike '#'.
+func ReferrerKey(artifactType string, d digest.Digest) string {
+	return ReferrerPrefix(artifactType) + d.String()
+}
+
+// ReferrerPrefix is the prefix of the ReferrerKey of every referrer of
+// artifactType.
+func ReferrerPrefix(artifactType string) string {
+	return artifactType + "|"
+}

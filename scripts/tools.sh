@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# tools.sh builds the pinned outside tools that the tests use into a cache
+# directory outside the checkout, and prints the path of the one asked for.
+#
+#   scripts/tools.sh conformance   # the OCI distribution-spec conformance suite
+#   scripts/tools.sh crane         # go-containerregistry's crane
+#
+# The cache is $PIER_CACHE (default: $XDG_CACHE_HOME/pier or ~/.cache/pier).
+# A tool is rebuilt only when its pinned version changes.
+set -euo pipefail
+
+CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
+CRANE_VERSION=v0.22.1
+
+cache=${PIER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pier}
+mkdir -p "$cache/bin"
+
+# build NAME VERSION PACKAGE: go install PACKAGE@VERSION as $cache/bin/NAME-VERSION.
+build() {
+	local name=$1 version=$2 pkg=$3
+	local out="$cache/bin/$name-$version"
+	if [ ! -x "$out" ]; then
+		echo "building $name $version (once, into $cache/bin)" >&2
+		local gobin
+		gobin=$(mktemp -d)
+		# GOFLAGS from the project (e.g. -mod=vendor) do not apply to outside tools.
+		if ! GOFLAGS= GOBIN="$gobin" CGO_ENABLED=0 go install -trimpath "$pkg@$version" >&2; then
+			rm -rf "$gobin"
+			echo "tools.sh: could not build $pkg@$version" >&2
+			exit 1
+		fi
+		mv "$gobin/$(basename "${pkg%%@*}")" "$out"
+		rm -rf "$gobin"
+	fi
+	echo "$out"
+}
+
+case "${1:-}" in
+conformance)
+	build conformance "$CONFORMANCE_VERSION" github.com/opencontainers/distribution-spec/conformance
+	;;
+crane)
+	build crane "$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane
+	;;
+*)
+	echo "usage: $0 conformance|crane" >&2
+	exit 2
+	;;
+esac
