@@ -4,6 +4,7 @@
 #
 #   scripts/tools.sh conformance   # the OCI distribution-spec conformance suite
 #   scripts/tools.sh crane         # go-containerregistry's crane
+#   scripts/tools.sh versitygw     # an S3 server on a POSIX directory
 #
 # The cache is $PIER_CACHE (default: $XDG_CACHE_HOME/pier or ~/.cache/pier).
 # A tool is rebuilt only when its pinned version changes.
@@ -11,6 +12,7 @@ set -euo pipefail
 
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 CRANE_VERSION=v0.22.1
+VERSITYGW_VERSION=v1.8.0
 
 cache=${PIER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pier}
 mkdir -p "$cache/bin"
@@ -24,7 +26,7 @@ build() {
 		local gobin
 		gobin=$(mktemp -d)
 		# GOFLAGS from the project (e.g. -mod=vendor) do not apply to outside tools.
-		if ! GOFLAGS= GOBIN="$gobin" CGO_ENABLED=0 go install -trimpath "$pkg@$version" >&2; then
+		if ! GOFLAGS= GOBIN="$gobin" CGO_ENABLED=0 go install -trimpath -ldflags='-s -w' "$pkg@$version" >&2; then
 			rm -rf "$gobin"
 			echo "tools.sh: could not build $pkg@$version" >&2
 			exit 1
@@ -42,8 +44,11 @@ conformance)
 crane)
 	build crane "$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane
 	;;
+versitygw)
+	build versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw
+	;;
 *)
-	echo "usage: $0 conformance|crane" >&2
+	echo "usage: $0 conformance|crane|versitygw" >&2
 	exit 2
 	;;
 esac

@@ -6,7 +6,10 @@ package httpapi
 
 import (
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/registry"
@@ -49,6 +52,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	fn, ok := methods[r.Method]
 	if !ok {
+		// RFC 9110, section 15.5.6: a 405 lists the methods that are.
+		w.Header().Set("Allow", strings.Join(slices.Sorted(maps.Keys(methods)), ", "))
 		h.error(w, r, oci.Errorf(oci.CodeUnsupported, "method %s is not supported on this endpoint", r.Method))
 		return
 	}

@@ -45,6 +45,10 @@ func (h *Handler) tags(w http.ResponseWriter, r *http.Request, rt route) {
 			setNextLink(w, r.URL.Path, url.Values{"n": {strconv.Itoa(len(page.Items))}, "last": {page.Next}})
 		}
 		tags = append(tags, page.Items...)
+	} else if _, err := h.reg.Tags(r.Context(), rt.name, "", 1); err != nil {
+		// n=0 lists no tags, but of a repository that exists.
+		h.error(w, r, err)
+		return
 	}
 	writeJSON(w, r, http.StatusOK, "application/json", struct {
 		Name string   `json:"name"`

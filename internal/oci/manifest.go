@@ -85,7 +85,7 @@ func ParseManifest(contentType string, body []byte) (*Manifest, error) {
 	case mt == "":
 		mt = ct
 	case ct != "" && ct != mt:
-		return nil, invalid("Content-Type %q does not match the manifest's mediaType %q", ct, mt)
+		return nil, invalid("Content-Type %q does not match the manifest's mediaType %q", truncate(ct), truncate(mt))
 	}
 
 	m := &Manifest{MediaType: mt, ArtifactType: doc.ArtifactType, Subject: doc.Subject, Annotations: doc.Annotations}
@@ -129,7 +129,7 @@ func ParseManifest(contentType string, body []byte) (*Manifest, error) {
 			}
 		}
 	default:
-		return nil, invalid("unsupported manifest media type %q", mt)
+		return nil, invalid("unsupported manifest media type %q", truncate(mt))
 	}
 	if m.Subject != nil {
 		if err := checkDescriptor("subject", *m.Subject); err != nil {
@@ -137,7 +137,7 @@ func ParseManifest(contentType string, body []byte) (*Manifest, error) {
 		}
 	}
 	if m.ArtifactType != "" && !ValidMediaType(m.ArtifactType) {
-		return nil, invalid("artifactType %q is not a media type", m.ArtifactType)
+		return nil, invalid("artifactType %q is not a media type", truncate(m.ArtifactType))
 	}
 	return m, nil
 }
@@ -145,16 +145,19 @@ func ParseManifest(contentType string, body []byte) (*Manifest, error) {
 // checkDescriptor checks the fields of descriptor d, named where in an error.
 func checkDescriptor(where string, d v1.Descriptor) error {
 	if !ValidMediaType(d.MediaType) {
-		return invalid("%s: mediaType %q is not a media type", where, d.MediaType)
+		return invalid("%s: mediaType %q is not a media type", where, truncate(d.MediaType))
 	}
 	if err := d.Digest.Validate(); err != nil {
-		return invalid("%s: invalid digest %q: %v", where, d.Digest, err)
+		return invalid("%s: invalid digest %q: %v", where, truncate(string(d.Digest)), err)
+	}
+	if !SupportedAlgorithm(d.Digest.Algorithm()) {
+		return invalid("%s: digest algorithm %q is not supported: use sha256 or sha512", where, d.Digest.Algorithm())
 	}
 	if d.Size < 0 {
 		return invalid("%s: negative size %d", where, d.Size)
 	}
 	if d.ArtifactType != "" && !ValidMediaType(d.ArtifactType) {
-		return invalid("%s: artifactType %q is not a media type", where, d.ArtifactType)
+		return invalid("%s: artifactType %q is not a media type", where, truncate(d.ArtifactType))
 	}
 	if d.Data != nil {
 		if int64(len(d.Data)) != d.Size {

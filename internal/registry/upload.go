@@ -107,10 +107,14 @@ func (r *Registry) WriteChunk(ctx context.Context, repo, id string, start int64,
 	if err != nil {
 		return store.Upload{}, err
 	}
-	return r.writeChunk(ctx, u, start, body)
+	return r.writeChunk(ctx, u, start, body, "")
 }
 
-func (r *Registry) writeChunk(ctx context.Context, u store.Upload, start int64, body io.Reader) (store.Upload, error) {
+// writeChunk adds body to upload u. When final is not "", body is the last
+// chunk of blob final: unless the upload's bytes then hash to final, the
+// chunk is refused (DIGEST_INVALID) before anything of it is kept, and the
+// session stays as it was.
+func (r *Registry) writeChunk(ctx context.Context, u store.Upload, start int64, body io.Reader, final digest.Digest) (store.Upload, error) {
 	if start >= 0 && start != u.Offset {
 		return store.Upload{}, rangeError(u, "chunk starts at byte %d, but the upload has %d bytes", start, u.Offset)
 	}
@@ -119,9 +123,18 @@ func (r *Registry) writeChunk(ctx context.Context, u store.Upload, start int64, 
 		return store.Upload{}, err
 	}
 	body, tooLong := r.capChunk(body)
-	state, n, err := r.blobs.WriteChunk(ctx, u.ID, u.State, u.Offset, io.TeeReader(body, h.writer()))
+	src := io.TeeReader(body, h.writer())
+	var fr *finalReader
+	if final != "" {
+		fr = &finalReader{r: src, h: h, want: final}
+		src = fr
+	}
+	state, n, err := r.blobs.WriteChunk(ctx, u.ID, u.State, u.Offset, src)
 	if *tooLong {
 		return store.Upload{}, r.chunkTooLarge()
+	}
+	if fr != nil && fr.mismatch {
+		return store.Upload{}, digestInvalid(u.Offset+fr.n, fr.got, final)
 	}
 	if err != nil {
 		return store.Upload{}, fmt.Errorf("write upload %s chunk: %w", u.ID, err)
@@ -165,7 +178,7 @@ func (r *Registry) FinishUpload(ctx context.Context, repo, id string, d digest.D
 		return err
 	}
 	if body != nil {
-		if u, err = r.writeChunk(ctx, u, start, body); err != nil {
+		if u, err = r.writeChunk(ctx, u, start, body, d); err != nil {
 			return err
 		}
 	}
@@ -175,7 +188,7 @@ func (r *Registry) FinishUpload(ctx context.Context, repo, id string, d digest.D
 	}
 	got, _ := h.digest(d.Algorithm())
 	if got != d {
-		return oci.Errorf(oci.CodeDigestInvalid, "the %d bytes uploaded have digest %s, not %s", u.Offset, got, d)
+		return digestInvalid(u.Offset, got, d)
 	}
 	if err := r.blobs.Commit(ctx, u.ID, u.State, d); err != nil {
 		return fmt.Errorf("commit upload %s as %s: %w", u.ID, d, err)
@@ -187,6 +200,39 @@ func (r *Registry) FinishUpload(ctx context.Context, repo, id string, d digest.D
 		return fmt.Errorf("end upload %s: %w", u.ID, err)
 	}
 	return nil
+}
+
+// digestInvalid is the error of an upload whose n bytes have digest got,
+// closed as blob want.
+func digestInvalid(n int64, got, want digest.Digest) error {
+	return oci.Errorf(oci.CodeDigestInvalid, "the %d bytes uploaded have digest %s, not %s", n, got, want)
+}
+
+// finalReader reads the last chunk of an upload through the upload's
+// hashes h. At the chunk's end it fails, setting mismatch and got, when
+// the upload's bytes do not hash to want: the blob store then keeps
+// nothing of the chunk (Blobs.WriteChunk).
+type finalReader struct {
+	r        io.Reader
+	h        *hashes
+	want     digest.Digest
+	n        int64 // bytes read
+	mismatch bool
+	got      digest.Digest // the upload's digest
+}
+
+var errDigestMismatch = errors.New("upload digest mismatch")
+
+func (f *finalReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	f.n += int64(n)
+	if err == io.EOF {
+		if got, _ := f.h.digest(f.want.Algorithm()); got != f.want {
+			f.mismatch, f.got = true, got
+			return n, errDigestMismatch
+		}
+	}
+	return n, err
 }
 
 // CancelUpload ends upload id of repo and drops what it staged.
