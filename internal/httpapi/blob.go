@@ -33,15 +33,22 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	f, _, err := h.reg.OpenBlob(r.Context(), rt.name, d)
+	c, err := h.reg.OpenBlob(r.Context(), rt.name, d)
 	if err != nil {
 		h.error(w, r, err)
 		return
 	}
-	defer f.Close()
+	if c.URL != "" {
+		// The storage serves the bytes (and Range requests) itself.
+		hdr.Set("Docker-Content-Digest", d.String())
+		hdr.Set("Location", c.URL)
+		writeEmpty(w, http.StatusTemporaryRedirect)
+		return
+	}
+	defer c.Body.Close()
 	setBlobHeaders(hdr, d)
 	// ServeContent answers Range requests (206, 416) and conditional ones.
-	http.ServeContent(w, r, "", time.Time{}, f)
+	http.ServeContent(w, r, "", time.Time{}, c.Body)
 }
 
 func setBlobHeaders(hdr http.Header, d digest.Digest) {

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/pier-registry/pier/internal/store"
 )
 
 type ctxKey int
@@ -82,6 +84,7 @@ func (h *Handler) logged(next http.Handler) http.Handler {
 		}
 		l := h.log.With("request_id", id)
 		ctx = context.WithValue(ctx, loggerKey, l)
+		ctx, reqs := store.WithRequests(ctx)
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
 		rec := &recorder{ResponseWriter: w}
@@ -99,13 +102,17 @@ func (h *Handler) logged(next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
-			l.LogAttrs(ctx, slog.LevelInfo, "request",
+			attrs := []slog.Attr{
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", status),
 				slog.Int64("bytes", rec.bytes),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			)
+			}
+			if counts := reqs.Counts(); len(counts) > 0 {
+				attrs = append(attrs, slog.Any("backend_requests", counts))
+			}
+			l.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 		}()
 		next.ServeHTTP(rec, r)
 	})

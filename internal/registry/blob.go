@@ -14,27 +14,47 @@ import (
 
 // StatBlob returns the size of blob d of repo.
 func (r *Registry) StatBlob(ctx context.Context, repo string, d digest.Digest) (int64, error) {
-	if err := checkName(repo); err != nil {
-		return 0, err
-	}
-	size, err := r.meta.Blob(ctx, repo, d)
-	if err != nil {
-		return 0, notFound(err, oci.CodeBlobUnknown, "blob %s not found in %s", d, repo)
-	}
-	return size, nil
+	link, err := r.blobLink(ctx, repo, d)
+	return link.Size, err
 }
 
-// OpenBlob returns blob d of repo for reading, and its size.
-func (r *Registry) OpenBlob(ctx context.Context, repo string, d digest.Digest) (io.ReadSeekCloser, int64, error) {
-	size, err := r.StatBlob(ctx, repo, d)
+func (r *Registry) blobLink(ctx context.Context, repo string, d digest.Digest) (store.BlobLink, error) {
+	if err := checkName(repo); err != nil {
+		return store.BlobLink{}, err
+	}
+	link, err := r.meta.Blob(ctx, repo, d)
 	if err != nil {
-		return nil, 0, err
+		return store.BlobLink{}, notFound(err, oci.CodeBlobUnknown, "blob %s not found in %s", d, repo)
+	}
+	return link, nil
+}
+
+// BlobContent is how a client gets a blob's bytes: from URL, when the
+// blob store serves them itself (a presigned S3 URL), or else from Body.
+type BlobContent struct {
+	URL  string
+	Body io.ReadSeekCloser
+	Size int64
+}
+
+// OpenBlob returns where the bytes of blob d of repo are.
+func (r *Registry) OpenBlob(ctx context.Context, repo string, d digest.Digest) (BlobContent, error) {
+	link, err := r.blobLink(ctx, repo, d)
+	if err != nil {
+		return BlobContent{}, err
+	}
+	if u, ok := r.blobs.(store.URLer); ok {
+		url, err := u.URL(ctx, d, link.Location)
+		if err != nil {
+			return BlobContent{}, fmt.Errorf("blob %s URL: %w", d, err)
+		}
+		return BlobContent{URL: url, Size: link.Size}, nil
 	}
 	f, err := r.blobs.Open(ctx, d)
 	if err != nil {
-		return nil, 0, notFound(err, oci.CodeBlobUnknown, "blob %s not found in %s", d, repo)
+		return BlobContent{}, notFound(err, oci.CodeBlobUnknown, "blob %s not found in %s", d, repo)
 	}
-	return f, size, nil
+	return BlobContent{Body: f, Size: link.Size}, nil
 }
 
 // DeleteBlob removes repo's link to blob d. The bytes stay while other
@@ -64,7 +84,7 @@ func (r *Registry) PutBlob(ctx context.Context, repo string, d digest.Digest, bo
 	case err != nil:
 		return fmt.Errorf("store blob %s: %w", d, err)
 	}
-	if err := r.meta.LinkBlob(ctx, repo, d, n); err != nil {
+	if err := r.meta.LinkBlob(ctx, repo, d, store.BlobLink{Size: n}); err != nil {
 		return fmt.Errorf("link blob %s: %w", d, err)
 	}
 	return nil
@@ -78,16 +98,16 @@ func (r *Registry) Mount(ctx context.Context, repo string, d digest.Digest, from
 		return false, err
 	}
 	var (
-		size int64
+		link store.BlobLink
 		err  error
 	)
 	if from != "" {
 		if !oci.ValidName(from) {
 			return false, nil
 		}
-		size, err = r.meta.Blob(ctx, from, d)
+		link, err = r.meta.Blob(ctx, from, d)
 	} else {
-		size, err = r.blobs.Stat(ctx, d)
+		link.Size, err = r.blobs.Stat(ctx, d)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
@@ -95,7 +115,7 @@ func (r *Registry) Mount(ctx context.Context, repo string, d digest.Digest, from
 	if err != nil {
 		return false, fmt.Errorf("mount blob %s: %w", d, err)
 	}
-	if err := r.meta.LinkBlob(ctx, repo, d, size); err != nil {
+	if err := r.meta.LinkBlob(ctx, repo, d, link); err != nil {
 		return false, fmt.Errorf("link blob %s: %w", d, err)
 	}
 	return true, nil

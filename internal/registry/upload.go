@@ -190,10 +190,11 @@ func (r *Registry) FinishUpload(ctx context.Context, repo, id string, d digest.D
 	if got != d {
 		return digestInvalid(u.Offset, got, d)
 	}
-	if err := r.blobs.Commit(ctx, u.ID, u.State, d); err != nil {
+	loc, err := r.blobs.Commit(ctx, u.ID, u.State, d)
+	if err != nil {
 		return fmt.Errorf("commit upload %s as %s: %w", u.ID, d, err)
 	}
-	if err := r.meta.LinkBlob(ctx, repo, d, u.Offset); err != nil {
+	if err := r.meta.LinkBlob(ctx, repo, d, store.BlobLink{Size: u.Offset, Location: loc}); err != nil {
 		return fmt.Errorf("link blob %s: %w", d, err)
 	}
 	if err := r.meta.DeleteUpload(ctx, u.ID); err != nil {

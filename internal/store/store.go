@@ -62,9 +62,33 @@ type Blobs interface {
 	// Commit makes the bytes recorded in state the blob d, and removes the
 	// upload's staging. The caller has checked that those bytes hash to d.
 	// When blob d exists it is left as it is.
-	Commit(ctx context.Context, id string, state []byte, d digest.Digest) error
+	//
+	// It returns where the bytes are: "" for blob d itself, or, when a
+	// backend could not move them there in time (a large S3 upload), a
+	// backend-specific location holding the same bytes, which the caller
+	// records in the blob's link (BlobLink.Location) and passes back to
+	// URL. The backend then moves the bytes to blob d in the background.
+	Commit(ctx context.Context, id string, state []byte, d digest.Digest) (location string, err error)
 	// Abort removes everything staged for upload id.
 	Abort(ctx context.Context, id string, state []byte) error
+}
+
+// URLer is implemented by blob stores whose clients fetch blobs directly
+// from the storage (S3), not through the registry.
+type URLer interface {
+	// URL returns a short-lived URL that answers GET with the bytes of blob
+	// d, kept at location (BlobLink.Location; "" for blob d itself).
+	// Making it needs no request to the storage.
+	URL(ctx context.Context, d digest.Digest, location string) (string, error)
+}
+
+// BlobLink is a repository's link to a blob.
+type BlobLink struct {
+	// Size is the blob's size in bytes.
+	Size int64
+	// Location is where the bytes are, when not at the blob's own place
+	// (see Blobs.Commit); "" mostly.
+	Location string
 }
 
 // Manifest is a manifest as a repository holds it.
@@ -128,11 +152,12 @@ type Metadata interface {
 	// "", and only those whose key is after after when it is not "".
 	Referrers(ctx context.Context, repo string, d digest.Digest, artifactType, after string, n int) ([]Manifest, error)
 
-	// LinkBlob records that repo holds blob d of size bytes.
-	LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64) error
-	// Blob returns the size of blob d in repo, or ErrNotFound when repo
-	// does not link it.
-	Blob(ctx context.Context, repo string, d digest.Digest) (int64, error)
+	// LinkBlob records that repo holds blob d, replacing any link repo
+	// had to it.
+	LinkBlob(ctx context.Context, repo string, d digest.Digest, link BlobLink) error
+	// Blob returns repo's link to blob d, or ErrNotFound when repo does
+	// not link it.
+	Blob(ctx context.Context, repo string, d digest.Digest) (BlobLink, error)
 	// UnlinkBlob removes repo's link to blob d, or returns ErrNotFound.
 	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error
 	// MissingBlobs returns those of ds that repo does not link, in order.

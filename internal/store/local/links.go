@@ -12,20 +12,21 @@ import (
 	"github.com/pier-registry/pier/internal/store"
 )
 
-// LinkBlob records that repo holds blob d of size bytes, making repo when
-// it does not exist yet.
-func (m *Metadata) LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64) error {
+// LinkBlob records that repo holds blob d, making repo when it does not
+// exist yet. The record is the size, 8 bytes big-endian, then the
+// location.
+func (m *Metadata) LinkBlob(ctx context.Context, repo string, d digest.Digest, link store.BlobLink) error {
 	if d == "" {
 		return fmt.Errorf("link blob in %s: empty digest", repo)
 	}
-	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], uint64(size))
+	v := binary.BigEndian.AppendUint64(nil, uint64(link.Size))
+	v = append(v, link.Location...)
 	err := m.update(ctx, func(tx *bolt.Tx) error {
 		r, err := createRepository(tx, repo)
 		if err != nil {
 			return err
 		}
-		return r.blobs.Put([]byte(d), v[:])
+		return r.blobs.Put([]byte(d), v)
 	})
 	if err != nil {
 		return fmt.Errorf("link blob %s in %s: %w", d, repo, err)
@@ -33,10 +34,10 @@ func (m *Metadata) LinkBlob(ctx context.Context, repo string, d digest.Digest, s
 	return nil
 }
 
-// Blob returns the size of blob d in repo, or store.ErrNotFound when repo
-// does not link it.
-func (m *Metadata) Blob(ctx context.Context, repo string, d digest.Digest) (int64, error) {
-	var size int64
+// Blob returns repo's link to blob d, or store.ErrNotFound when repo does
+// not link it.
+func (m *Metadata) Blob(ctx context.Context, repo string, d digest.Digest) (store.BlobLink, error) {
+	var link store.BlobLink
 	err := m.view(ctx, func(tx *bolt.Tx) error {
 		r, err := repository(tx, repo)
 		if err != nil {
@@ -46,16 +47,16 @@ func (m *Metadata) Blob(ctx context.Context, repo string, d digest.Digest) (int6
 		if v == nil {
 			return store.ErrNotFound
 		}
-		if len(v) != 8 {
+		if len(v) < 8 {
 			return fmt.Errorf("bad link record of %d bytes", len(v))
 		}
-		size = int64(binary.BigEndian.Uint64(v))
+		link = store.BlobLink{Size: int64(binary.BigEndian.Uint64(v)), Location: string(v[8:])}
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("blob %s in %s: %w", d, repo, err)
+		return store.BlobLink{}, fmt.Errorf("blob %s in %s: %w", d, repo, err)
 	}
-	return size, nil
+	return link, nil
 }
 
 // UnlinkBlob removes repo's link to blob d, or returns store.ErrNotFound.

@@ -84,7 +84,7 @@ func TestReopen(t *testing.T) {
 	if _, err := b.Put(ctx, ld, bytes.NewReader(layer)); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.LinkBlob(ctx, "repo", ld, int64(len(layer))); err != nil {
+	if err := m.LinkBlob(ctx, "repo", ld, store.BlobLink{Size: int64(len(layer))}); err != nil {
 		t.Fatal(err)
 	}
 	body := []byte(`{"schemaVersion":2}`)
@@ -109,8 +109,8 @@ func TestReopen(t *testing.T) {
 	if got, err := m.Tag(ctx, "repo", "latest"); err != nil || got.Digest != man.Digest || !bytes.Equal(got.Body, body) {
 		t.Fatalf("Tag after reopen = %+v, %v", got, err)
 	}
-	if size, err := m.Blob(ctx, "repo", ld); err != nil || size != int64(len(layer)) {
-		t.Fatalf("Blob after reopen = %d, %v", size, err)
+	if link, err := m.Blob(ctx, "repo", ld); err != nil || link.Size != int64(len(layer)) {
+		t.Fatalf("Blob after reopen = %+v, %v", link, err)
 	}
 	if repos, err := m.Repositories(ctx, "", 10); err != nil || len(repos) != 1 || repos[0] != "repo" {
 		t.Fatalf("Repositories after reopen = %q, %v", repos, err)
@@ -130,7 +130,7 @@ func TestReopen(t *testing.T) {
 	}
 	want := []byte("first,second")
 	d := digest.FromBytes(want)
-	if err := b.Commit(ctx, got.ID, state, d); err != nil {
+	if _, err := b.Commit(ctx, got.ID, state, d); err != nil {
 		t.Fatal(err)
 	}
 	r, err := b.Open(ctx, d)
@@ -214,7 +214,7 @@ func TestLayout(t *testing.T) {
 			if tt.abort {
 				err = b.Abort(ctx, id, state)
 			} else {
-				err = b.Commit(ctx, id, state, digest.FromString(strings.Join(tt.chunks, "")))
+				_, err = b.Commit(ctx, id, state, digest.FromString(strings.Join(tt.chunks, "")))
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -235,7 +235,7 @@ func TestUploadIDs(t *testing.T) {
 		if _, _, err := b.WriteChunk(ctx, id, nil, 0, strings.NewReader("x")); err == nil {
 			t.Errorf("WriteChunk(%q): no error", id)
 		}
-		if err := b.Commit(ctx, id, nil, digest.FromString("")); err == nil {
+		if _, err := b.Commit(ctx, id, nil, digest.FromString("")); err == nil {
 			t.Errorf("Commit(%q): no error", id)
 		}
 		if err := b.Abort(ctx, id, nil); err == nil {
@@ -291,7 +291,7 @@ func TestBadState(t *testing.T) {
 				t.Error("WriteChunk: no error")
 			}
 			d := digest.FromString("secret")
-			if err := b.Commit(ctx, "id", []byte(tt.state), d); err == nil {
+			if _, err := b.Commit(ctx, "id", []byte(tt.state), d); err == nil {
 				t.Error("Commit: no error")
 			}
 			if _, err := b.Stat(ctx, d); !errors.Is(err, store.ErrNotFound) {
@@ -314,7 +314,7 @@ func TestBadState(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(dir, "uploads", "id")); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Commit(ctx, "id", good, digest.FromString("abc")); !errors.Is(err, store.ErrNotFound) {
+	if _, err := b.Commit(ctx, "id", good, digest.FromString("abc")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Commit of a removed chunk: %v, want ErrNotFound", err)
 	}
 	if data, err := os.ReadFile(secret); err != nil || string(data) != "secret" {

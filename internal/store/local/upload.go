@@ -77,13 +77,18 @@ func (b *Blobs) WriteChunk(ctx context.Context, id string, state []byte, offset 
 	return out, n, nil
 }
 
-// Commit makes the chunks recorded in state the blob d: it renames the one
+// Commit makes the chunks recorded in state the blob d, always at its own
+// place (the location it returns is ""): it renames the one
 // chunk of a one-chunk upload into place, and concatenates the chunks of
 // any other into a new synced file that it renames into place. It then
 // removes uploads/<id>, with any chunks staged by writers whose state was
 // not saved. When blob d exists, Commit only removes uploads/<id>. When a
 // chunk is missing it returns an error that is store.ErrNotFound.
-func (b *Blobs) Commit(ctx context.Context, id string, state []byte, d digest.Digest) error {
+func (b *Blobs) Commit(ctx context.Context, id string, state []byte, d digest.Digest) (string, error) {
+	return "", b.commit(ctx, id, state, d)
+}
+
+func (b *Blobs) commit(ctx context.Context, id string, state []byte, d digest.Digest) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("commit upload %s: %w", id, err)
 	}

@@ -236,7 +236,7 @@ func writeChunks(t *testing.T, b store.Blobs, id string, state []byte, offset in
 // commit commits upload id with state as blob d.
 func commit(t *testing.T, b store.Blobs, id string, state []byte, d digest.Digest) {
 	t.Helper()
-	if err := b.Commit(ctx, id, state, d); err != nil {
+	if _, err := b.Commit(ctx, id, state, d); err != nil {
 		t.Fatalf("Commit(%s): %v", d, err)
 	}
 }

@@ -557,7 +557,7 @@ func testTagsRepository(t *testing.T, m store.Metadata) {
 	wantErr(t, "Tags(n=0) of an unknown repository", err, store.ErrNotFound)
 
 	// A repository exists from its first blob link on.
-	if err := m.LinkBlob(ctx, "linked", digestOf(digest.SHA256, []byte("layer")), 5); err != nil {
+	if err := m.LinkBlob(ctx, "linked", digestOf(digest.SHA256, []byte("layer")), store.BlobLink{Size: 5}); err != nil {
 		t.Fatal(err)
 	}
 	wantTags(t, m, "linked")
@@ -587,34 +587,35 @@ func testLinks(t *testing.T, m store.Metadata) {
 	for _, tt := range []struct {
 		repo string
 		d    digest.Digest
-		size int64
+		link store.BlobLink
 	}{
-		{"repo", d1, 3},
-		{"repo", d2, 1 << 40},
-		{"repo", d1, 3}, // again
-		{"other", d1, 3},
-		{"empty", digestOf(digest.SHA256, nil), 0},
+		{"repo", d1, store.BlobLink{Size: 3}},
+		{"repo", d2, store.BlobLink{Size: 1 << 40, Location: "uploads/x/data"}},
+		{"repo", d1, store.BlobLink{Size: 3}}, // again
+		{"other", d1, store.BlobLink{Size: 3, Location: "elsewhere"}},
+		{"other", d1, store.BlobLink{Size: 3}}, // replaced
+		{"empty", digestOf(digest.SHA256, nil), store.BlobLink{}},
 	} {
-		if err := m.LinkBlob(ctx, tt.repo, tt.d, tt.size); err != nil {
+		if err := m.LinkBlob(ctx, tt.repo, tt.d, tt.link); err != nil {
 			t.Fatalf("LinkBlob(%s, %s): %v", tt.repo, tt.d, err)
 		}
-		size, err := m.Blob(ctx, tt.repo, tt.d)
+		link, err := m.Blob(ctx, tt.repo, tt.d)
 		if err != nil {
 			t.Fatalf("Blob(%s, %s): %v", tt.repo, tt.d, err)
 		}
-		if size != tt.size {
-			t.Fatalf("Blob(%s, %s) = %d, want %d", tt.repo, tt.d, size, tt.size)
+		if link != tt.link {
+			t.Fatalf("Blob(%s, %s) = %+v, want %+v", tt.repo, tt.d, link, tt.link)
 		}
 	}
 
 	wantErr(t, "UnlinkBlob", m.UnlinkBlob(ctx, "repo", d1), nil)
 	_, err := m.Blob(ctx, "repo", d1)
 	wantErr(t, "Blob after UnlinkBlob", err, store.ErrNotFound)
-	if size, err := m.Blob(ctx, "other", d1); err != nil || size != 3 {
-		t.Fatalf("Blob(other) after UnlinkBlob(repo) = %d, %v; want 3", size, err)
+	if link, err := m.Blob(ctx, "other", d1); err != nil || link.Size != 3 {
+		t.Fatalf("Blob(other) after UnlinkBlob(repo) = %+v, %v; want 3", link, err)
 	}
-	if size, err := m.Blob(ctx, "repo", d2); err != nil || size != 1<<40 {
-		t.Fatalf("Blob(repo, d2) = %d, %v; want %d", size, err, 1<<40)
+	if link, err := m.Blob(ctx, "repo", d2); err != nil || link.Size != 1<<40 || link.Location != "uploads/x/data" {
+		t.Fatalf("Blob(repo, d2) = %+v, %v; want size %d at uploads/x/data", link, err, 1<<40)
 	}
 	for _, tt := range []struct {
 		repo string
@@ -631,11 +632,11 @@ func testLinks(t *testing.T, m store.Metadata) {
 	}
 
 	// Linking it again.
-	if err := m.LinkBlob(ctx, "repo", d1, 3); err != nil {
+	if err := m.LinkBlob(ctx, "repo", d1, store.BlobLink{Size: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if size, err := m.Blob(ctx, "repo", d1); err != nil || size != 3 {
-		t.Fatalf("Blob after relinking = %d, %v; want 3", size, err)
+	if link, err := m.Blob(ctx, "repo", d1); err != nil || link.Size != 3 {
+		t.Fatalf("Blob after relinking = %+v, %v; want 3", link, err)
 	}
 }
 
@@ -645,7 +646,7 @@ func testMissing(t *testing.T, m store.Metadata) {
 	b3 := digestOf(digest.SHA512, []byte("b3"))
 	m1, m2 := manifest("m1"), manifest("m2")
 	for _, d := range []digest.Digest{b1, b3} {
-		if err := m.LinkBlob(ctx, "repo", d, 2); err != nil {
+		if err := m.LinkBlob(ctx, "repo", d, store.BlobLink{Size: 2}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -696,7 +697,7 @@ func testRepositories(t *testing.T, m store.Metadata) {
 		if i%2 == 0 {
 			putManifest(t, m, name, manifest(name), "latest")
 		} else {
-			if err := m.LinkBlob(ctx, name, digestOf(digest.SHA256, []byte(name)), 1); err != nil {
+			if err := m.LinkBlob(ctx, name, digestOf(digest.SHA256, []byte(name)), store.BlobLink{Size: 1}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -955,7 +956,7 @@ func testIsolation(t *testing.T, m store.Metadata) {
 	blob := digestOf(digest.SHA256, []byte("blob of a"))
 	subject := manifest("subject")
 	ref := referrer("ref", subject.Digest, "application/vnd.example.sig")
-	if err := m.LinkBlob(ctx, "a", blob, 9); err != nil {
+	if err := m.LinkBlob(ctx, "a", blob, store.BlobLink{Size: 9}); err != nil {
 		t.Fatal(err)
 	}
 	putManifest(t, m, "a", subject, "latest")
@@ -994,8 +995,8 @@ func testIsolation(t *testing.T, m store.Metadata) {
 	wantReferrers(t, m, "b", subject.Digest, "", ref)
 	wantReferrers(t, m, "a", subject.Digest, "")
 	wantTags(t, m, "a")
-	if size, err := m.Blob(ctx, "a", blob); err != nil || size != 9 {
-		t.Fatalf("Blob(a) = %d, %v; want 9", size, err)
+	if link, err := m.Blob(ctx, "a", blob); err != nil || link.Size != 9 {
+		t.Fatalf("Blob(a) = %+v, %v; want 9", link, err)
 	}
 }
 
@@ -1005,7 +1006,7 @@ func testMetadataCanceled(t *testing.T, m store.Metadata) {
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	blob := digestOf(digest.SHA256, []byte("canceled"))
-	if err := m.LinkBlob(cctx, "repo", blob, 8); err == nil {
+	if err := m.LinkBlob(cctx, "repo", blob, store.BlobLink{Size: 8}); err == nil {
 		t.Fatal("LinkBlob with a canceled context: no error")
 	}
 	man := manifest("canceled")
