@@ -49,9 +49,30 @@ func pierBinary(t *testing.T) string {
 type server struct {
 	cmd  *exec.Cmd
 	addr string
-	log  *bytes.Buffer
+	log  *syncBuffer
 	done chan error
 }
+
+// syncBuffer is a bytes.Buffer safe for a writer and readers at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// logSnapshot returns what the server has logged so far.
+func (s *server) logSnapshot() string { return s.log.String() }
 
 // startServer starts `pier serve` on a free loopback port with data dir
 // and extra flags, and waits until it answers /v2/.
@@ -60,7 +81,7 @@ func startServer(t *testing.T, data string, flags ...string) *server {
 	addr := freeAddr(t)
 	args := append([]string{"serve", "--addr", addr, "--data", data}, flags...)
 	cmd := exec.Command(pierBinary(t), args...)
-	s := &server{cmd: cmd, addr: addr, log: new(bytes.Buffer), done: make(chan error, 1)}
+	s := &server{cmd: cmd, addr: addr, log: new(syncBuffer), done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,8 @@ import (
 	"github.com/pier-registry/pier/internal/config"
 	"github.com/pier-registry/pier/internal/httpapi"
 	"github.com/pier-registry/pier/internal/registry"
+	"github.com/pier-registry/pier/internal/store"
+	"github.com/pier-registry/pier/internal/store/awsstore"
 	"github.com/pier-registry/pier/internal/store/local"
 )
 
@@ -35,18 +37,11 @@ func serve(args []string) error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	blobs, err := local.OpenBlobs(cfg.DataDir)
+	blobs, meta, closeStore, err := openStore(context.Background(), cfg)
 	if err != nil {
 		return err
 	}
-	meta, err := local.OpenMetadata(filepath.Join(cfg.DataDir, "metadata.db"))
-	if err != nil {
-		return err
-	}
-	defer meta.Close()
+	defer closeStore()
 
 	reg := registry.New(blobs, meta, registry.Options{
 		AllowSparse:    cfg.AllowSparse,
@@ -62,7 +57,7 @@ func serve(args []string) error {
 		return err
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+"/v2/",
-		"backend", cfg.Backend, "data", cfg.DataDir, "allow_sparse", cfg.AllowSparse, "version", version)
+		"backend", cfg.Backend, "allow_sparse", cfg.AllowSparse, "version", version)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -80,4 +75,38 @@ func serve(args []string) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// openStore opens the blob and metadata stores of cfg's backend; the
+// function it returns releases them.
+func openStore(ctx context.Context, cfg config.Config) (store.Blobs, store.Metadata, func(), error) {
+	switch cfg.Backend {
+	case "aws":
+		blobs, meta, err := awsstore.Open(ctx, awsstore.Config{
+			Bucket:          cfg.Bucket,
+			TablePrefix:     cfg.TablePrefix,
+			PresignTTL:      cfg.PresignTTL,
+			CopyBudget:      cfg.CopyBudget,
+			CreateResources: cfg.CreateResources,
+		})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		slog.Info("aws backend", "bucket", cfg.Bucket, "table", awsstore.TableName(cfg.TablePrefix))
+		return blobs, meta, blobs.Wait, nil
+	default:
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, nil, nil, fmt.Errorf("data directory: %w", err)
+		}
+		blobs, err := local.OpenBlobs(cfg.DataDir)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		meta, err := local.OpenMetadata(filepath.Join(cfg.DataDir, "metadata.db"))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		slog.Info("local backend", "data", cfg.DataDir)
+		return blobs, meta, func() { meta.Close() }, nil
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is the configuration of a Pier server.
@@ -20,8 +21,23 @@ type Config struct {
 	// DataDir is where the local backend keeps blobs and metadata
 	// (PIER_DATA_DIR).
 	DataDir string
-	// Backend is the storage backend: "local" (PIER_BACKEND).
+	// Backend is the storage backend: "local" or "aws" (PIER_BACKEND).
 	Backend string
+	// Bucket is the S3 bucket of the aws backend (PIER_BUCKET).
+	Bucket string
+	// TablePrefix is put before the DynamoDB table names of the aws
+	// backend (PIER_TABLE_PREFIX).
+	TablePrefix string
+	// PresignTTL is how long presigned blob URLs are valid
+	// (PIER_PRESIGN_TTL).
+	PresignTTL time.Duration
+	// CopyBudget is how long finishing a chunked upload may spend copying
+	// it into place before the copy goes on in the background
+	// (PIER_COPY_BUDGET).
+	CopyBudget time.Duration
+	// CreateResources creates a missing bucket and table
+	// (PIER_CREATE_RESOURCES).
+	CreateResources bool
 	// AllowSparse accepts image manifests whose blobs are missing
 	// (PIER_ALLOW_SPARSE).
 	AllowSparse bool
@@ -43,13 +59,19 @@ type setting struct {
 	str                   *string
 	boolean               *bool
 	integer               *int64
+	duration              *time.Duration
 }
 
 func (c *Config) settings() []setting {
 	return []setting{
 		{flag: "addr", env: "PIER_ADDR", def: "127.0.0.1:5000", usage: "address to listen on", str: &c.Addr},
 		{flag: "data", env: "PIER_DATA_DIR", def: "./data", usage: "directory of the local backend's blobs and metadata", str: &c.DataDir},
-		{flag: "backend", env: "PIER_BACKEND", def: "local", usage: "storage backend: local", str: &c.Backend},
+		{flag: "backend", env: "PIER_BACKEND", def: "local", usage: "storage backend: local (files and bbolt) or aws (S3 and DynamoDB)", str: &c.Backend},
+		{flag: "bucket", env: "PIER_BUCKET", def: "", usage: "S3 bucket of the aws backend", str: &c.Bucket},
+		{flag: "table-prefix", env: "PIER_TABLE_PREFIX", def: "pier-", usage: "prefix of the aws backend's DynamoDB table names", str: &c.TablePrefix},
+		{flag: "presign-ttl", env: "PIER_PRESIGN_TTL", def: "5m", usage: "how long presigned blob URLs are valid", duration: &c.PresignTTL},
+		{flag: "copy-budget", env: "PIER_COPY_BUDGET", def: "20s", usage: "how long finishing a chunked upload may copy it into place before the copy goes on in the background", duration: &c.CopyBudget},
+		{flag: "create-resources", env: "PIER_CREATE_RESOURCES", def: "false", usage: "create a missing bucket and table (local servers, LocalStack)", boolean: &c.CreateResources},
 		{flag: "allow-sparse", env: "PIER_ALLOW_SPARSE", def: "false", usage: "accept image manifests whose config or layers are not in the repository", boolean: &c.AllowSparse},
 		{flag: "log-level", env: "PIER_LOG_LEVEL", def: "info", usage: "lowest log level: debug, info, warn, error", str: &c.LogLevel},
 		{flag: "chunk-min-length", env: "PIER_CHUNK_MIN_LENGTH", def: "1048576", usage: "OCI-Chunk-Min-Length advertised to clients, in bytes (0: none)", integer: &c.ChunkMinLength},
@@ -88,6 +110,8 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 			fs.BoolVar(s.boolean, s.flag, *s.boolean, usage)
 		case s.integer != nil:
 			fs.Int64Var(s.integer, s.flag, *s.integer, usage)
+		case s.duration != nil:
+			fs.DurationVar(s.duration, s.flag, *s.duration, usage)
 		default:
 			fs.StringVar(s.str, s.flag, *s.str, usage)
 		}
@@ -112,6 +136,12 @@ func (s setting) set(v string) error {
 			return fmt.Errorf("%q is not a whole number", v)
 		}
 		*s.integer = n
+	case s.duration != nil:
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (e.g. 5m, 20s)", v)
+		}
+		*s.duration = d
 	default:
 		*s.str = v
 	}
@@ -122,8 +152,18 @@ func (s setting) set(v string) error {
 func (c Config) Validate() error {
 	switch c.Backend {
 	case "local":
+	case "aws":
+		if c.Bucket == "" {
+			return fmt.Errorf("the aws backend needs a bucket: --bucket or PIER_BUCKET")
+		}
 	default:
-		return fmt.Errorf("unknown backend %q (want local)", c.Backend)
+		return fmt.Errorf("unknown backend %q (want local or aws)", c.Backend)
+	}
+	if c.PresignTTL <= 0 || c.PresignTTL > 7*24*time.Hour {
+		return fmt.Errorf("presign TTL %s: want more than 0 and at most 7 days (S3's limit)", c.PresignTTL)
+	}
+	if c.CopyBudget < 0 {
+		return fmt.Errorf("copy budget %s is negative", c.CopyBudget)
 	}
 	if _, err := c.Level(); err != nil {
 		return err

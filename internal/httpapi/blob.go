@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -39,7 +40,16 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) {
 		return
 	}
 	if c.URL != "" {
-		// The storage serves the bytes (and Range requests) itself.
+		// The storage serves the bytes and the ranges itself; a range it
+		// would ignore, or cannot satisfy, is answered here as the local
+		// backend answers it.
+		if rg := r.Header.Get("Range"); rg != "" && !satisfiable(rg, c.Size) {
+			// No error code of the spec fits: an empty body, as the
+			// local backend (http.ServeContent) answers in plain text.
+			hdr.Set("Content-Range", "bytes */"+strconv.FormatInt(c.Size, 10))
+			writeEmpty(w, http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
 		hdr.Set("Docker-Content-Digest", d.String())
 		hdr.Set("Location", c.URL)
 		writeEmpty(w, http.StatusTemporaryRedirect)
@@ -70,4 +80,42 @@ func (h *Handler) deleteBlob(w http.ResponseWriter, r *http.Request, rt route) {
 		return
 	}
 	writeEmpty(w, http.StatusAccepted)
+}
+
+// satisfiable reports whether the Range header value rg is well formed
+// ("bytes=" and ranges "first-last", "first-" or "-suffix") and at least
+// one of its ranges holds a byte of a blob of size bytes (RFC 9110, 14.1).
+func satisfiable(rg string, size int64) bool {
+	specs, ok := strings.CutPrefix(rg, "bytes=")
+	if !ok {
+		return false
+	}
+	any := false
+	for _, spec := range strings.Split(specs, ",") {
+		a, b, ok := strings.Cut(strings.TrimSpace(spec), "-")
+		if !ok {
+			return false
+		}
+		switch {
+		case a == "":
+			n, err := strconv.ParseInt(b, 10, 64)
+			if err != nil || n < 0 {
+				return false
+			}
+			any = any || n > 0 && size > 0
+		default:
+			first, err := strconv.ParseInt(a, 10, 64)
+			if err != nil || first < 0 {
+				return false
+			}
+			if b != "" {
+				last, err := strconv.ParseInt(b, 10, 64)
+				if err != nil || last < first {
+					return false
+				}
+			}
+			any = any || first < size
+		}
+	}
+	return any
 }

@@ -2,7 +2,9 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -58,9 +60,31 @@ func (r *Registry) Referrers(ctx context.Context, repo string, d digest.Digest, 
 	p := pageOf(ms, n, func(m store.Manifest) string { return store.ReferrerKey(m.ArtifactType, m.Digest) })
 	out := Page[v1.Descriptor]{Items: make([]v1.Descriptor, len(p.Items)), Next: p.Next}
 	for i, m := range p.Items {
+		if m.AnnotationsInBody {
+			if m.Annotations, err = r.bodyAnnotations(ctx, m); err != nil {
+				return Page[v1.Descriptor]{}, err
+			}
+		}
 		out.Items[i] = v1.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size, ArtifactType: m.ArtifactType, Annotations: m.Annotations}
 	}
 	return out, nil
+}
+
+// bodyAnnotations reads the annotations of manifest m from its body, for
+// a metadata store that did not keep them (store.Manifest.AnnotationsInBody).
+func (r *Registry) bodyAnnotations(ctx context.Context, m store.Manifest) (map[string]string, error) {
+	f, err := r.blobs.Open(ctx, m.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("read annotations of %s: %w", m.Digest, err)
+	}
+	defer f.Close()
+	var doc struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if err := json.NewDecoder(io.LimitReader(f, m.Size)).Decode(&doc); err != nil {
+		return nil, fmt.Errorf("read annotations of %s: %w", m.Digest, err)
+	}
+	return doc.Annotations, nil
 }
 
 // pageOf cuts items, read with a limit of n+1, to a page of n.

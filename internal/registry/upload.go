@@ -136,6 +136,9 @@ func (r *Registry) writeChunk(ctx context.Context, u store.Upload, start int64, 
 	if fr != nil && fr.mismatch {
 		return store.Upload{}, digestInvalid(u.Offset+fr.n, fr.got, final)
 	}
+	if errors.Is(err, store.ErrConflict) {
+		return store.Upload{}, uploadChanged(u.ID)
+	}
 	if err != nil {
 		return store.Upload{}, fmt.Errorf("write upload %s chunk: %w", u.ID, err)
 	}
@@ -191,6 +194,9 @@ func (r *Registry) FinishUpload(ctx context.Context, repo, id string, d digest.D
 		return digestInvalid(u.Offset, got, d)
 	}
 	loc, err := r.blobs.Commit(ctx, u.ID, u.State, d)
+	if errors.Is(err, store.ErrConflict) {
+		return uploadChanged(u.ID)
+	}
 	if err != nil {
 		return fmt.Errorf("commit upload %s as %s: %w", u.ID, d, err)
 	}
@@ -234,6 +240,14 @@ func (f *finalReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// uploadChanged is the error of an upload whose staged bytes were changed
+// by requests racing on it: what was staged no longer matches what was
+// recorded, so the upload cannot be finished.
+func uploadChanged(id string) error {
+	return oci.Errorf(oci.CodeBlobUploadInvalid,
+		"upload %s: its staged bytes were changed by concurrent requests and no longer match what was recorded; cancel it and upload the blob again", id)
 }
 
 // CancelUpload ends upload id of repo and drops what it staged.

@@ -99,6 +99,10 @@ type Manifest struct {
 	// ArtifactType and Annotations are what a referrers listing shows.
 	ArtifactType string
 	Annotations  map[string]string
+	// AnnotationsInBody is set by a metadata store that did not keep
+	// Annotations because they were too large for its records: they are
+	// then read from the manifest's body.
+	AnnotationsInBody bool
 	// Subject is the digest of the manifest this one refers to, or "".
 	Subject digest.Digest
 	// Body is the manifest's bytes when the metadata store keeps them

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// awsServer starts `pier serve --backend aws` on the local S3 and DynamoDB
+// servers (scripts/with-local-aws.sh), on a bucket and tables of its own.
+func awsServer(t *testing.T, flags ...string) *server {
+	t.Helper()
+	if os.Getenv("AWS_ENDPOINT_URL_S3") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
+		if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
+			t.Skip("PIER_SKIP_AWS_TESTS=1")
+		}
+		t.Fatal("no local AWS servers: run the tests under scripts/with-local-aws.sh (make test does)")
+	}
+	b := make([]byte, 5)
+	rand.Read(b)
+	name := hex.EncodeToString(b)
+	return startServer(t, t.TempDir(), append([]string{"--backend", "aws", "--bucket", "pier-" + name,
+		"--table-prefix", "t" + name + "-", "--create-resources"}, flags...)...)
+}
+
+// noRedirect is a client that shows redirects instead of following them.
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// call sends a request without following redirects.
+func call(t *testing.T, method, url string, body []byte, hdr ...string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// backendRequests returns the S3 and DynamoDB requests that the log of s
+// gives for the request with id, waiting briefly for the line.
+func (s *server) backendRequests(t *testing.T, id string) (s3, dynamodb int, ops map[string]int) {
+	t.Helper()
+	for range 50 {
+		sc := bufio.NewScanner(strings.NewReader(s.logSnapshot()))
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var line struct {
+				RequestID string         `json:"request_id"`
+				Msg       string         `json:"msg"`
+				Backend   map[string]int `json:"backend_requests"`
+			}
+			if json.Unmarshal(sc.Bytes(), &line) != nil || line.RequestID != id || line.Msg != "request" {
+				continue
+			}
+			for op, n := range line.Backend {
+				switch {
+				case strings.HasPrefix(op, "s3."):
+					s3 += n
+				case strings.HasPrefix(op, "dynamodb."):
+					dynamodb += n
+				}
+			}
+			return s3, dynamodb, line.Backend
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no log line for request %s", id)
+	return
+}
+
+// docRow is a row of docs/requests.md: what an API call costs.
+type docRow struct {
+	call         string
+	s3, dynamodb int
+}
+
+// readDocTable parses the table of docs/requests.md.
+func readDocTable(t *testing.T) map[string]docRow {
+	t.Helper()
+	b, err := os.ReadFile("../../docs/requests.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("^\\| `([^`]+)` \\|[^|]*\\| (\\d+) \\| (\\d+) \\|")
+	rows := map[string]docRow{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if m := row.FindStringSubmatch(line); m != nil {
+			s3, _ := strconv.Atoi(m[2])
+			ddb, _ := strconv.Atoi(m[3])
+			rows[m[1]] = docRow{m[1], s3, ddb}
+		}
+	}
+	return rows
+}
+
+// TestAWSRequestCounts measures the S3 and DynamoDB requests of each API
+// call on the aws backend and checks them against docs/requests.md.
+func TestAWSRequestCounts(t *testing.T) {
+	s := awsServer(t)
+	doc := readDocTable(t)
+	measured := map[string]docRow{}
+	measure := func(name string, resp *http.Response, wantStatus int) {
+		t.Helper()
+		if resp.StatusCode != wantStatus {
+			t.Fatalf("%s: status %d, want %d", name, resp.StatusCode, wantStatus)
+		}
+		s3, ddb, ops := s.backendRequests(t, resp.Header.Get("X-Request-Id"))
+		measured[name] = docRow{name, s3, ddb}
+		t.Logf("%-28s S3 %d, DynamoDB %d %v", name, s3, ddb, ops)
+	}
+	const repo = "/v2/counts/app"
+
+	blob := func(size int) ([]byte, string) {
+		b := make([]byte, size)
+		rand.Read(b)
+		return b, digestOf(b)
+	}
+	layer, ld := blob(1000)
+	measure("blob push, monolithic", call(t, "POST", s.url(repo+"/blobs/uploads/?digest="+ld), layer), 201)
+	config := []byte(`{"architecture":"amd64","os":"linux"}`)
+	cd := digestOf(config)
+	call(t, "POST", s.url(repo+"/blobs/uploads/?digest="+cd), config)
+
+	measure("blob HEAD", call(t, "HEAD", s.url(repo+"/blobs/"+ld), nil), 200)
+	measure("blob GET", call(t, "GET", s.url(repo+"/blobs/"+ld), nil), 307)
+	measure("blob mount", call(t, "POST", s.url("/v2/counts/other/blobs/uploads/?mount="+ld+"&from=counts/app"), nil), 201)
+
+	// A chunked push of 3 chunks: POST, PATCH x3, PUT.
+	big, bd := blob(3 << 20)
+	resp := call(t, "POST", s.url(repo+"/blobs/uploads/"), nil)
+	measure("upload start", resp, 202)
+	loc := resp.Header.Get("Location")
+	for i := range 3 {
+		resp = call(t, "PATCH", s.url(loc), big[i<<20:(i+1)<<20], "Content-Range", fmt.Sprintf("%d-%d", i<<20, (i+1)<<20-1), "Content-Type", "application/octet-stream")
+		measure(fmt.Sprintf("upload chunk %d", i+1), resp, 202)
+		loc = resp.Header.Get("Location")
+	}
+	measure("upload finish", call(t, "PUT", s.url(loc+"?digest="+bd), nil), 201)
+
+	manifest := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},`+
+		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":%q,"size":%d},`+
+		`{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":%q,"size":%d}]}`,
+		cd, len(config), ld, len(layer), bd, len(big)))
+	md := digestOf(manifest)
+	measure("manifest push (2 layers)", call(t, "PUT", s.url(repo+"/manifests/v1"), manifest, "Content-Type", "application/vnd.oci.image.manifest.v1+json"), 201)
+	measure("manifest pull by tag", call(t, "GET", s.url(repo+"/manifests/v1"), nil), 200)
+	measure("manifest pull by digest", call(t, "GET", s.url(repo+"/manifests/"+md), nil), 200)
+	measure("manifest HEAD by tag", call(t, "HEAD", s.url(repo+"/manifests/v1"), nil), 200)
+	measure("tag list page", call(t, "GET", s.url(repo+"/tags/list"), nil), 200)
+	measure("referrers list", call(t, "GET", s.url(repo+"/referrers/"+md), nil), 200)
+	measure("catalog page", call(t, "GET", s.url("/v2/_catalog"), nil), 200)
+	measure("tag delete", call(t, "DELETE", s.url(repo+"/manifests/v1"), nil), 202)
+	measure("manifest delete", call(t, "DELETE", s.url(repo+"/manifests/"+md), nil), 202)
+
+	for name, got := range measured {
+		want, ok := doc[name]
+		if !ok {
+			t.Errorf("docs/requests.md has no row for %q (measured S3 %d, DynamoDB %d)", name, got.s3, got.dynamodb)
+			continue
+		}
+		if got != want {
+			t.Errorf("%s: measured S3 %d, DynamoDB %d; docs/requests.md says S3 %d, DynamoDB %d", name, got.s3, got.dynamodb, want.s3, want.dynamodb)
+		}
+	}
+	for name := range doc {
+		if _, ok := measured[name]; !ok {
+			t.Errorf("docs/requests.md row %q is not measured", name)
+		}
+	}
+	// The bounds the design promises.
+	for _, name := range []string{"manifest pull by tag", "blob GET"} {
+		if m := measured[name]; m.s3 != 0 || m.dynamodb > 1 {
+			t.Errorf("%s costs S3 %d, DynamoDB %d: want 0 and at most 1", name, m.s3, m.dynamodb)
+		}
+	}
+}
+
+func digestOf(b []byte) string {
+	return fmt.Sprintf("sha256:%x", sha256.Sum256(b))
+}

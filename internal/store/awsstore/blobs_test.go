@@ -1,0 +1,185 @@
+package awsstore_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/pier-registry/pier/internal/store"
+	"github.com/pier-registry/pier/internal/store/awsstore"
+	"github.com/pier-registry/pier/internal/store/storetest"
+)
+
+// newBlobs returns a Blobs on a fresh bucket of the local S3 server, and
+// its client.
+func newBlobs(t *testing.T, opts awsstore.BlobsOptions) (*awsstore.Blobs, *s3.Client, string) {
+	t.Helper()
+	if os.Getenv("AWS_ENDPOINT_URL_S3") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
+		if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
+			t.Skip("PIER_SKIP_AWS_TESTS=1")
+		}
+		t.Fatal("no S3 endpoint: start the local servers: scripts/with-local-aws.sh go test ./internal/store/awsstore")
+	}
+	c, err := awsstore.NewClients(context.Background(), awsstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := "test-" + randomName()
+	b := awsstore.NewBlobs(c.S3, bucket, opts)
+	if err := b.CreateBucket(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Wait)
+	return b, c.S3, bucket
+}
+
+func randomName() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func TestBlobsContract(t *testing.T) {
+	storetest.TestBlobs(t, func(t *testing.T) store.Blobs {
+		b, _, _ := newBlobs(t, awsstore.BlobsOptions{CopyBudget: time.Minute})
+		return b
+	})
+}
+
+// get fetches url and returns the body.
+func get(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %s", url, resp.Status, body)
+	}
+	return body
+}
+
+// chunked writes data to a new upload in chunks of size and returns the
+// upload id and state.
+func chunked(t *testing.T, b store.Blobs, data []byte, size int) (string, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	id := randomName()
+	var state []byte
+	for off := 0; off < len(data); off += size {
+		end := min(off+size, len(data))
+		st, n, err := b.WriteChunk(ctx, id, state, int64(off), bytes.NewReader(data[off:end]))
+		if err != nil {
+			t.Fatalf("WriteChunk at %d: %v", off, err)
+		}
+		if n != int64(end-off) {
+			t.Fatalf("WriteChunk at %d wrote %d bytes, want %d", off, n, end-off)
+		}
+		state = st
+	}
+	return id, state
+}
+
+// Chunks of the size the Lambda path takes (4 MiB) become multipart parts;
+// the blob is byte-exact behind its presigned URL, and costs no request to
+// presign.
+func TestChunksBecomeParts(t *testing.T) {
+	b, _, _ := newBlobs(t, awsstore.BlobsOptions{CopyBudget: time.Minute, PartSize: awsstore.MinPartSize})
+	data := make([]byte, 13<<20+12345)
+	rand.Read(data)
+	d := digest.FromBytes(data)
+	id, state := chunked(t, b, data, 4<<20)
+	loc, err := b.Commit(context.Background(), id, state, d)
+	if err != nil || loc != "" {
+		t.Fatalf("Commit = %q, %v; want the blob in place", loc, err)
+	}
+	ctx, reqs := store.WithRequests(context.Background())
+	url, err := b.URL(ctx, d, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := reqs.Total(""); n != 0 {
+		t.Errorf("presigning made %d requests: %v", n, reqs.Counts())
+	}
+	if got := get(t, url); !bytes.Equal(got, data) {
+		t.Fatalf("presigned GET: %d bytes, equal %v", len(got), bytes.Equal(got, data))
+	}
+}
+
+// With no time to copy, Commit leaves the assembled upload where it is,
+// readable at once through the location it returns, and the copy lands
+// under blobs/ in the background.
+func TestCommitCopiesInBackground(t *testing.T) {
+	b, client, bucket := newBlobs(t, awsstore.BlobsOptions{CopyBudget: 0, PartSize: awsstore.MinPartSize})
+	data := make([]byte, 11<<20)
+	rand.Read(data)
+	d := digest.FromBytes(data)
+	id, state := chunked(t, b, data, 3<<20)
+	loc, err := b.Commit(context.Background(), id, state, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loc == "" {
+		t.Fatal("Commit with a zero copy budget put the blob in place: want a location")
+	}
+	url, err := b.URL(context.Background(), d, loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, url); !bytes.Equal(got, data) {
+		t.Fatal("the blob's bytes at its location differ")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: aws.String("blobs/sha256/" + d.Encoded())})
+		if err == nil {
+			got, _ := io.ReadAll(out.Body)
+			out.Body.Close()
+			if !bytes.Equal(got, data) {
+				t.Fatal("the copy under blobs/ differs")
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the blob is not under blobs/ after 30 s: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A large monolithic Put goes up as a multipart upload, completed only
+// when the digest matches.
+func TestPutLarge(t *testing.T) {
+	b, client, bucket := newBlobs(t, awsstore.BlobsOptions{PartSize: awsstore.MinPartSize})
+	data := make([]byte, 12<<20+1)
+	rand.Read(data)
+	ctx := context.Background()
+	wrong := digest.FromString("something else")
+	if _, err := b.Put(ctx, wrong, bytes.NewReader(data)); err == nil {
+		t.Fatal("Put under the wrong digest: no error")
+	}
+	if _, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String("blobs/sha256/" + wrong.Encoded())}); err == nil {
+		t.Fatal("Put under the wrong digest left an object")
+	}
+	d := digest.FromBytes(data)
+	n, err := b.Put(ctx, d, bytes.NewReader(data))
+	if err != nil || n != int64(len(data)) {
+		t.Fatalf("Put = %d, %v", n, err)
+	}
+	url, _ := b.URL(ctx, d, "")
+	if got := get(t, url); !bytes.Equal(got, data) {
+		t.Fatal("large blob differs")
+	}
+}

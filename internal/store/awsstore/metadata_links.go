@@ -1,0 +1,139 @@
+package awsstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/pier-registry/pier/internal/store"
+)
+
+// LinkBlob records that repo holds blob d, replacing any link repo had to
+// it, and records repo in the catalog. One BatchWriteItem of the two
+// items (half the write units of a transaction; the catalog item is the
+// same whenever it is written, so the two need not be atomic: a write that
+// fails part way returns an error, and the client's retry writes both).
+func (m *Metadata) LinkBlob(ctx context.Context, repo string, d digest.Digest, link store.BlobLink) error {
+	if repo == "" || d == "" {
+		return fmt.Errorf("link blob %q in %q: empty name", d, repo)
+	}
+	item := linkKey(repo, d)
+	item[attrSize] = avN(link.Size)
+	if link.Location != "" {
+		item[attrLocation] = avS(link.Location)
+	}
+	if err := m.batchWrite(ctx, item, catalogKey(repo)); err != nil {
+		return fmt.Errorf("link blob %s in %s: %w", d, repo, err)
+	}
+	return nil
+}
+
+// Blob returns repo's link to blob d, or store.ErrNotFound when repo does
+// not link it. One GetItem.
+func (m *Metadata) Blob(ctx context.Context, repo string, d digest.Digest) (store.BlobLink, error) {
+	item, err := m.getItem(ctx, linkKey(repo, d))
+	if err == nil && item == nil {
+		err = store.ErrNotFound
+	}
+	var link store.BlobLink
+	if err == nil {
+		link.Location = getS(item, attrLocation)
+		link.Size, err = getN(item, attrSize)
+	}
+	if err != nil {
+		return store.BlobLink{}, fmt.Errorf("blob %s in %s: %w", d, repo, err)
+	}
+	return link, nil
+}
+
+// UnlinkBlob removes repo's link to blob d, or returns store.ErrNotFound.
+// One DeleteItem.
+func (m *Metadata) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
+	var e ddbExpr
+	_, err := m.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                &m.table,
+		Key:                      linkKey(repo, d),
+		ConditionExpression:      aws.String("attribute_exists(" + e.name(attrPK) + ")"),
+		ExpressionAttributeNames: e.names,
+	})
+	if isConditionFailed(err) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("unlink blob %s in %s: %w", d, repo, err)
+	}
+	return nil
+}
+
+// MissingBlobs returns those of ds that repo does not link, in order. One
+// BatchGetItem per 100 distinct digests (none for none).
+func (m *Metadata) MissingBlobs(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error) {
+	missing, err := m.missing(ctx, repo, linkPrefix, ds)
+	if err != nil {
+		return nil, fmt.Errorf("missing blobs in %s: %w", repo, err)
+	}
+	return missing, nil
+}
+
+// MissingManifests returns those of ds that repo does not hold, in order.
+// One BatchGetItem per 100 distinct digests (none for none).
+func (m *Metadata) MissingManifests(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error) {
+	missing, err := m.missing(ctx, repo, maniPrefix, ds)
+	if err != nil {
+		return nil, fmt.Errorf("missing manifests in %s: %w", repo, err)
+	}
+	return missing, nil
+}
+
+// missing returns those of ds that have no item with the sort key prefix
+// + digest in repo's partition.
+func (m *Metadata) missing(ctx context.Context, repo, prefix string, ds []digest.Digest) ([]digest.Digest, error) {
+	found := make(map[string]bool, len(ds))
+	var keys []map[string]types.AttributeValue
+	for _, d := range ds {
+		if _, ok := found[d.String()]; !ok {
+			found[d.String()] = false
+			keys = append(keys, itemKey(repoPK(repo), prefix+d.String()))
+		}
+	}
+	err := m.batchGet(ctx, keys, []string{attrSK}, func(item map[string]types.AttributeValue) error {
+		found[strings.TrimPrefix(getS(item, attrSK), prefix)] = true
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	missing := []digest.Digest{}
+	for _, d := range ds {
+		if !found[d.String()] {
+			missing = append(missing, d)
+		}
+	}
+	return missing, nil
+}
+
+// Repositories returns up to n repository names in byte order, those after
+// last when last is not "". A repository exists from its first blob link
+// or manifest on, and stays when they are removed. One Query (another only
+// when the 1 MB limit cut it short); none when n <= 0.
+func (m *Metadata) Repositories(ctx context.Context, last string, n int) ([]string, error) {
+	repos := []string{}
+	var e ddbExpr
+	var cond string
+	if last != "" {
+		cond = e.name(attrSK) + " > " + e.value(avS(last))
+	}
+	err := m.query(ctx, catalogPK, cond, &e, n, func(item map[string]types.AttributeValue) error {
+		repos = append(repos, getS(item, attrSK))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("repositories: %w", err)
+	}
+	return repos, nil
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# with-local-aws.sh runs a command with the local AWS stand-ins running:
+# it starts DynamoDB Local and versitygw (scripts/local-aws.sh start), runs
+# the command with their env file sourced, and stops them whatever happens.
+#
+#   scripts/with-local-aws.sh go test ./...
+#
+# It exits with the command's status, or 1 if the servers would not start or
+# stop.
+set -euo pipefail
+
+[ $# -gt 0 ] || { echo "usage: $0 COMMAND [ARG...]" >&2; exit 2; }
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+trap '"$top/scripts/local-aws.sh" stop || true' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+envfile=$("$top/scripts/local-aws.sh" start)
+# shellcheck source=/dev/null
+. "$envfile"
+
+rc=0
+"$@" || rc=$?
+trap - EXIT
+if ! "$top/scripts/local-aws.sh" stop && [ "$rc" -eq 0 ]; then
+	rc=1
+fi
+exit "$rc"
