@@ -20,7 +20,7 @@ import (
 
 // awsServer starts `pier serve --backend aws` on the local S3 and DynamoDB
 // servers (scripts/with-local-aws.sh), on a bucket and tables of its own.
-func awsServer(t *testing.T, flags ...string) *server {
+func awsServer(t *testing.T, flags ...string) *instance {
 	t.Helper()
 	if os.Getenv("AWS_ENDPOINT_URL_S3") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
 		if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
@@ -59,7 +59,7 @@ func call(t *testing.T, method, url string, body []byte, hdr ...string) *http.Re
 
 // backendRequests returns the S3 and DynamoDB requests that the log of s
 // gives for the request with id, waiting briefly for the line.
-func (s *server) backendRequests(t *testing.T, id string) (s3, dynamodb int, ops map[string]int) {
+func (s *instance) backendRequests(t *testing.T, id string) (s3, dynamodb int, ops map[string]int) {
 	t.Helper()
 	for range 50 {
 		sc := bufio.NewScanner(strings.NewReader(s.logSnapshot()))
@@ -204,7 +204,7 @@ func digestOf(b []byte) string {
 // pushChunked pushes blob to repo in chunks of size; after half of them it
 // asks the upload where it stands (GET) and resumes from the answer, as a
 // client does after losing a connection.
-func pushChunked(t *testing.T, s *server, repo string, blob []byte, size int) string {
+func pushChunked(t *testing.T, s *instance, repo string, blob []byte, size int) string {
 	t.Helper()
 	d := digestOf(blob)
 	resp := call(t, "POST", s.url("/v2/"+repo+"/blobs/uploads/"), nil)
@@ -242,7 +242,7 @@ func pushChunked(t *testing.T, s *server, repo string, blob []byte, size int) st
 
 // pullRedirected GETs blob d of repo: a 307 to a presigned URL, which
 // answers with the bytes.
-func pullRedirected(t *testing.T, s *server, repo, d string) []byte {
+func pullRedirected(t *testing.T, s *instance, repo, d string) []byte {
 	t.Helper()
 	resp := call(t, "GET", s.url("/v2/"+repo+"/blobs/"+d), nil)
 	if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") == "" {

@@ -45,8 +45,8 @@ func pierBinary(t *testing.T) string {
 	return pierBin
 }
 
-// server is a running `pier serve`.
-type server struct {
+// instance is a running `pier serve`.
+type instance struct {
 	cmd  *exec.Cmd
 	addr string
 	log  *syncBuffer
@@ -72,16 +72,16 @@ func (b *syncBuffer) String() string {
 }
 
 // logSnapshot returns what the server has logged so far.
-func (s *server) logSnapshot() string { return s.log.String() }
+func (s *instance) logSnapshot() string { return s.log.String() }
 
 // startServer starts `pier serve` on a free loopback port with data dir
 // and extra flags, and waits until it answers /v2/.
-func startServer(t *testing.T, data string, flags ...string) *server {
+func startServer(t *testing.T, data string, flags ...string) *instance {
 	t.Helper()
 	addr := freeAddr(t)
 	args := append([]string{"serve", "--addr", addr, "--data", data}, flags...)
 	cmd := exec.Command(pierBinary(t), args...)
-	s := &server{cmd: cmd, addr: addr, log: new(syncBuffer), done: make(chan error, 1)}
+	s := &instance{cmd: cmd, addr: addr, log: new(syncBuffer), done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -117,10 +117,10 @@ func startServer(t *testing.T, data string, flags ...string) *server {
 	}
 }
 
-func (s *server) url(path string) string { return "http://" + s.addr + path }
+func (s *instance) url(path string) string { return "http://" + s.addr + path }
 
 // stop sends SIGTERM and checks that pier shuts down cleanly.
-func (s *server) stop(t *testing.T) {
+func (s *instance) stop(t *testing.T) {
 	t.Helper()
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,96 @@
+// Package server assembles Pier from its configuration: the stores of the
+// chosen backend, the registry service and the HTTP handler. `pier serve`
+// and the Lambda function build the same thing through it.
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/pier-registry/pier/internal/config"
+	"github.com/pier-registry/pier/internal/httpapi"
+	"github.com/pier-registry/pier/internal/registry"
+	"github.com/pier-registry/pier/internal/store"
+	"github.com/pier-registry/pier/internal/store/awsstore"
+	"github.com/pier-registry/pier/internal/store/local"
+)
+
+// Server is an assembled registry.
+type Server struct {
+	// Handler serves the /v2 API.
+	Handler http.Handler
+	// Registry is the service behind Handler.
+	Registry *registry.Registry
+	close    func()
+}
+
+// Close releases the stores: it waits for background copies (aws) or
+// closes the database (local).
+func (s *Server) Close() {
+	if s.close != nil {
+		s.close()
+	}
+}
+
+// New builds the registry that cfg describes, logging to log. opts are
+// the registry options that cfg does not hold; cfg's settings are put
+// into them.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry.Options) (*Server, error) {
+	blobs, meta, closeStore, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	opts.AllowSparse = cfg.AllowSparse
+	if cfg.ChunkMinLength > 0 {
+		opts.ChunkMinLength = cfg.ChunkMinLength
+	}
+	if cfg.ChunkMaxLength > 0 {
+		opts.ChunkMaxLength = cfg.ChunkMaxLength
+	}
+	reg := registry.New(blobs, meta, opts)
+	return &Server{
+		Handler:  httpapi.New(reg, httpapi.Options{Logger: log}),
+		Registry: reg,
+		close:    closeStore,
+	}, nil
+}
+
+// openStore opens the blob and metadata stores of cfg's backend; the
+// function it returns releases them.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.Blobs, store.Metadata, func(), error) {
+	switch cfg.Backend {
+	case "aws":
+		blobs, meta, err := awsstore.Open(ctx, awsstore.Config{
+			Bucket:          cfg.Bucket,
+			TablePrefix:     cfg.TablePrefix,
+			PresignTTL:      cfg.PresignTTL,
+			CopyBudget:      cfg.CopyBudget,
+			CreateResources: cfg.CreateResources,
+		})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		log.Info("aws backend", "bucket", cfg.Bucket, "table", awsstore.TableName(cfg.TablePrefix))
+		return blobs, meta, blobs.Wait, nil
+	case "local":
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, nil, nil, fmt.Errorf("data directory: %w", err)
+		}
+		blobs, err := local.OpenBlobs(cfg.DataDir)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		meta, err := local.OpenMetadata(filepath.Join(cfg.DataDir, "metadata.db"))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		log.Info("local backend", "data", cfg.DataDir)
+		return blobs, meta, func() { meta.Close() }, nil
+	default:
+		return nil, nil, nil, fmt.Errorf("unknown backend %q", cfg.Backend)
+	}
+}
