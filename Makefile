@@ -14,7 +14,7 @@ export PIER_CACHE
 # exceeded" and no crasher on Go 1.26 (golang/go#75804).
 FUZZTIME  ?= 300000x
 
-.PHONY: run test unit fuzz conformance conformance-local conformance-aws build-pier vet clean local-aws-start local-aws-stop
+.PHONY: run test unit fuzz conformance conformance-local conformance-aws conformance-lambda local-api build-pier vet clean local-aws-start local-aws-stop
 
 run:
 	$(GO) run ./cmd/pier serve
@@ -42,7 +42,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseContentRange$$' -fuzztime=$(FUZZTIME) ./internal/httpapi
 	$(GO) test -run='^$$' -fuzz='^FuzzParseManifest$$' -fuzztime=$(FUZZTIME) ./internal/oci
 
-conformance: conformance-local conformance-aws
+conformance: conformance-local conformance-aws conformance-lambda
 
 conformance-local: build-pier
 	scripts/conformance.sh v1.1 OCI_VERSION=1.1
@@ -57,7 +57,91 @@ conformance-aws: build-pier
 	  scripts/conformance.sh aws-v1.1 OCI_VERSION=1.1 $(AWS_CONFORMANCE) PIER_BUCKET=conf-v11 PIER_TABLE_PREFIX=conf-v11- && \
 	  scripts/conformance.sh aws-dev OCI_VERSION=dev $(AWS_CONFORMANCE) PIER_BUCKET=conf-dev PIER_TABLE_PREFIX=conf-dev-'
 
+# Through the local Lambda path (make local-api): the bootstrap binary
+# under the Runtime Interface Emulator, behind the local API Gateway front
+# of each kind.
+conformance-lambda:
+	scripts/with-local-aws.sh sh -c '\
+	  PIER_TARGET=local-api PIER_LOCAL_API_KIND=http scripts/conformance.sh lambda-http OCI_VERSION=1.1 \
+	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_BUCKET=conf-lhttp PIER_TABLE_PREFIX=conf-lhttp- && \
+	  PIER_TARGET=local-api PIER_LOCAL_API_KIND=rest scripts/conformance.sh lambda-rest OCI_VERSION=1.1 \
+	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_BUCKET=conf-lrest PIER_TABLE_PREFIX=conf-lrest-'
+
+# The Lambda function on this machine: RIE, the local API Gateway front
+# (PIER_LOCAL_API_KIND=http|rest, PIER_LOCAL_API_ADDR), DynamoDB Local and
+# versitygw. Ctrl-C stops everything.
+local-api:
+	scripts/local-api.sh
+
 test: vet unit fuzz conformance
 
 clean:
 	rm -rf build data
+
+# ---------------------------------------------------------------------------
+# Lambda packages and deployment: template.yaml, infra/ (this block only
+# adds targets; nothing above depends on it).
+#
+#   make build                 build/lambda/{arm64,x86_64}/{api,gc}.zip, each
+#                              holding one `bootstrap`
+#   sam build                  runs build-ApiFunction and build-GcFunction
+#                              (BuildMethod: makefile), for LAMBDA_ARCH
+#   make template-test         the template checks (goformation, cfn-lint)
+#   make localstack-up/-deploy/-down   the template on LocalStack (Docker)
+#
+# sam build passes a make target nothing but ARTIFACTS_DIR (not the
+# function's architecture), so the architecture comes from LAMBDA_ARCH:
+# build with the value that the stack's Architecture parameter has, e.g.
+#   LAMBDA_ARCH=x86_64 sam build && sam deploy --parameter-overrides Architecture=x86_64
+# A mismatch deploys, then fails at the first invocation (exec format error).
+
+LAMBDA_ARCH      ?= arm64
+LAMBDA_ARCHES    := arm64 x86_64
+LAMBDA_FUNCTIONS := api gc
+LAMBDA_ZIPS      := $(foreach a,$(LAMBDA_ARCHES),$(foreach f,$(LAMBDA_FUNCTIONS),build/lambda/$(a)/$(f).zip))
+
+# lambda_goarch maps a Lambda architecture to GOARCH.
+lambda_goarch = $(or $(if $(filter x86_64,$(1)),amd64),$(if $(filter arm64,$(1)),arm64),$(error LAMBDA_ARCH is "$(1)": want arm64 or x86_64))
+# lambda_build,function,architecture,output builds ./functions/<function>.
+lambda_build = CGO_ENABLED=0 GOOS=linux GOARCH=$(call lambda_goarch,$(2)) \
+	$(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o $(3) ./functions/$(1)
+
+.PHONY: build build-ApiFunction build-GcFunction template-test localstack-up localstack-deploy localstack-down lambda-force
+
+build: $(LAMBDA_ZIPS)
+	@ls -l $(LAMBDA_ZIPS) $(foreach z,$(LAMBDA_ZIPS),$(basename $(z))/bootstrap) | awk '{print $$5, $$9}'
+
+# Always rebuilt: go's own cache decides what is stale.
+build/lambda/%.zip: lambda-force
+	$(call lambda_build,$(notdir $*),$(patsubst %/,%,$(dir $*)),build/lambda/$*/bootstrap)
+	$(GO) run ./infra/lambdazip -o $@ build/lambda/$*/bootstrap
+
+lambda-force:
+
+build-ApiFunction:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is unset: sam build sets it (or run make build)"; exit 1; }
+	$(call lambda_build,api,$(LAMBDA_ARCH),$(ARTIFACTS_DIR)/bootstrap)
+
+build-GcFunction:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is unset: sam build sets it (or run make build)"; exit 1; }
+	$(call lambda_build,gc,$(LAMBDA_ARCH),$(ARTIFACTS_DIR)/bootstrap)
+
+template-test:
+	$(GO) vet ./internal/template ./infra/...
+	$(GO) test -count=1 ./internal/template ./infra/...
+
+LOCALSTACK_COMPOSE = infra/localstack/docker-compose.yml
+
+localstack-up:
+	@command -v docker >/dev/null 2>&1 || { echo "localstack-up: docker is not installed (LocalStack runs in Docker)"; exit 1; }
+	@docker compose version >/dev/null 2>&1 || { echo "localstack-up: the docker compose plugin (v2) is not installed"; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "localstack-up: no Docker engine answers (docker info failed)"; exit 1; }
+	docker compose -f $(LOCALSTACK_COMPOSE) up -d --wait
+
+localstack-deploy:
+	infra/localstack/deploy.sh
+
+localstack-down:
+	@command -v docker >/dev/null 2>&1 || { echo "localstack-down: docker is not installed"; exit 1; }
+	@docker compose version >/dev/null 2>&1 || { echo "localstack-down: the docker compose plugin (v2) is not installed"; exit 1; }
+	docker compose -f $(LOCALSTACK_COMPOSE) down

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # conformance.sh runs the OCI distribution-spec conformance suite against a
-# fresh `pier serve` on a free loopback port, with every API and data type
+# fresh registry on a free loopback port, with every API and data type
 # switched on, and fails unless the suite reports a pass with 0 failures,
 # 0 errors and 0 skipped checks.
 #
@@ -8,7 +8,10 @@
 #
 # NAME names the run (results go to $OUT/NAME, default build/conformance);
 # the VAR=VALUE pairs are extra environment for the suite (OCI_VERSION=dev,
-# OCI_DATA_SPARSE=true, ...) and, for PIER_* variables, for pier serve.
+# OCI_DATA_SPARSE=true, ...) and, for PIER_* variables, for the registry.
+# The registry is `pier serve`, or with PIER_TARGET=local-api the Lambda
+# function under the Runtime Interface Emulator behind the local API
+# Gateway (scripts/local-api.sh; PIER_LOCAL_API_KIND=http|rest).
 set -euo pipefail
 
 name=${1:?usage: conformance.sh NAME [VAR=VALUE ...]}
@@ -17,12 +20,12 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$top/build/conformance}/$name
 suite=$("$top/scripts/tools.sh" conformance)
 pier=${PIER_BIN:-$top/build/pier}
-[ -x "$pier" ] || { echo "conformance: $pier is not built (make build-pier)" >&2; exit 1; }
 
 work=$(mktemp -d)
 pid=
 cleanup() {
 	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	[ -d "$work/api" ] && cp "$work"/api/*.log "$out/" 2>/dev/null
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -40,10 +43,28 @@ for kv in "$@"; do
 	esac
 done
 
-env "${server_env[@]}" PIER_ADDR=127.0.0.1:$port PIER_DATA_DIR="$work/data" \
-	"$pier" serve >"$out/pier.log" 2>&1 &
+case "${PIER_TARGET:-serve}" in
+serve)
+	[ -x "$pier" ] || { echo "conformance: $pier is not built (make build-pier)" >&2; exit 1; }
+	env "${server_env[@]}" PIER_ADDR=127.0.0.1:$port PIER_DATA_DIR="$work/data" \
+		"$pier" serve >"$out/pier.log" 2>&1 &
+	;;
+local-api)
+	env "${server_env[@]}" PIER_LOCAL_API_ADDR=127.0.0.1:$port PIER_LOCAL_API_DIR="$work/api" \
+		"$top/scripts/local-api.sh" >"$out/pier.log" 2>&1 &
+	;;
+*)
+	echo "conformance: PIER_TARGET=$PIER_TARGET: want serve or local-api" >&2
+	exit 2
+	;;
+esac
 pid=$!
-"$top/scripts/wait-http.sh" "http://127.0.0.1:$port/v2/" "$pid" || { cat "$out/pier.log" >&2; exit 1; }
+# local-api builds and starts several servers: give it time.
+if ! WAIT_SECONDS=120 "$top/scripts/wait-http.sh" "http://127.0.0.1:$port/v2/" "$pid"; then
+	cat "$out/pier.log" >&2
+	[ -d "$work/api" ] && tail -n 30 "$work"/api/*.log >&2
+	exit 1
+fi
 
 set +e
 (

@@ -5,6 +5,7 @@
 #   scripts/tools.sh conformance   # the OCI distribution-spec conformance suite
 #   scripts/tools.sh crane         # go-containerregistry's crane
 #   scripts/tools.sh versitygw     # an S3 server on a POSIX directory
+#   scripts/tools.sh rie           # the AWS Lambda Runtime Interface Emulator
 #
 # The cache is $PIER_CACHE (default: $XDG_CACHE_HOME/pier or ~/.cache/pier).
 # A tool is rebuilt only when its pinned version changes.
@@ -13,6 +14,7 @@ set -euo pipefail
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 CRANE_VERSION=v0.22.1
 VERSITYGW_VERSION=v1.8.0
+RIE_VERSION=v0.0.0-20261030222936-bef5c4ba774d
 
 cache=${PIER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pier}
 mkdir -p "$cache/bin"
@@ -47,8 +49,11 @@ crane)
 versitygw)
 	build versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw
 	;;
+rie)
+	build aws-lambda-rie "$RIE_VERSION" github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
+	;;
 *)
-	echo "usage: $0 conformance|crane|versitygw" >&2
+	echo "usage: $0 conformance|crane|versitygw|rie" >&2
 	exit 2
 	;;
 esac

@@ -4,6 +4,7 @@
 // Usage:
 //
 //	pier serve [flags]    serve the registry (see pier serve -h)
+//	pier gateway [flags]  the local API Gateway front of `make local-api`
 //	pier version          print the version
 package main
 
@@ -24,6 +25,8 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve(os.Args[2:])
+	case "gateway":
+		err = gateway(os.Args[2:])
 	case "version":
 		fmt.Println("pier", version)
 	case "help", "-h", "--help":
@@ -44,6 +47,8 @@ func usage() {
 
 commands:
   serve     serve the registry (pier serve -h lists the flags)
+  gateway   the local API Gateway in front of the Lambda function under the
+            Runtime Interface Emulator (make local-api)
   version   print the version
 `)
 }

@@ -79,6 +79,18 @@ func (c *Config) settings() []setting {
 	}
 }
 
+// EnvVars returns every environment variable that FromEnv reads, each
+// with its default value (the template tests check that the Lambda
+// functions set them).
+func EnvVars() map[string]string {
+	var c Config
+	vars := map[string]string{}
+	for _, s := range c.settings() {
+		vars[s.env] = s.def
+	}
+	return vars
+}
+
 // FromEnv returns the configuration that the environment (getenv) and the
 // defaults give.
 func FromEnv(getenv func(string) string) (Config, error) {

@@ -147,7 +147,7 @@ func (b *Blobs) WriteChunk(ctx context.Context, id string, state []byte, offset 
 	// The tail and this chunk make at least one part.
 	buf, err := b.readTail(ctx, st.Tail, int(b.opts.PartSize))
 	if err != nil {
-		return nil, 0, fmt.Errorf("write chunk of upload %s: %w", id, err)
+		return nil, 0, fmt.Errorf("write chunk of upload %s: %w", id, lostToRacer(err))
 	}
 	buf = append(buf, head...)
 	n := int64(len(head))
@@ -179,7 +179,7 @@ func (b *Blobs) WriteChunk(ctx context.Context, id string, state []byte, offset 
 		}
 		p, err := b.uploadPart(ctx, assembledKey(id), st.MPU, int32(len(st.Parts)+1), buf[:size])
 		if err != nil {
-			return nil, 0, fmt.Errorf("write chunk of upload %s: %w", id, err)
+			return nil, 0, fmt.Errorf("write chunk of upload %s: %w", id, b.uploadLost(ctx, assembledKey(id), st.MPU, err))
 		}
 		st.Parts = append(st.Parts, p)
 		buf = buf[size:]
@@ -316,6 +316,8 @@ func (b *Blobs) Commit(ctx context.Context, id string, state []byte, d digest.Di
 			// there.
 			if _, serr := b.Stat(ctx, d); serr == nil {
 				err = nil
+			} else {
+				err = lostToRacer(err) // canceled meanwhile
 			}
 		}
 		if err != nil {
@@ -333,28 +335,80 @@ func (b *Blobs) Commit(ctx context.Context, id string, state []byte, d digest.Di
 	if len(st.Tail) > 0 {
 		body, err := b.readTail(ctx, st.Tail, 0)
 		if err != nil {
-			return "", fmt.Errorf("commit upload %s: %w", id, err)
+			return b.commitLost(ctx, id, d, err)
 		}
 		p, err := b.uploadPart(ctx, assembled, st.MPU, int32(len(st.Parts)+1), body)
 		if err != nil {
-			return "", fmt.Errorf("commit upload %s: %w", id, err)
+			return b.commitLost(ctx, id, d, b.uploadLost(ctx, assembled, st.MPU, err))
 		}
 		st.Parts = append(st.Parts, p)
 	}
 	if err := b.completeMultipart(ctx, assembled, st.MPU, st.Parts); err != nil {
-		return "", fmt.Errorf("commit upload %s: %w", id, err)
+		return b.commitLost(ctx, id, d, b.uploadLost(ctx, assembled, st.MPU, err))
 	}
 	b.deleteKeys(ctx, tailKeys(st.Tail))
-	if b.moveWithin(ctx, assembled, key, st.size()) {
+	moved, err := b.moveWithin(ctx, assembled, key, st.size())
+	if err != nil {
+		return "", fmt.Errorf("commit upload %s: %w", id, lostToRacer(err))
+	}
+	if moved {
 		return "", nil
 	}
 	return assembled, nil
 }
 
+// consumed reports whether err says that something an upload state
+// records is gone: its multipart upload (completed or aborted:
+// NoSuchUpload) or a staged chunk (deleted). Only Commit and Abort remove
+// them, so a request that meets this built on a state that a concurrent
+// request finished or canceled: it lost a race.
+func consumed(err error) bool {
+	var ae smithy.APIError
+	return errors.Is(err, store.ErrNotFound) || errors.As(err, &ae) && ae.ErrorCode() == "NoSuchUpload"
+}
+
+// lostToRacer returns err as a store.ErrConflict when consumed(err).
+func lostToRacer(err error) error {
+	if consumed(err) {
+		return fmt.Errorf("%w: the upload was finished or canceled by a concurrent request (%v)", store.ErrConflict, err)
+	}
+	return err
+}
+
+// uploadLost is lostToRacer for err, the error of an UploadPart or a
+// CompleteMultipartUpload of multipart upload mpu of key. The error does
+// not always say NoSuchUpload when a concurrent request completed or
+// aborted the upload: S3 may refuse a part before it reads the body and
+// reset the connection, and a server may fail one of two concurrent
+// completions with an internal error. Then one ListParts asks.
+func (b *Blobs) uploadLost(ctx context.Context, key, mpu string, err error) error {
+	if !consumed(err) && !errors.Is(err, store.ErrConflict) && ctx.Err() == nil {
+		_, lerr := b.client.ListParts(ctx, &s3.ListPartsInput{Bucket: &b.bucket, Key: &key, UploadId: &mpu, MaxParts: aws.Int32(1)})
+		if consumed(lerr) {
+			err = fmt.Errorf("%w (%w)", err, lerr)
+		}
+	}
+	return lostToRacer(err)
+}
+
+// commitLost answers a Commit of upload id as blob d that failed with
+// err. A concurrent Commit of the same upload (a replayed PUT) may have
+// made blob d meanwhile, and made this one fail (one HeadObject): then the
+// Commit is done. Otherwise err, a lost race (store.ErrConflict) when a
+// concurrent request consumed the upload's state or changed its parts.
+func (b *Blobs) commitLost(ctx context.Context, id string, d digest.Digest, err error) (string, error) {
+	if _, serr := b.Stat(ctx, d); serr == nil {
+		return "", nil
+	}
+	return "", fmt.Errorf("commit upload %s: %w", id, lostToRacer(err))
+}
+
 // moveWithin copies src to dst and deletes src, waiting at most CopyBudget;
 // it reports whether the move finished in that time. A move still under
-// way goes on in the background (Wait waits for it), and keeps src.
-func (b *Blobs) moveWithin(ctx context.Context, src, dst string, size int64) bool {
+// way goes on in the background (Wait waits for it), and keeps src. It
+// returns an error (store.ErrNotFound) only when src is gone and dst is
+// not there.
+func (b *Blobs) moveWithin(ctx context.Context, src, dst string, size int64) (bool, error) {
 	done := make(chan error, 1)
 	b.copies.Add(1)
 	go func() {
@@ -365,19 +419,29 @@ func (b *Blobs) moveWithin(ctx context.Context, src, dst string, size int64) boo
 		done <- b.copyLarge(cctx, src, dst, size)
 	}()
 	if b.opts.CopyBudget <= 0 {
-		return false
+		return false, nil
 	}
 	timer := time.NewTimer(b.opts.CopyBudget)
 	defer timer.Stop()
 	select {
 	case err := <-done:
 		if err != nil {
-			return false
+			// A concurrent Commit of the same upload (a replayed PUT)
+			// may have moved src, or be moving it, so that this copy
+			// found src gone (one HeadObject): when dst is there, the
+			// move is done; when it is not, src is gone and must not
+			// become the blob's location: the error says so.
+			if _, herr := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: &dst}); herr != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return false, err
+				}
+				return false, nil
+			}
 		}
 		b.deleteKeys(ctx, []string{src})
-		return true
+		return true, nil
 	case <-timer.C:
-		return false
+		return false, nil
 	}
 }
 

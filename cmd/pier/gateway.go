@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/pier-registry/pier/internal/localapi"
+)
+
+// gateway runs the local API Gateway front of `make local-api`: HTTP
+// requests become API Gateway events for the Lambda function that the
+// Runtime Interface Emulator at --invoke runs.
+func gateway(args []string) error {
+	fs := flag.NewFlagSet("pier gateway", flag.ContinueOnError)
+	kind := fs.String("kind", envOr("PIER_LOCAL_API_KIND", "http"), "API kind: http (HTTP API, payload 2.0) or rest (REST API, payload 1.0) (env PIER_LOCAL_API_KIND)")
+	addr := fs.String("addr", envOr("PIER_LOCAL_API_ADDR", "127.0.0.1:9000"), "address to listen on (env PIER_LOCAL_API_ADDR)")
+	invoke := fs.String("invoke", "", "the RIE's invocation URL, http://HOST:PORT/2015-03-31/functions/function/invocations")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if *kind != string(localapi.HTTP) && *kind != string(localapi.REST) {
+		return fmt.Errorf("--kind %q: want http or rest", *kind)
+	}
+	if *invoke == "" {
+		return errors.New("--invoke is required")
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	front := &localapi.Front{Kind: localapi.Kind(*kind), InvokeURL: *invoke, Log: log}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: front, ReadHeaderTimeout: 30 * time.Second}
+	log.Info("local api gateway", "kind", *kind, "url", "http://"+ln.Addr().String()+"/v2/", "invoke", *invoke)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

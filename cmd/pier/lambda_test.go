@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startLocalAPI runs scripts/local-api.sh (the Lambda function under the
+// Runtime Interface Emulator behind the local API Gateway front) of kind
+// http or rest on a free port, on the local AWS servers of the test run.
+func startLocalAPI(t *testing.T, kind string) *instance {
+	t.Helper()
+	if os.Getenv("AWS_ENDPOINT_URL_S3") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
+		if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
+			t.Skip("PIER_SKIP_AWS_TESTS=1")
+		}
+		t.Fatal("no local AWS servers: run the tests under scripts/with-local-aws.sh (make test does)")
+	}
+	addr := freeAddr(t)
+	cmd := exec.Command("../../scripts/local-api.sh")
+	cmd.Env = append(os.Environ(), "PIER_LOCAL_API_KIND="+kind, "PIER_LOCAL_API_ADDR="+addr,
+		"PIER_LOCAL_API_DIR="+t.TempDir(), "PIER_BUCKET=lambda-"+kind, "PIER_TABLE_PREFIX=lambda-"+kind+"-")
+	s := &instance{cmd: cmd, addr: addr, log: new(syncBuffer), done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-s.done:
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+			}
+		}
+		if t.Failed() {
+			t.Logf("local-api log:\n%s", s.log)
+		}
+	})
+	deadline := time.Now().Add(120 * time.Second)
+	for !strings.Contains(s.log.String(), "Pier on Lambda") {
+		select {
+		case err := <-s.done:
+			t.Fatalf("local-api.sh exited: %v\n%s", err, s.log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("local-api.sh did not come up in 120 s\n%s", s.log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return s
+}
+
+// A layer pushed in one request larger than the Lambda path takes gets a
+// quick, clear 413 — from the gateway beyond its limits, from Pier below
+// them — and the same layer pushed in chunks round-trips byte-exact.
+func TestLambdaPayloadLimit(t *testing.T) {
+	for _, kind := range []string{"http", "rest"} {
+		t.Run(kind, func(t *testing.T) {
+			s := startLocalAPI(t, kind)
+			for _, tc := range []struct {
+				name string
+				size int
+				// inBody is a piece of the answer's body.
+				inBody string
+			}{
+				// Over API Gateway's 10 MiB.
+				{"12 MiB", 12 << 20, map[string]string{"http": "Request Entity Too Large", "rest": "SIZE_INVALID"}[kind]},
+				// Under 10 MiB, but over Lambda's 6 MB once base64-encoded.
+				{"5 MiB", 5 << 20, map[string]string{"http": "Request Entity Too Large", "rest": "SIZE_INVALID"}[kind]},
+				// Reaches Pier, which takes at most 4 MiB in one request.
+				{"4 MiB + 1 KiB", 4<<20 + 1024, "push the blob in chunks"},
+			} {
+				blob := make([]byte, tc.size)
+				rand.Read(blob)
+				d := digestOf(blob)
+				start := time.Now()
+				req, _ := http.NewRequest("POST", s.url("/v2/limits/app/blobs/uploads/?digest="+d), bytes.NewReader(blob))
+				req.Header.Set("Content-Type", "application/octet-stream")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatalf("%s: %v", tc.name, err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), tc.inBody) || !json.Valid(body) {
+					t.Errorf("%s in one request: %s %s; want 413 with %q in a JSON body", tc.name, resp.Status, body, tc.inBody)
+				}
+				if took := time.Since(start); took > 10*time.Second {
+					t.Errorf("%s: the 413 took %s", tc.name, took)
+				}
+
+				got := pullRedirected(t, s, "limits/app", pushChunked(t, s, "limits/app", blob, 4<<20))
+				if !bytes.Equal(got, blob) {
+					t.Errorf("%s in 4 MiB chunks: %d bytes back, equal %v", tc.name, len(got), bytes.Equal(got, blob))
+				}
+			}
+			resp := call(t, "POST", s.url("/v2/limits/app/blobs/uploads/"), nil)
+			if min, max := resp.Header.Get("OCI-Chunk-Min-Length"), resp.Header.Get("OCI-Chunk-Max-Length"); max != fmt.Sprint(4<<20) || min == "" {
+				t.Errorf("upload start advertises OCI-Chunk-Min-Length %q, OCI-Chunk-Max-Length %q; want a minimum and a 4 MiB maximum", min, max)
+			}
+		})
+	}
+}

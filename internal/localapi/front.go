@@ -1,0 +1,401 @@
+// Package localapi is a local stand-in for Amazon API Gateway in front of a
+// Lambda function run by the Lambda Runtime Interface Emulator (RIE): it
+// turns each HTTP request into the event an HTTP API (payload 2.0) or a
+// REST API (payload 1.0) sends to a Lambda proxy integration, invokes the
+// function, and turns its answer back into an HTTP response.
+//
+// It enforces the limits that the real services put on a request, with the
+// status codes and bodies they answer: API Gateway takes bodies up to
+// 10 MiB, and Lambda takes events up to 6 MB (after API Gateway has
+// base64-encoded a binary body), so a layer pushed in one large request
+// never reaches Pier.
+package localapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// Limits of the real services.
+const (
+	// MaxBody is API Gateway's payload limit: 10 MiB.
+	MaxBody = 10 << 20
+	// MaxEvent is Lambda's limit on a synchronous invocation's payload.
+	MaxEvent = 6291456
+)
+
+// Kind is the kind of API Gateway API.
+type Kind string
+
+// The two kinds of API, as PIER_LOCAL_API_KIND names them.
+const (
+	HTTP Kind = "http" // HTTP API, payload format 2.0
+	REST Kind = "rest" // REST API, payload format 1.0
+)
+
+// Front is the local API Gateway. The zero value is not usable: set Kind
+// and InvokeURL.
+type Front struct {
+	// Kind is the API's kind.
+	Kind Kind
+	// InvokeURL is the RIE's invocation URL
+	// (http://host:port/2015-03-31/functions/function/invocations).
+	InvokeURL string
+	// Stage is the stage in the events: "$default" for an HTTP API,
+	// "v2" for a REST API when empty (as template.yaml deploys them).
+	Stage string
+	// Client sends the invocations. Default: a client without timeout
+	// beyond Timeout.
+	Client *http.Client
+	// Timeout is the integration timeout: 30 s for an HTTP API, 29 s for
+	// a REST API when zero.
+	Timeout time.Duration
+	// Log receives a line per request. Default slog.Default().
+	Log *slog.Logger
+
+	// mu makes invocations one at a time: one RIE is one execution
+	// environment, which serves one invocation at a time.
+	mu sync.Mutex
+}
+
+// gatewayError is the body API Gateway sends with its own errors.
+type gatewayError struct {
+	Message string `json:"message"`
+}
+
+// tooLargeREST is the body of the REST API's REQUEST_TOO_LARGE gateway
+// response as template.yaml sets it: an OCI error.
+const tooLargeREST = `{"errors":[{"code":"SIZE_INVALID","message":"request body too large for API Gateway (10 MB): push the blob in chunks of at most 4 MiB"}]}`
+
+// ServeHTTP sends r through the function and writes its answer.
+func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	status := f.serve(w, r)
+	f.logger().Info("local api", "kind", string(f.Kind), "method", r.Method, "path", r.URL.Path,
+		"status", status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+}
+
+func (f *Front) logger() *slog.Logger {
+	if f.Log != nil {
+		return f.Log
+	}
+	return slog.Default()
+}
+
+func (f *Front) serve(w http.ResponseWriter, r *http.Request) int {
+	if r.ContentLength > MaxBody {
+		return f.tooLarge(w)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if err != nil {
+		return gatewayFail(w, http.StatusBadRequest, "Bad Request")
+	}
+	if len(body) > MaxBody {
+		return f.tooLarge(w)
+	}
+	event, err := f.event(r, body)
+	if err != nil {
+		return gatewayFail(w, http.StatusInternalServerError, "Internal Server Error")
+	}
+	if len(event) > MaxEvent {
+		// Lambda refuses the invocation (RequestEntityTooLargeException);
+		// API Gateway answers 413.
+		return f.tooLarge(w)
+	}
+	out, err := f.invoke(r.Context(), event)
+	if err != nil {
+		f.logger().Error("invoke", "error", err.Error())
+		if r.Context().Err() == nil && isTimeout(err) {
+			return gatewayFail(w, http.StatusGatewayTimeout, "Endpoint request timed out")
+		}
+		return gatewayFail(w, http.StatusInternalServerError, "Internal Server Error")
+	}
+	status, err := f.respond(w, out)
+	if err != nil {
+		f.logger().Error("function response", "error", err.Error())
+		return gatewayFail(w, http.StatusInternalServerError, "Internal Server Error")
+	}
+	return status
+}
+
+// tooLarge answers a request over the limits as the kind's API does.
+func (f *Front) tooLarge(w http.ResponseWriter) int {
+	if f.Kind == REST {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		io.WriteString(w, tooLargeREST)
+		return http.StatusRequestEntityTooLarge
+	}
+	return gatewayFail(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+}
+
+func gatewayFail(w http.ResponseWriter, status int, msg string) int {
+	b, _ := json.Marshal(gatewayError{msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+	return status
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return err != nil && (strings.Contains(err.Error(), "deadline exceeded") || errors.As(err, &ne) && ne.Timeout())
+}
+
+// invoke posts event to the RIE and returns the function's answer.
+func (f *Front) invoke(ctx context.Context, event []byte) ([]byte, error) {
+	timeout := f.Timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+		if f.Kind == REST {
+			timeout = 29 * time.Second
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.InvokeURL, bytes.NewReader(event))
+	if err != nil {
+		return nil, err
+	}
+	client := f.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("invoke: %s: %s", resp.Status, out)
+	}
+	return out, nil
+}
+
+// event builds the event of r for the kind's API.
+func (f *Front) event(r *http.Request, body []byte) ([]byte, error) {
+	encoded, isBase64 := encodeBody(r.Header.Get("Content-Type"), body)
+	id := requestID()
+	host := r.Host
+	now := time.Now()
+	if f.Kind == REST {
+		// As template.yaml deploys it: the stage is named v2 and the
+		// resources are / and /{proxy+}, so that the registry is at the
+		// root of the host. path is what the resource matched;
+		// requestContext.path is what the client asked for.
+		stage := f.Stage
+		if stage == "" {
+			stage = "v2"
+		}
+		matched := strings.TrimPrefix(r.URL.Path, "/"+stage)
+		if matched == "" {
+			matched = "/"
+		}
+		ev := events.APIGatewayProxyRequest{
+			Resource:                        "/{proxy+}",
+			Path:                            matched,
+			HTTPMethod:                      r.Method,
+			Headers:                         map[string]string{},
+			MultiValueHeaders:               map[string][]string{},
+			QueryStringParameters:           map[string]string{},
+			MultiValueQueryStringParameters: map[string][]string{},
+			PathParameters:                  map[string]string{"proxy": strings.TrimPrefix(matched, "/")},
+			Body:                            encoded,
+			IsBase64Encoded:                 isBase64,
+			RequestContext: events.APIGatewayProxyRequestContext{
+				AccountID:        "123456789012",
+				ResourcePath:     "/{proxy+}",
+				Stage:            stage,
+				RequestID:        id,
+				Identity:         events.APIGatewayRequestIdentity{SourceIP: sourceIP(r), UserAgent: r.UserAgent()},
+				HTTPMethod:       r.Method,
+				APIID:            "local",
+				DomainName:       host,
+				Protocol:         r.Proto,
+				Path:             r.URL.Path,
+				RequestTimeEpoch: now.UnixMilli(),
+			},
+		}
+		if matched == "/" {
+			ev.Resource, ev.RequestContext.ResourcePath, ev.PathParameters = "/", "/", nil
+		}
+		for k, vs := range r.Header {
+			ev.Headers[k] = vs[len(vs)-1]
+			ev.MultiValueHeaders[k] = vs
+		}
+		ev.Headers["Host"], ev.MultiValueHeaders["Host"] = host, []string{host}
+		for k, vs := range r.URL.Query() {
+			ev.QueryStringParameters[k] = vs[len(vs)-1]
+			ev.MultiValueQueryStringParameters[k] = vs
+		}
+		return json.Marshal(ev)
+	}
+	stage := f.Stage
+	if stage == "" {
+		stage = "$default"
+	}
+	ev := events.APIGatewayV2HTTPRequest{
+		Version:         "2.0",
+		RouteKey:        "ANY /v2/{proxy+}",
+		RawPath:         r.URL.Path,
+		RawQueryString:  r.URL.RawQuery,
+		Headers:         map[string]string{},
+		Body:            encoded,
+		IsBase64Encoded: isBase64,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RouteKey:   "$default",
+			AccountID:  "123456789012",
+			Stage:      stage,
+			RequestID:  id,
+			APIID:      "local",
+			DomainName: host,
+			Time:       now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
+			TimeEpoch:  now.UnixMilli(),
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
+				Method: r.Method, Path: r.URL.Path, Protocol: r.Proto, SourceIP: sourceIP(r), UserAgent: r.UserAgent(),
+			},
+		},
+	}
+	if q := r.URL.Query(); len(q) > 0 {
+		ev.QueryStringParameters = map[string]string{}
+		for k, vs := range q {
+			ev.QueryStringParameters[k] = strings.Join(vs, ",")
+		}
+	}
+	for k, vs := range r.Header {
+		if strings.EqualFold(k, "Cookie") {
+			ev.Cookies = append(ev.Cookies, vs...)
+			continue
+		}
+		// HTTP APIs lower-case header names and join repeated values.
+		ev.Headers[strings.ToLower(k)] = strings.Join(vs, ",")
+	}
+	ev.Headers["host"] = host
+	return json.Marshal(ev)
+}
+
+// encodeBody returns body as API Gateway puts it in an event: text as it
+// is, anything else base64-encoded (a REST API with binary media type
+// */* encodes every body; so does this front for non-text bodies).
+func encodeBody(contentType string, body []byte) (string, bool) {
+	if len(body) == 0 {
+		return "", false
+	}
+	ct := strings.ToLower(contentType)
+	if strings.HasPrefix(ct, "text/") || strings.Contains(ct, "json") {
+		return string(body), false
+	}
+	return base64.StdEncoding.EncodeToString(body), true
+}
+
+// respond writes the function's answer out.
+func (f *Front) respond(w http.ResponseWriter, out []byte) (int, error) {
+	var probe struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorType    string `json:"errorType"`
+	}
+	if json.Unmarshal(out, &probe) == nil && probe.ErrorType != "" {
+		return 0, fmt.Errorf("function error %s: %s", probe.ErrorType, probe.ErrorMessage)
+	}
+	var (
+		status  int
+		headers = http.Header{}
+		body    string
+		b64     bool
+	)
+	if f.Kind == REST {
+		var resp events.APIGatewayProxyResponse
+		if err := json.Unmarshal(out, &resp); err != nil {
+			return 0, err
+		}
+		status, body, b64 = resp.StatusCode, resp.Body, resp.IsBase64Encoded
+		for k, v := range resp.Headers {
+			headers.Set(k, v)
+		}
+		for k, vs := range resp.MultiValueHeaders {
+			headers.Del(k)
+			for _, v := range vs {
+				headers.Add(k, v)
+			}
+		}
+	} else {
+		var resp events.APIGatewayV2HTTPResponse
+		if err := json.Unmarshal(out, &resp); err != nil {
+			return 0, err
+		}
+		status, body, b64 = resp.StatusCode, resp.Body, resp.IsBase64Encoded
+		for k, v := range resp.Headers {
+			headers.Set(k, v)
+		}
+		for k, vs := range resp.MultiValueHeaders {
+			headers.Del(k)
+			for _, v := range vs {
+				headers.Add(k, v)
+			}
+		}
+		for _, c := range resp.Cookies {
+			headers.Add("Set-Cookie", c)
+		}
+	}
+	if status == 0 {
+		return 0, fmt.Errorf("function answered no status code")
+	}
+	raw := []byte(body)
+	if b64 {
+		var err error
+		if raw, err = base64.StdEncoding.DecodeString(body); err != nil {
+			return 0, fmt.Errorf("function body: %w", err)
+		}
+	}
+	keys := make([]string, 0, len(headers))
+	for k := range headers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		w.Header()[k] = headers[k]
+	}
+	if len(raw) > 0 || headers.Get("Content-Length") == "" {
+		w.Header().Set("Content-Length", fmt.Sprint(len(raw)))
+	}
+	w.WriteHeader(status)
+	w.Write(raw)
+	return status, nil
+}
+
+func sourceIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func requestID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# local-api.sh runs Pier's Lambda function on this machine, as API Gateway
+# and Lambda would run it: the real `bootstrap` binary under the AWS Lambda
+# Runtime Interface Emulator, behind a local API Gateway front (pier
+# gateway), with storage on DynamoDB Local and versitygw
+# (scripts/local-aws.sh) unless AWS endpoints are already set.
+#
+#   scripts/local-api.sh        # or: make local-api
+#
+#   PIER_LOCAL_API_KIND   http (HTTP API, payload 2.0; default) or rest
+#   PIER_LOCAL_API_ADDR   where the front listens (default 127.0.0.1:9000)
+#   PIER_LOCAL_API_DIR    state and logs (default build/local-api)
+#
+# It prints the registry's URL once it answers, and stops everything it
+# started on Ctrl-C or SIGTERM.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+kind=${PIER_LOCAL_API_KIND:-http}
+addr=${PIER_LOCAL_API_ADDR:-127.0.0.1:9000}
+state=${PIER_LOCAL_API_DIR:-$top/build/local-api}
+case "$kind" in http | rest) ;; *) echo "local-api: PIER_LOCAL_API_KIND=$kind: want http or rest" >&2; exit 2 ;; esac
+mkdir -p "$state"
+
+pids=()
+started_aws=
+cleanup() {
+	local rc=$?
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	if [ -n "$started_aws" ]; then "$top/scripts/local-aws.sh" stop >/dev/null 2>&1 || true; fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+echo "local-api: building bootstrap" >&2
+(cd "$top" && CGO_ENABLED=0 GOOS=linux go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o "$state/bootstrap" ./functions/api)
+(cd "$top" && go build -o "$state/pier" ./cmd/pier)
+rie=$("$top/scripts/tools.sh" rie)
+
+if [ -z "${AWS_ENDPOINT_URL_S3:-}${AWS_ENDPOINT_URL:-}" ]; then
+	export PIER_LOCAL_AWS_DIR=${PIER_LOCAL_AWS_DIR:-$state/aws}
+	started_aws=1
+	envfile=$("$top/scripts/local-aws.sh" start)
+	# shellcheck source=/dev/null
+	. "$envfile"
+fi
+
+rie_port=$("$top/scripts/freeport.sh")
+api_port=$("$top/scripts/freeport.sh")
+# The function's settings, as template.yaml sets them in AWS, and the
+# local servers' bucket and table, created at its cold start.
+PIER_BACKEND=aws PIER_BUCKET=${PIER_BUCKET:-pier-local} PIER_TABLE_PREFIX=${PIER_TABLE_PREFIX:-pier-local-} \
+	PIER_CREATE_RESOURCES=true AWS_LAMBDA_FUNCTION_TIMEOUT=30 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512 \
+	"$rie" --runtime-interface-emulator-address "127.0.0.1:$rie_port" --runtime-api-address "127.0.0.1:$api_port" \
+	"$state/bootstrap" >"$state/rie.log" 2>&1 &
+pids+=($!)
+"$state/pier" gateway --kind "$kind" --addr "$addr" \
+	--invoke "http://127.0.0.1:$rie_port/2015-03-31/functions/function/invocations" >"$state/gateway.log" 2>&1 &
+pids+=($!)
+
+if ! "$top/scripts/wait-http.sh" "http://$addr/v2/" "${pids[1]}"; then
+	echo "local-api: the registry did not answer; the logs follow" >&2
+	tail -n 30 "$state/rie.log" "$state/gateway.log" >&2
+	exit 1
+fi
+echo "Pier on Lambda (RIE, $kind API) at http://$addr/v2/ (logs in $state)"
+wait -n "${pids[@]}" || true
+echo "local-api: a process ended; stopping" >&2
+exit 1
