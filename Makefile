@@ -14,7 +14,7 @@ export PIER_CACHE
 # exceeded" and no crasher on Go 1.26 (golang/go#75804).
 FUZZTIME  ?= 300000x
 
-.PHONY: run test unit fuzz conformance conformance-local conformance-aws conformance-lambda local-api build-pier vet clean local-aws-start local-aws-stop
+.PHONY: run test unit fuzz conformance conformance-local conformance-aws conformance-lambda local-api bench bench-coldstart build-pier vet clean local-aws-start local-aws-stop
 
 run:
 	$(GO) run ./cmd/pier serve
@@ -66,6 +66,16 @@ conformance-lambda:
 	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_BUCKET=conf-lhttp PIER_TABLE_PREFIX=conf-lhttp- && \
 	  PIER_TARGET=local-api PIER_LOCAL_API_KIND=rest scripts/conformance.sh lambda-rest OCI_VERSION=1.1 \
 	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_BUCKET=conf-lrest PIER_TABLE_PREFIX=conf-lrest-'
+
+# Benchmarks (never part of make test: figures, not pass/fail of the code).
+bench: bench-coldstart
+
+# The cold start of the api function under the Runtime Interface Emulator:
+# process start to first response, against the 50 ms target.
+bench-coldstart:
+	mkdir -p build/bench
+	CGO_ENABLED=0 GOOS=linux $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o build/bench/bootstrap ./functions/api
+	$(GO) run ./scripts/coldstart -rie "$$(scripts/tools.sh rie)" -bootstrap build/bench/bootstrap -runs 25
 
 # The Lambda function on this machine: RIE, the local API Gateway front
 # (PIER_LOCAL_API_KIND=http|rest, PIER_LOCAL_API_ADDR), DynamoDB Local and
