@@ -1,7 +1,8 @@
-// Package store defines the two narrow interfaces behind which Pier keeps
-// its data: Blobs, the content-addressed bytes of blobs and manifests, and
+// Package store defines the narrow interfaces behind which Pier keeps its
+// data: Blobs, the content-addressed bytes of blobs and manifests;
 // Metadata, the repository-scoped records (tags, manifests, blob links,
-// referrers, upload sessions). Backends live in sub-packages (local: files
+// referrers, upload sessions); and Identities, the users and robot tokens
+// that may log in. Backends live in sub-packages (local: files
 // and bbolt); the contract every backend must pass is in storetest.
 //
 // Stores know nothing of HTTP or of the OCI rules: the registry package

@@ -16,6 +16,8 @@ package awsstore
 //	referrer      f#<repo>#<subject>       store.ReferrerKey(type, digest) digest, mediaType, size, artifactType, annotations
 //	upload        u#<id>                   u                               repository, offset (N), hash (B), state (B),
 //	                                                                       version (N), expires (N), owner
+//	identity      identities               <name>                          kind, secret, grants (L of M: pattern (S),
+//	                                                                       actions (L of S)), created (N), notAfter (N)
 //
 // The manifest record is mediaType (S), size (N), artifactType (S),
 // annotations (M of S), subject (S) and body (B): the manifest's bytes when
@@ -28,6 +30,18 @@ package awsstore
 // Expires is kept to the second; absent: never). DynamoDB deletes expired
 // items only eventually (and DynamoDB Local never does), so every read of a
 // session checks expires itself, and UpdateUpload's condition does too.
+//
+// Every identity (store.Identities) is in the one partition identities,
+// under its name, so that ListIdentities is one Query and Identity, on the
+// login path, one GetItem. No other partition key is identities (the
+// others are repos or start with a letter and '#'), so an identity may
+// have any name a repository or an upload has. created and notAfter (the
+// identity's Expires) are epoch seconds, so both are kept to the second;
+// notAfter is not expires, the TTL attribute, which would have DynamoDB
+// delete a robot's item when its token expires. A partition serves about
+// 3000 strongly consistent reads of small items a second, for the lookups
+// of all identities together: a caller that checks credentials on every
+// registry request, not only at login, should cache what Identity returns.
 //
 // # Reads and writes
 //
@@ -53,6 +67,10 @@ package awsstore
 //	CreateUpload        1 PutItem
 //	UpdateUpload        1 PutItem
 //	DeleteUpload        1 DeleteItem
+//	PutIdentity         1 PutItem
+//	Identity            1 GetItem
+//	DeleteIdentity      1 DeleteItem (conditioned on the item's existence)
+//	ListIdentities      1 Query (+1 per further MB of identities)
 //
 // A Query returns at most 1 MB; when that cuts a page short the listing goes
 // on with another Query, so a page is never shorter than asked unless the

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/pier-registry/pier/internal/store"
@@ -50,6 +53,99 @@ func TestMetadataContract(t *testing.T) {
 	storetest.TestMetadata(t, func(t *testing.T) store.Metadata {
 		return newMetadata(t)
 	})
+}
+
+func TestIdentitiesContract(t *testing.T) {
+	storetest.TestIdentities(t, func(t *testing.T) store.Identities {
+		return newMetadata(t)
+	})
+}
+
+// TestIdentitiesRequests checks the number of DynamoDB requests of each
+// method of store.Identities, as their documentation gives it.
+func TestIdentitiesRequests(t *testing.T) {
+	m := newMetadata(t)
+	one := func(op string) map[string]int { return map[string]int{"dynamodb." + op: 1} }
+	id := store.Identity{
+		Name: "ci@example.com", Kind: store.KindRobot, Secret: "ab12",
+		Grants:  []store.Grant{{Pattern: "team/*", Actions: []string{"pull", "push"}}},
+		Created: time.Now(), Expires: time.Now().Add(time.Hour),
+	}
+	counted(t, "PutIdentity", one("PutItem"), func(ctx context.Context) error {
+		return m.PutIdentity(ctx, id)
+	})
+	counted(t, "PutIdentity again", one("PutItem"), func(ctx context.Context) error {
+		return m.PutIdentity(ctx, id)
+	})
+	counted(t, "Identity", one("GetItem"), func(ctx context.Context) error {
+		got, err := m.Identity(ctx, id.Name)
+		if err == nil && (got.Name != id.Name || len(got.Grants) != 1) {
+			t.Errorf("Identity = %+v", got)
+		}
+		return err
+	})
+	counted(t, "Identity of a missing name", one("GetItem"), func(ctx context.Context) error {
+		if _, err := m.Identity(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("error %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+	counted(t, "ListIdentities", one("Query"), func(ctx context.Context) error {
+		ids, err := m.ListIdentities(ctx)
+		if err == nil && len(ids) != 1 {
+			t.Errorf("ListIdentities = %d identities, want 1", len(ids))
+		}
+		return err
+	})
+	counted(t, "DeleteIdentity", one("DeleteItem"), func(ctx context.Context) error {
+		return m.DeleteIdentity(ctx, id.Name)
+	})
+	counted(t, "DeleteIdentity of a missing name", one("DeleteItem"), func(ctx context.Context) error {
+		if err := m.DeleteIdentity(ctx, id.Name); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("error %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+	counted(t, "ListIdentities of none", one("Query"), func(ctx context.Context) error {
+		ids, err := m.ListIdentities(ctx)
+		if err == nil && len(ids) != 0 {
+			t.Errorf("ListIdentities = %d identities, want none", len(ids))
+		}
+		return err
+	})
+}
+
+// TestIdentitiesNotTTL checks that a robot's expiry is not kept in the
+// table's TTL attribute, so that DynamoDB never deletes an identity.
+func TestIdentitiesNotTTL(t *testing.T) {
+	m := newMetadata(t)
+	ctx := context.Background()
+	id := store.Identity{Name: "old-robot", Kind: store.KindRobot, Secret: "ab12", Expires: time.Now().Add(-time.Hour)}
+	if err := m.PutIdentity(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	c, err := awsstore.NewClients(ctx, awsstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.DynamoDB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(m.Table()),
+		Key:            map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "identities"}, "sk": &ddbtypes.AttributeValueMemberS{Value: id.Name}},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Item) == 0 {
+		t.Fatal("no item at pk=identities, sk=old-robot")
+	}
+	if _, ok := out.Item["expires"]; ok {
+		t.Fatal("the identity item has the TTL attribute expires")
+	}
+	got, err := m.Identity(ctx, id.Name)
+	if err != nil || !got.Expires.Equal(id.Expires.Truncate(time.Second)) {
+		t.Fatalf("Identity = %v (expires %s), %v; want expires %s", got.Name, got.Expires, err, id.Expires.Truncate(time.Second))
+	}
 }
 
 // testManifest returns a manifest record whose body is made from name and

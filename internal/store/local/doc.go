@@ -38,13 +38,21 @@
 //	    blobs/<digest>             the blob's size, 8 bytes big-endian
 //	    referrers/<subject>/<key>  JSON referrer record, key = store.ReferrerKey
 //	uploads/<id>                   JSON upload session
+//	identities/<name>              JSON identity record (store.Identities)
 //
 // A manifest record holds the manifest's media type, size, artifact type,
 // annotations and subject, and its body when the body is at most
 // MaxInlineBody bytes long; a longer body is dropped (Manifest returns it
 // nil) and the registry reads it from Blobs. A referrer record holds what a
 // referrers listing shows: digest, media type, size, artifact type and
-// annotations.
+// annotations. An identity record holds the identity's kind, secret hash,
+// grants (pattern and actions, in order) and its created and expiry times
+// (RFC 3339, to the nanosecond; absent when zero). The identities bucket is
+// apart from the repositories, so a user or robot may have any name a
+// repository has without the two meeting; it was added to schema "1"
+// without a version change (OpenMetadata makes it when it is missing, and
+// an older Pier ignores it). ListIdentities walks the whole bucket: there
+// are few identities.
 //
 // Every method is one bbolt transaction, so a write of several records
 // (a manifest with its tags and referrer entry, or the removal of a

@@ -33,6 +33,12 @@ func TestMetadata(t *testing.T) {
 	})
 }
 
+func TestIdentities(t *testing.T) {
+	storetest.TestIdentities(t, func(t *testing.T) store.Identities {
+		return openMetadata(t, filepath.Join(t.TempDir(), "pier.db"))
+	})
+}
+
 func openBlobs(t *testing.T, dir string) *local.Blobs {
 	t.Helper()
 	b, err := local.OpenBlobs(dir)

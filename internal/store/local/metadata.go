@@ -26,6 +26,7 @@ var (
 	keySchema          = []byte("schema")
 	bucketRepositories = []byte("repositories")
 	bucketUploads      = []byte("uploads")
+	bucketIdentities   = []byte("identities")
 	bucketTags         = []byte("tags")
 	bucketManifests    = []byte("manifests")
 	bucketBlobs        = []byte("blobs")
@@ -64,7 +65,9 @@ func OpenMetadata(path string) (*Metadata, error) {
 		case string(v) != schema:
 			return fmt.Errorf("schema %q, want %q", v, schema)
 		}
-		for _, name := range [][]byte{bucketRepositories, bucketUploads} {
+		// identities came after schema 1 was first written; it is made
+		// here in a file that lacks it, which an older Pier ignores.
+		for _, name := range [][]byte{bucketRepositories, bucketUploads, bucketIdentities} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -1,15 +1,16 @@
 // Package storetest is the contract test suite of the store interfaces:
-// every backend of store.Blobs and store.Metadata must pass TestBlobs and
-// TestMetadata, run from the backend's own tests:
+// every backend of store.Blobs, store.Metadata and store.Identities must
+// pass TestBlobs, TestMetadata and TestIdentities, run from the backend's
+// own tests:
 //
 //	func TestBlobs(t *testing.T) {
 //		storetest.TestBlobs(t, func(t *testing.T) store.Blobs { ... })
 //	}
 //
 // Each subtest calls open for a store of its own, which must be empty (no
-// blobs, repositories or uploads) and is the backend's to clean up, for
-// example with t.Cleanup. The tests use context.Background and take no
-// longer than a few seconds against a local backend.
+// blobs, repositories, uploads or identities) and is the backend's to clean
+// up, for example with t.Cleanup. The tests use context.Background and take
+// no longer than a few seconds against a local backend.
 package storetest
 
 import (
