@@ -1,0 +1,45 @@
+package auth
+
+import "strings"
+
+// Challenge returns the WWW-Authenticate value of a 401 that sends a
+// client to the token endpoint at realm (an absolute URL) for scopes:
+//
+//	Bearer realm="https://r.example/token",service="pier",scope="repository:a/b:pull,push"
+//
+// Several scopes go space-separated into the one scope parameter, as the
+// token specification writes them. service and scope are left out when
+// empty. Values are quoted strings, '"' and '\' escaped.
+func Challenge(realm, service string, scopes []Scope) string {
+	var b strings.Builder
+	b.WriteString(`Bearer realm=`)
+	b.WriteString(quote(realm))
+	if service != "" {
+		b.WriteString(`,service=`)
+		b.WriteString(quote(service))
+	}
+	if len(scopes) > 0 {
+		b.WriteString(`,scope=`)
+		b.WriteString(quote(JoinScopes(scopes)))
+	}
+	return b.String()
+}
+
+// quote returns s as an HTTP quoted-string (RFC 9110, section 5.6.4),
+// control characters dropped.
+func quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, c := range []byte(s) {
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20 || c == 0x7f:
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
