@@ -2,7 +2,8 @@
 #   make run    serve the registry with embedded storage on 127.0.0.1:5000
 #   make test   run every test (unit, store contract on both backends, fuzz
 #               seeds and short fuzzing, the OCI conformance suite on both
-#               backends, crane end to end)
+#               backends, crane end to end, the interop suite: crane, oras,
+#               regctl and skopeo on pier serve and the local Lambda path)
 # Outside tools are built once into $(PIER_CACHE) (scripts/tools.sh); the
 # tests of the aws backend run on DynamoDB Local and versitygw, started on
 # free loopback ports and always stopped (scripts/with-local-aws.sh).
@@ -14,10 +15,12 @@ export PIER_CACHE
 # exceeded" and no crasher on Go 1.26 (golang/go#75804).
 FUZZTIME  ?= 300000x
 
-.PHONY: run test unit fuzz conformance conformance-local conformance-aws conformance-lambda local-api bench bench-coldstart build-pier vet clean local-aws-start local-aws-stop
+.PHONY: run test unit fuzz conformance conformance-local conformance-aws conformance-lambda local-api bench bench-coldstart build-pier vet clean local-aws-start local-aws-stop interop
 
+# A development registry on loopback: open (--auth=none). See the README's
+# "Logging in" for a registry with auth on.
 run:
-	$(GO) run ./cmd/pier serve
+	$(GO) run ./cmd/pier serve --auth=none
 
 build-pier:
 	$(GO) build -o build/pier ./cmd/pier
@@ -48,6 +51,7 @@ conformance-local: build-pier
 	scripts/conformance.sh v1.1 OCI_VERSION=1.1
 	scripts/conformance.sh dev OCI_VERSION=dev
 	scripts/conformance.sh sparse OCI_VERSION=1.1 OCI_DATA_SPARSE=true PIER_ALLOW_SPARSE=true
+	scripts/conformance.sh auth OCI_VERSION=1.1 PIER_AUTH=token
 
 # On the aws backend the blob GET is a redirect to a presigned S3 URL, which
 # cannot carry Docker-Content-Digest: the one setting that differs.
@@ -59,13 +63,13 @@ conformance-aws: build-pier
 
 # Through the local Lambda path (make local-api): the bootstrap binary
 # under the Runtime Interface Emulator, behind the local API Gateway front
-# of each kind.
-conformance-lambda:
+# of each kind, with auth on (the suite logs in).
+conformance-lambda: build-pier
 	scripts/with-local-aws.sh sh -c '\
 	  PIER_TARGET=local-api PIER_LOCAL_API_KIND=http scripts/conformance.sh lambda-http OCI_VERSION=1.1 \
-	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_BUCKET=conf-lhttp PIER_TABLE_PREFIX=conf-lhttp- && \
+	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_AUTH=token PIER_BUCKET=conf-lhttp PIER_TABLE_PREFIX=conf-lhttp- && \
 	  PIER_TARGET=local-api PIER_LOCAL_API_KIND=rest scripts/conformance.sh lambda-rest OCI_VERSION=1.1 \
-	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_BUCKET=conf-lrest PIER_TABLE_PREFIX=conf-lrest-'
+	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_AUTH=token PIER_BUCKET=conf-lrest PIER_TABLE_PREFIX=conf-lrest-'
 
 # Benchmarks (never part of make test: figures, not pass/fail of the code).
 bench: bench-coldstart
@@ -83,7 +87,14 @@ bench-coldstart:
 local-api:
 	scripts/local-api.sh
 
-test: vet unit fuzz conformance
+# The interop suite (cmd/pier/interop_test.go): crane, oras, regctl and
+# skopeo (scripts/tools.sh interop) run user workflows against pier serve
+# and the local Lambda path.
+interop:
+	scripts/tools.sh interop >/dev/null
+	scripts/with-local-aws.sh $(GO) test -count=1 -run Interop ./cmd/pier
+
+test: vet unit fuzz conformance interop
 
 clean:
 	rm -rf build data

@@ -43,6 +43,24 @@ for kv in "$@"; do
 	esac
 done
 
+# Auth: off unless PIER_AUTH=token is among the settings; then a user with
+# every right on every repository (so that anonymous mounts, which take a
+# blob from any repository, are allowed) is made first, and the
+# suite logs in as it.
+auth=none
+for kv in "${server_env[@]}"; do [ "$kv" = PIER_AUTH=token ] && auth=token; done
+server_env+=("PIER_AUTH=$auth")
+if [ "$auth" = token ]; then
+	user=conformance pass=$(head -c 18 /dev/urandom | base64 | tr '+/' 'xy')
+	[ -x "$pier" ] || { echo "conformance: $pier is not built (make build-pier)" >&2; exit 1; }
+	backend=()
+	[ "${PIER_TARGET:-serve}" = local-api ] && backend=(PIER_BACKEND=aws)
+	echo "$pass" | env "${server_env[@]}" "${backend[@]}" PIER_DATA_DIR="$work/data" PIER_CREATE_RESOURCES=true \
+		"$pier" user add "$user" --password-stdin --grant '*=pull,push,delete' >"$out/user.log" 2>&1 ||
+		{ cat "$out/user.log" >&2; exit 1; }
+	suite_env+=("OCI_USERNAME=$user" "OCI_PASSWORD=$pass")
+fi
+
 case "${PIER_TARGET:-serve}" in
 serve)
 	[ -x "$pier" ] || { echo "conformance: $pier is not built (make build-pier)" >&2; exit 1; }

@@ -52,7 +52,10 @@ rie_port=$("$top/scripts/freeport.sh")
 api_port=$("$top/scripts/freeport.sh")
 # The function's settings, as template.yaml sets them in AWS, and the
 # local servers' bucket and table, created at its cold start.
+# Auth is off unless PIER_AUTH=token is set, as with make run; the signing
+# key is a file here (Secrets Manager in AWS).
 PIER_BACKEND=aws PIER_BUCKET=${PIER_BUCKET:-pier-local} PIER_TABLE_PREFIX=${PIER_TABLE_PREFIX:-pier-local-} \
+	PIER_AUTH=${PIER_AUTH:-none} PIER_AUTH_KEY_FILE=${PIER_AUTH_KEY_FILE:-$state/auth.key} \
 	PIER_CREATE_RESOURCES=true AWS_LAMBDA_FUNCTION_TIMEOUT=30 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512 \
 	"$rie" --runtime-interface-emulator-address "127.0.0.1:$rie_port" --runtime-api-address "127.0.0.1:$api_port" \
 	"$state/bootstrap" >"$state/rie.log" 2>&1 &

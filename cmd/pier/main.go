@@ -3,9 +3,11 @@
 //
 // Usage:
 //
-//	pier serve [flags]    serve the registry (see pier serve -h)
-//	pier gateway [flags]  the local API Gateway front of `make local-api`
-//	pier version          print the version
+//	pier serve [flags]        serve the registry (see pier serve -h)
+//	pier gateway [flags]      the local API Gateway front of `make local-api`
+//	pier user add|rm|list     manage users (see pier user -h)
+//	pier token create|revoke  manage robot (CI) tokens (see pier token -h)
+//	pier version              print the version
 package main
 
 import (
@@ -27,6 +29,10 @@ func main() {
 		err = serve(os.Args[2:])
 	case "gateway":
 		err = gateway(os.Args[2:])
+	case "user":
+		err = userCommand(os.Args[2:])
+	case "token":
+		err = tokenCommand(os.Args[2:])
 	case "version":
 		fmt.Println("pier", version)
 	case "help", "-h", "--help":
@@ -49,6 +55,10 @@ commands:
   serve     serve the registry (pier serve -h lists the flags)
   gateway   the local API Gateway in front of the Lambda function under the
             Runtime Interface Emulator (make local-api)
+  user      manage users: user add NAME, user rm NAME, user list
+            (pier user -h)
+  token     manage robot (CI) tokens: token create NAME, token revoke NAME
+            (pier token -h)
   version   print the version
 `)
 }

@@ -73,7 +73,8 @@ type seeded struct {
 func seed(t *testing.T) *seeded {
 	t.Helper()
 	logs := &syncBuffer{}
-	env := map[string]string{"PIER_BACKEND": "local", "PIER_DATA_DIR": t.TempDir()}
+	// The events test the API: an open registry (auth has tests of its own).
+	env := map[string]string{"PIER_BACKEND": "local", "PIER_DATA_DIR": t.TempDir(), "PIER_AUTH": "none"}
 	f, err := newFunction(context.Background(), func(k string) string { return env[k] }, logs)
 	if err != nil {
 		t.Fatal(err)

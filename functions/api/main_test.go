@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -51,13 +52,15 @@ func TestLambdaConfig(t *testing.T) {
 }
 
 // TestAWSColdStart builds the function with its defaults (the aws
-// backend): the cold start makes no request to AWS.
+// backend, auth on): the cold start makes no request to AWS but for the
+// signing key, which in AWS is one Secrets Manager read and here a file.
 func TestAWSColdStart(t *testing.T) {
 	t.Setenv("AWS_REGION", "us-east-1")
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
 	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1") // nothing listens: a request would fail
-	env := map[string]string{"PIER_BUCKET": "pier-blobs", "PIER_TABLE_PREFIX": "pier-"}
+	env := map[string]string{"PIER_BUCKET": "pier-blobs", "PIER_TABLE_PREFIX": "pier-",
+		"PIER_AUTH_KEY_FILE": filepath.Join(t.TempDir(), "auth.key")}
 	f, err := newFunction(context.Background(), func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -66,9 +69,11 @@ func TestAWSColdStart(t *testing.T) {
 	if f.cfg.Backend != "aws" || f.handler == nil {
 		t.Errorf("backend %q, handler %v", f.cfg.Backend, f.handler)
 	}
-	// A request that needs no storage is answered.
-	out, err := f.handler.Invoke(context.Background(), []byte(`{"version":"2.0","rawPath":"/v2/","requestContext":{"requestId":"r1","http":{"method":"GET"}}}`))
-	if err != nil || !bytes.Contains(out, []byte(`"statusCode":200`)) {
+	// A request that needs no storage is answered: auth is on by
+	// default, so the ping is a 401 challenge pointing at the token
+	// endpoint on the host the client used.
+	out, err := f.handler.Invoke(context.Background(), []byte(`{"version":"2.0","rawPath":"/v2/","headers":{"host":"r.example.com","x-forwarded-proto":"https"},"requestContext":{"requestId":"r1","http":{"method":"GET"}}}`))
+	if err != nil || !bytes.Contains(out, []byte(`"statusCode":401`)) || !bytes.Contains(out, []byte(`Bearer realm=\"https://r.example.com/v2/token\"`)) {
 		t.Errorf("ping: %s, %v", out, err)
 	}
 }

@@ -44,6 +44,21 @@ type Config struct {
 	// LogLevel is the lowest level logged: debug, info, warn, error
 	// (PIER_LOG_LEVEL).
 	LogLevel string
+	// Auth is "token" (logins and per-repository grants, the default) or
+	// "none" (an open registry) (PIER_AUTH).
+	Auth string
+	// Public lists repository-name patterns anyone may pull, comma
+	// separated (PIER_PUBLIC).
+	Public string
+	// AuthKeyFile is the file of the token signing key: made when missing
+	// (PIER_AUTH_KEY_FILE; default <data>/auth.key on the local backend).
+	AuthKeyFile string
+	// AuthSecret is the AWS Secrets Manager secret that holds the token
+	// signing key, read once at start (PIER_AUTH_SECRET).
+	AuthSecret string
+	// TokenTTL is how long the access tokens issued by the token endpoint
+	// are valid (PIER_TOKEN_TTL).
+	TokenTTL time.Duration
 	// ChunkMinLength is the OCI-Chunk-Min-Length advertised to clients
 	// (PIER_CHUNK_MIN_LENGTH); 0 advertises none.
 	ChunkMinLength int64
@@ -73,6 +88,11 @@ func (c *Config) settings() []setting {
 		{flag: "copy-budget", env: "PIER_COPY_BUDGET", def: "20s", usage: "how long finishing a chunked upload may copy it into place before the copy goes on in the background", duration: &c.CopyBudget},
 		{flag: "create-resources", env: "PIER_CREATE_RESOURCES", def: "false", usage: "create a missing bucket and table (local servers, LocalStack)", boolean: &c.CreateResources},
 		{flag: "allow-sparse", env: "PIER_ALLOW_SPARSE", def: "false", usage: "accept image manifests whose config or layers are not in the repository", boolean: &c.AllowSparse},
+		{flag: "auth", env: "PIER_AUTH", def: "token", usage: "token (logins and per-repository grants) or none (an open registry)", str: &c.Auth},
+		{flag: "public", env: "PIER_PUBLIC", def: "", usage: "repository-name patterns anyone may pull, comma separated (e.g. site/*,public/*)", str: &c.Public},
+		{flag: "auth-key-file", env: "PIER_AUTH_KEY_FILE", def: "", usage: "file of the token signing key, made when missing (default <data>/auth.key with the local backend)", str: &c.AuthKeyFile},
+		{flag: "auth-secret", env: "PIER_AUTH_SECRET", def: "", usage: "AWS Secrets Manager secret holding the token signing key", str: &c.AuthSecret},
+		{flag: "token-ttl", env: "PIER_TOKEN_TTL", def: "5m", usage: "how long issued access tokens are valid", duration: &c.TokenTTL},
 		{flag: "log-level", env: "PIER_LOG_LEVEL", def: "info", usage: "lowest log level: debug, info, warn, error", str: &c.LogLevel},
 		{flag: "chunk-min-length", env: "PIER_CHUNK_MIN_LENGTH", def: "1048576", usage: "OCI-Chunk-Min-Length advertised to clients, in bytes (0: none)", integer: &c.ChunkMinLength},
 		{flag: "chunk-max-length", env: "PIER_CHUNK_MAX_LENGTH", def: "0", usage: "largest request body of an upload, in bytes, advertised as OCI-Chunk-Max-Length (0: no limit)", integer: &c.ChunkMaxLength},
@@ -174,6 +194,15 @@ func (c Config) Validate() error {
 	if c.PresignTTL <= 0 || c.PresignTTL > 7*24*time.Hour {
 		return fmt.Errorf("presign TTL %s: want more than 0 and at most 7 days (S3's limit)", c.PresignTTL)
 	}
+	switch c.Auth {
+	case "token":
+		if c.TokenTTL <= 0 || c.TokenTTL > 24*time.Hour {
+			return fmt.Errorf("token TTL %s: want more than 0 and at most 24h", c.TokenTTL)
+		}
+	case "none":
+	default:
+		return fmt.Errorf("auth %q: want token or none", c.Auth)
+	}
 	if c.CopyBudget < 0 {
 		return fmt.Errorf("copy budget %s is negative", c.CopyBudget)
 	}
@@ -200,3 +229,14 @@ func (c Config) Level() (slog.Level, error) {
 
 // Getenv is os.Getenv, for FromEnv and Parse.
 var Getenv = os.Getenv
+
+// PublicPatterns returns the patterns of Public.
+func (c Config) PublicPatterns() []string {
+	var out []string
+	for _, p := range strings.Split(c.Public, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

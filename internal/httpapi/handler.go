@@ -5,12 +5,14 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
 
+	"github.com/pier-registry/pier/internal/auth"
 	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/registry"
 )
@@ -19,12 +21,16 @@ import (
 type Options struct {
 	// Logger receives one JSON line per request. Default slog.Default().
 	Logger *slog.Logger
+	// Auth is the access control; nil serves an open registry.
+	Auth *Auth
 }
 
 // Handler is the http.Handler of the /v2 API.
 type Handler struct {
-	reg *registry.Registry
-	log *slog.Logger
+	reg    *registry.Registry
+	log    *slog.Logger
+	auth   *Auth
+	tokens *auth.TokenHandler
 }
 
 // New returns the handler of the /v2 API for reg, with logging and panic
@@ -33,7 +39,13 @@ func New(reg *registry.Registry, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &Handler{reg: reg, log: opts.Logger}
+	h := &Handler{reg: reg, log: opts.Logger, auth: opts.Auth}
+	if a := opts.Auth; a != nil {
+		h.tokens = &auth.TokenHandler{
+			Verifier: a.Verifier, Signer: a.Signer, Policy: a.Policy, Limiter: a.Limiter,
+			TTL: a.TokenTTL, Service: h.service(), Logger: opts.Logger,
+		}
+	}
 	return h.logged(h)
 }
 
@@ -57,6 +69,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.error(w, r, oci.Errorf(oci.CodeUnsupported, "method %s is not supported on this endpoint", r.Method))
 		return
 	}
+	if rt.kind == routeToken {
+		fn(h, w, r, rt)
+		return
+	}
+	c, ok := h.authorize(w, r, rt)
+	if !ok {
+		return
+	}
+	r = r.WithContext(context.WithValue(withCaller(r.Context(), c), callerKey, c))
 	fn(h, w, r, rt)
 }
 
@@ -91,6 +112,7 @@ var endpoints = map[routeKind]map[string]handlerFunc{
 		http.MethodDelete: (*Handler).cancelUpload,
 	},
 	routeTags:      {http.MethodGet: (*Handler).tags},
+	routeToken:     {http.MethodGet: (*Handler).token, http.MethodPost: (*Handler).token},
 	routeReferrers: {http.MethodGet: (*Handler).referrers},
 }
 

@@ -72,7 +72,18 @@ func (h *Handler) catalog(w http.ResponseWriter, r *http.Request, _ route) {
 		if page.Next != "" {
 			setNextLink(w, r.URL.Path, url.Values{"n": {strconv.Itoa(len(page.Items))}, "last": {page.Next}})
 		}
-		repos = append(repos, page.Items...)
+		// Only what the caller may pull: a page may come out short, and
+		// still links to the next.
+		mayPull, err := h.mayPull(r.Context(), callerOf(r.Context()))
+		if err != nil {
+			h.error(w, r, err)
+			return
+		}
+		for _, repo := range page.Items {
+			if mayPull(repo) {
+				repos = append(repos, repo)
+			}
+		}
 	}
 	writeJSON(w, r, http.StatusOK, "application/json", struct {
 		Repositories []string `json:"repositories"`

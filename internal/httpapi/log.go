@@ -17,7 +17,16 @@ type ctxKey int
 const (
 	requestIDKey ctxKey = iota
 	loggerKey
+	callerKey
 )
+
+// callerOf returns the caller of the request ctx belongs to.
+func callerOf(ctx context.Context) *caller {
+	if c, ok := ctx.Value(callerKey).(*caller); ok {
+		return c
+	}
+	return &caller{open: true}
+}
 
 // requestID returns the id of the request ctx belongs to.
 func requestID(ctx context.Context) string {

@@ -19,6 +19,7 @@ const (
 	routeUpload
 	routeTags
 	routeReferrers
+	routeToken
 )
 
 // route is a parsed /v2 path.
@@ -49,6 +50,8 @@ func parseRoute(path string) (route, error) {
 		return route{kind: routeCatalog}, nil
 	case "_oci/ext/discover":
 		return route{kind: routeDiscover}, nil
+	case strings.TrimPrefix(tokenPath, "/v2/"):
+		return route{kind: routeToken}, nil
 	}
 	segs := strings.Split(rest, "/")
 	n := len(segs)

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/pier-registry/pier/internal/auth"
 	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/store"
@@ -25,14 +27,21 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 			h.error(w, r, err)
 			return
 		}
-		mounted, err := h.reg.Mount(ctx, rt.name, d, q.Get("from"))
+		mayMount, err := h.mayMountFrom(r, q.Get("from"))
 		if err != nil {
 			h.error(w, r, err)
 			return
 		}
-		if mounted {
-			blobCreated(w, rt.name, d)
-			return
+		if mayMount {
+			mounted, err := h.reg.Mount(ctx, rt.name, d, q.Get("from"))
+			if err != nil {
+				h.error(w, r, err)
+				return
+			}
+			if mounted {
+				blobCreated(w, rt.name, d)
+				return
+			}
 		}
 		// Not there to mount: the client uploads it in the session below.
 	} else if q.Has("digest") {
@@ -48,7 +57,7 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 		blobCreated(w, rt.name, d)
 		return
 	}
-	u, err := h.reg.StartUpload(ctx, rt.name, "")
+	u, err := h.reg.StartUpload(ctx, rt.name, registry.OwnerOf(ctx))
 	if err != nil {
 		h.error(w, r, err)
 		return
@@ -61,6 +70,33 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 		w.Header().Set("OCI-Chunk-Max-Length", strconv.FormatInt(opts.ChunkMaxLength, 10))
 	}
 	uploadAccepted(w, u, http.StatusAccepted)
+}
+
+// mayMountFrom reports whether the caller may mount a blob from repository
+// from: one its identity may pull. An anonymous mount (from "") takes a blob from any
+// repository, so with access control only a caller who may pull every
+// repository makes one; for others the mount is not made and the client
+// uploads the blob.
+func (h *Handler) mayMountFrom(r *http.Request, from string) (bool, error) {
+	c := callerOf(r.Context())
+	if c.open || from != "" && h.may(c, from, auth.Pull) {
+		return true, nil
+	}
+	// A token names the scopes of one request; what the identity may do
+	// is in its grants (one read of the identity).
+	id, err := h.identity(r.Context(), c)
+	if err != nil || id == nil {
+		return false, err
+	}
+	if from != "" {
+		return auth.Allowed(id, h.auth.Policy, from, auth.Pull), nil
+	}
+	for _, g := range id.Grants {
+		if g.Pattern == "*" && slices.Contains(g.Actions, auth.Pull) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // uploadAccepted writes the headers that tell a client where its upload

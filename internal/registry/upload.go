@@ -70,13 +70,35 @@ func (r *Registry) Upload(ctx context.Context, repo, id string) (store.Upload, e
 		return store.Upload{}, unknown
 	}
 	u, err := r.meta.Upload(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || err == nil && u.Repository != repo {
+	if errors.Is(err, store.ErrNotFound) || err == nil && (u.Repository != repo || !ownedBy(ctx, u)) {
 		return store.Upload{}, unknown
 	}
 	if err != nil {
 		return store.Upload{}, fmt.Errorf("read upload %s: %w", id, err)
 	}
 	return u, nil
+}
+
+type ownerKey struct{}
+
+// WithOwner returns ctx for requests of the identity name ("" anonymous):
+// uploads it starts are its own, and it may continue only those.
+func WithOwner(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, ownerKey{}, name)
+}
+
+// ownedBy reports whether the caller of ctx may continue upload u: the
+// identity that started it, or anyone on a registry without access
+// control (no owner in ctx).
+func ownedBy(ctx context.Context, u store.Upload) bool {
+	name, ok := ctx.Value(ownerKey{}).(string)
+	return !ok || name == u.Owner
+}
+
+// OwnerOf returns the identity name that ctx carries.
+func OwnerOf(ctx context.Context) string {
+	name, _ := ctx.Value(ownerKey{}).(string)
+	return name
 }
 
 // RangeError is the error of a chunk that does not continue its upload

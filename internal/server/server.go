@@ -52,8 +52,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry
 		opts.ChunkMaxLength = cfg.ChunkMaxLength
 	}
 	reg := registry.New(blobs, meta, opts)
+	ids, _ := meta.(store.Identities)
+	a, err := newAuth(ctx, cfg, ids, log)
+	if err != nil {
+		closeStore()
+		return nil, err
+	}
 	return &Server{
-		Handler:  httpapi.New(reg, httpapi.Options{Logger: log}),
+		Handler:  httpapi.New(reg, httpapi.Options{Logger: log, Auth: a}),
 		Registry: reg,
 		close:    closeStore,
 	}, nil

@@ -4,11 +4,12 @@
 // depends on: the resources and their conditions (an HTTP API or a REST
 // API, by the ApiType parameter), each function's runtime, build and
 // limits, each function's IAM grants (exactly the expected actions on
-// exactly the bucket and the table, so a broader grant fails), the
-// bucket's encryption, public access block and lifecycle rules, the
-// table's keys, TTL and backups, the REST API's binary media types and
-// 413 body, and that every environment variable the functions' code reads
-// is set by the template or deliberately left out.
+// exactly the bucket, the table and, for the API function, the token
+// signing key's secret, so a broader grant fails), the bucket's
+// encryption, public access block and lifecycle rules, the table's keys,
+// TTL and backups, the signing key's secret, the REST API's binary media
+// types and 413 body, and that every environment variable the functions'
+// code reads is set by the template or deliberately left out.
 //
 // goformation resolves intrinsic functions while it parses. Its own
 // resolvers turn a Ref to a resource, a Fn::GetAtt and a pseudo parameter

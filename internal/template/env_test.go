@@ -11,11 +11,14 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pier-registry/pier/internal/auth"
 	"github.com/pier-registry/pier/internal/config"
 )
 
@@ -28,10 +31,22 @@ var notOnLambda = map[string]string{
 	"PIER_DATA_DIR":         "the local backend's directory: the functions use the aws backend",
 	"PIER_CREATE_RESOURCES": "the template creates the bucket and the table; the functions may not (their grants have no CreateBucket or CreateTable)",
 	"PIER_ALLOW_SPARSE":     "off by default (a conformance-suite option for sparse manifests), not offered by the template",
+	"PIER_AUTH_KEY_FILE":    "the token signing key comes from Secrets Manager in AWS (PIER_AUTH_SECRET: the template's TokenSigningKey), not from a file",
 }
 
-// wantEnv is the environment of both functions, with the template's
-// parameters at their defaults.
+// notOnGc lists the variables that ApiFunction sets and GcFunction
+// deliberately does not, with the reason; the two functions' environments
+// are otherwise the same.
+var notOnGc = map[string]string{
+	"PIER_AUTH":        "auth is the API's: the gc function serves no request (it takes the default, which needs nothing more to start)",
+	"PIER_AUTH_SECRET": "the gc function signs and checks no token, and may not read the signing key (no secretsmanager grant)",
+	"PIER_PUBLIC":      "the gc function serves no request",
+	"PIER_TOKEN_TTL":   "the gc function issues no token",
+}
+
+// wantEnv is the environment of ApiFunction, with the template's
+// parameters at their defaults. GcFunction's is the same but for the
+// variables of notOnGc.
 var wantEnv = map[string]string{
 	"PIER_BACKEND":          "aws",
 	"PIER_BUCKET":           "${Bucket}",
@@ -41,6 +56,10 @@ var wantEnv = map[string]string{
 	"PIER_LOG_LEVEL":        "info",
 	"PIER_CHUNK_MIN_LENGTH": "1048576",
 	"PIER_CHUNK_MAX_LENGTH": "4194304",
+	"PIER_AUTH":             "token",
+	"PIER_AUTH_SECRET":      "${TokenSigningKey}",
+	"PIER_PUBLIC":           "",
+	"PIER_TOKEN_TTL":        "5m",
 }
 
 func TestEnvironment(t *testing.T) {
@@ -56,9 +75,20 @@ func TestEnvironment(t *testing.T) {
 	if !reflect.DeepEqual(envs[apiFunction], wantEnv) {
 		t.Errorf("ApiFunction's environment\n got %v\nwant %v", envs[apiFunction], wantEnv)
 	}
-	if !reflect.DeepEqual(envs[gcFunction], envs[apiFunction]) {
-		t.Errorf("GcFunction's environment differs from ApiFunction's: both build the same stores\n gc: %v\napi: %v",
-			envs[gcFunction], envs[apiFunction])
+	wantGc := map[string]string{}
+	for k, v := range envs[apiFunction] {
+		if _, ok := notOnGc[k]; !ok {
+			wantGc[k] = v
+		}
+	}
+	if !reflect.DeepEqual(envs[gcFunction], wantGc) {
+		t.Errorf("GcFunction's environment is not ApiFunction's without the variables of notOnGc: both build the same stores\n gc: %v\nwant %v",
+			envs[gcFunction], wantGc)
+	}
+	for name := range notOnGc {
+		if _, ok := envs[apiFunction][name]; !ok {
+			t.Errorf("notOnGc lists %s, which ApiFunction does not set", name)
+		}
 	}
 
 	vars := config.EnvVars()
@@ -90,15 +120,41 @@ func TestEnvironment(t *testing.T) {
 	t.Run("valid", func(t *testing.T) {
 		// The functions' environment is a configuration that loads, with
 		// the parameters at their defaults and at other allowed values.
-		for _, overrides := range []map[string]any{nil, {"LogLevel": "debug", "PresignTTL": "1h", "CopyBudget": "0"}} {
-			env := function(t, load(t, overrides), apiFunction).Environment.Variables
-			cfg, err := config.FromEnv(func(k string) string { return env[k] })
-			if err != nil {
-				t.Errorf("with %v the template's environment is not a valid configuration: %v", overrides, err)
-				continue
-			}
-			if cfg.Backend != "aws" || cfg.ChunkMaxLength != 4<<20 || cfg.ChunkMinLength != 1<<20 {
-				t.Errorf("configuration %+v: want the aws backend and chunks of 1 to 4 MiB", cfg)
+		for _, tt := range []struct {
+			overrides map[string]any
+			public    []string
+			tokenTTL  time.Duration
+		}{
+			{nil, nil, 5 * time.Minute},
+			{map[string]any{"LogLevel": "debug", "PresignTTL": "1h", "CopyBudget": "0", "PublicRepositories": "site/*,public/docs", "TokenTTL": "15m"},
+				[]string{"site/*", "public/docs"}, 15 * time.Minute},
+		} {
+			tpl := load(t, tt.overrides)
+			for _, name := range []string{apiFunction, gcFunction} {
+				env := function(t, tpl, name).Environment.Variables
+				cfg, err := config.FromEnv(func(k string) string { return env[k] })
+				if err != nil {
+					t.Errorf("with %v the environment of %s is not a valid configuration: %v", tt.overrides, name, err)
+					continue
+				}
+				if cfg.Backend != "aws" || cfg.ChunkMaxLength != 4<<20 || cfg.ChunkMinLength != 1<<20 {
+					t.Errorf("%s: configuration %+v: want the aws backend and chunks of 1 to 4 MiB", name, cfg)
+				}
+				if name != apiFunction {
+					continue
+				}
+				// Auth is on in AWS, with the key of the template's secret.
+				if cfg.Auth != "token" || cfg.AuthSecret != "${TokenSigningKey}" || cfg.AuthKeyFile != "" {
+					t.Errorf("%s: auth %q, secret %q, key file %q; want token, ${TokenSigningKey}, none", name, cfg.Auth, cfg.AuthSecret, cfg.AuthKeyFile)
+				}
+				if !slices.Equal(cfg.PublicPatterns(), tt.public) || cfg.TokenTTL != tt.tokenTTL {
+					t.Errorf("with %v: public %q, token TTL %s; want %q, %s", tt.overrides, cfg.PublicPatterns(), cfg.TokenTTL, tt.public, tt.tokenTTL)
+				}
+				for _, p := range cfg.PublicPatterns() {
+					if err := auth.CheckPattern(p); err != nil {
+						t.Error(err)
+					}
+				}
 			}
 		}
 	})
@@ -106,9 +162,11 @@ func TestEnvironment(t *testing.T) {
 	t.Run("parameter defaults", func(t *testing.T) {
 		// The template's defaults are the code's.
 		for param, variable := range map[string]string{
-			"PresignTTL": "PIER_PRESIGN_TTL",
-			"CopyBudget": "PIER_COPY_BUDGET",
-			"LogLevel":   "PIER_LOG_LEVEL",
+			"PresignTTL":         "PIER_PRESIGN_TTL",
+			"CopyBudget":         "PIER_COPY_BUDGET",
+			"LogLevel":           "PIER_LOG_LEVEL",
+			"TokenTTL":           "PIER_TOKEN_TTL",
+			"PublicRepositories": "PIER_PUBLIC",
 		} {
 			if got, want := fmt.Sprint(tpl.Parameters[param].Default), vars[variable]; got != want {
 				t.Errorf("parameter %s defaults to %q, %s to %q", param, got, variable, want)
@@ -131,6 +189,9 @@ func TestEnvironment(t *testing.T) {
 			for _, v := range names {
 				_, set := envs[name][v]
 				_, skipped := notOnLambda[v]
+				if _, notGc := notOnGc[v]; name == gcFunction && notGc {
+					skipped = true
+				}
 				if !set && !skipped {
 					t.Errorf("the code of %s names %s, which the template does not set: set it, or list it in notOnLambda with the reason", pkg, v)
 				}

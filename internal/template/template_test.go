@@ -41,6 +41,7 @@ func TestResources(t *testing.T) {
 		{"Bucket", "AWS::S3::Bucket", ""},
 		{"BucketPolicy", "AWS::S3::BucketPolicy", ""},
 		{"Table", "AWS::DynamoDB::Table", ""},
+		{"TokenSigningKey", "AWS::SecretsManager::Secret", ""},
 	}
 	want := map[string]bool{}
 	for _, tt := range tests {
@@ -187,11 +188,14 @@ var (
 	s3Objects = "${Bucket.Arn}/*"
 	s3Bucket  = "${Bucket.Arn}"
 	table     = "${Table.Arn}"
+	// signingKey is the ARN of the secret (a Ref to a secret is its ARN).
+	signingKey = "${TokenSigningKey}"
 )
 
 // wantGrants is exactly what each function may do: the actions that the
 // code calls, on the bucket and the table only. A broader grant (another
 // action, a wildcard, another resource) fails TestPolicies.
+// ApiFunction also reads the token signing key, once per cold start.
 var wantGrants = map[string]grants{
 	// internal/store/awsstore, call by call:
 	//   s3:GetObject      GetObject, HeadObject, the presigned GETs (signed
@@ -214,6 +218,9 @@ var wantGrants = map[string]grants{
 	// Not granted: CreateBucket, HeadBucket, CreateTable, DescribeTable,
 	// DescribeTimeToLive, UpdateTimeToLive, DeleteTable (only with
 	// PIER_CREATE_RESOURCES, for local servers: the template makes them).
+	// awsstore.ReadSecret: secretsmanager:GetSecretValue on the signing
+	// key's secret alone (the secret is encrypted with the AWS managed key
+	// aws/secretsmanager, which needs no kms:Decrypt grant of its own).
 	apiFunction: {
 		s3Objects: {"s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"},
 		s3Bucket:  {"s3:ListBucket"},
@@ -222,11 +229,12 @@ var wantGrants = map[string]grants{
 			"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
 			"dynamodb:UpdateItem",
 		},
+		signingKey: {"secretsmanager:GetSecretValue"},
 	},
 	// Garbage collection: list and delete blobs and staged chunks, copy
 	// finished uploads into place (GetObject + PutObject), abort stale
 	// multipart uploads (listing them first); read the records and delete
-	// the dead ones.
+	// the dead ones. Never the signing key.
 	gcFunction: {
 		s3Objects: {"s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"},
 		s3Bucket:  {"s3:ListBucket", "s3:ListBucketMultipartUploads"},
@@ -318,6 +326,53 @@ func stringList(v any) []string {
 		return out
 	}
 	return nil
+}
+
+// TestSigningKeySecret checks the secret that holds the token signing key:
+// made by Secrets Manager, long enough, with no characters that a reader
+// would have to escape, and given to ApiFunction (its name in
+// PIER_AUTH_SECRET, GetSecretValue on it alone: TestPolicies).
+func TestSigningKeySecret(t *testing.T) {
+	tpl := load(t, nil)
+	sec, err := tpl.GetSecretsManagerSecretWithName("TokenSigningKey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sec.SecretString != nil {
+		t.Errorf("SecretString is set: the key would be in the template; let Secrets Manager make it")
+	}
+	if sec.KmsKeyId != nil {
+		t.Errorf("KmsKeyId is set: a key of our own needs a kms:Decrypt grant, which the function has not")
+	}
+	g := sec.GenerateSecretString
+	if g == nil {
+		t.Fatal("no GenerateSecretString")
+	}
+	// 64 letters and digits: about 380 bits. awsstore.ReadSecret takes
+	// them as base64 (64 characters: 48 bytes) or, if they were not, as
+	// the string itself (64 bytes): at least MinSecretLength either way.
+	if n := derefInt(g.PasswordLength); n != 64 || n*6/8 < awsstore.MinSecretLength {
+		t.Errorf("PasswordLength %d, want 64", n)
+	}
+	if !isTrue(g.ExcludePunctuation) || deref(g.IncludeSpace) {
+		t.Errorf("ExcludePunctuation %v, IncludeSpace %v: want letters and digits only", deref(g.ExcludePunctuation), deref(g.IncludeSpace))
+	}
+	if isTrue(g.ExcludeLowercase) || isTrue(g.ExcludeUppercase) || isTrue(g.ExcludeNumbers) || g.ExcludeCharacters != nil {
+		t.Errorf("letters or digits are excluded: fewer bits of key per character")
+	}
+	if g.SecretStringTemplate != nil || g.GenerateStringKey != nil {
+		t.Errorf("the secret is a JSON document: ReadSecret wants the key alone")
+	}
+	for _, name := range []string{apiFunction, gcFunction} {
+		env := function(t, tpl, name).Environment.Variables
+		got, set := env["PIER_AUTH_SECRET"]
+		switch {
+		case name == apiFunction && got != signingKey:
+			t.Errorf("%s: PIER_AUTH_SECRET %q, want %q", name, got, signingKey)
+		case name == gcFunction && set:
+			t.Errorf("%s has PIER_AUTH_SECRET: it may not read the key", name)
+		}
+	}
 }
 
 // uploadTTL is internal/registry's default UploadTTL: the longest life of

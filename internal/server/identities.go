@@ -1,0 +1,39 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/pier-registry/pier/internal/config"
+	"github.com/pier-registry/pier/internal/store"
+)
+
+// OpenIdentities opens the identity store of cfg's backend, as New would
+// (the bbolt file of the local backend, the DynamoDB table of the aws
+// backend, made first with cfg.CreateResources), for the admin commands
+// (pier user, pier token). The function it returns releases the stores.
+//
+// The local backend's file is locked by the process that has it open: while
+// `pier serve` runs on the same data directory, OpenIdentities fails after
+// a few seconds with an error that says to stop the server first.
+func OpenIdentities(ctx context.Context, cfg config.Config) (store.Identities, func(), error) {
+	_, meta, closeStore, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler))
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, nil, fmt.Errorf("%s is locked by another process, most likely `pier serve` on --data %s: stop the server first, then try again (%w)",
+			filepath.Join(cfg.DataDir, "metadata.db"), cfg.DataDir, err)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	ids, ok := meta.(store.Identities)
+	if !ok {
+		closeStore()
+		return nil, nil, fmt.Errorf("the %s backend keeps no identities", cfg.Backend)
+	}
+	return ids, closeStore, nil
+}
