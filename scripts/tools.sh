@@ -6,6 +6,11 @@
 #   scripts/tools.sh crane         # go-containerregistry's crane
 #   scripts/tools.sh versitygw     # an S3 server on a POSIX directory
 #   scripts/tools.sh rie           # the AWS Lambda Runtime Interface Emulator
+#   scripts/tools.sh oras          # oras, the OCI artifact client
+#   scripts/tools.sh regctl        # regclient's regctl
+#   scripts/tools.sh skopeo        # skopeo, from Debian's packages (apt-get
+#                                  # install when missing; not pinned here)
+#   scripts/tools.sh interop       # all four clients of the interop suite
 #
 # The cache is $PIER_CACHE (default: $XDG_CACHE_HOME/pier or ~/.cache/pier).
 # A tool is rebuilt only when its pinned version changes.
@@ -15,6 +20,8 @@ CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 CRANE_VERSION=v0.22.1
 VERSITYGW_VERSION=v1.8.0
 RIE_VERSION=v0.0.0-20261030222936-bef5c4ba774d
+ORAS_VERSION=v1.3.6
+REGCTL_VERSION=v0.11.7
 
 cache=${PIER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pier}
 mkdir -p "$cache/bin"
@@ -39,6 +46,20 @@ build() {
 	echo "$out"
 }
 
+# skopeo is a Debian package (bookworm: 1.9.3): installed with apt-get when
+# it is missing, and found on PATH.
+skopeo_path() {
+	if ! command -v skopeo >/dev/null 2>&1; then
+		echo "installing skopeo (apt-get)" >&2
+		if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends skopeo; } >&2; then
+			echo "tools.sh: could not install skopeo with apt-get (it needs root)" >&2
+			exit 1
+		fi
+	fi
+	command -v skopeo
+}
+
 case "${1:-}" in
 conformance)
 	build conformance "$CONFORMANCE_VERSION" github.com/opencontainers/distribution-spec/conformance
@@ -52,8 +73,23 @@ versitygw)
 rie)
 	build aws-lambda-rie "$RIE_VERSION" github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
 	;;
+oras)
+	build oras "$ORAS_VERSION" oras.land/oras/cmd/oras
+	;;
+regctl)
+	build regctl "$REGCTL_VERSION" github.com/regclient/regclient/cmd/regctl
+	;;
+skopeo)
+	skopeo_path
+	;;
+interop)
+	build crane "$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane
+	build oras "$ORAS_VERSION" oras.land/oras/cmd/oras
+	build regctl "$REGCTL_VERSION" github.com/regclient/regclient/cmd/regctl
+	skopeo_path
+	;;
 *)
-	echo "usage: $0 conformance|crane|versitygw|rie" >&2
+	echo "usage: $0 conformance|crane|versitygw|rie|oras|regctl|skopeo|interop" >&2
 	exit 2
 	;;
 esac
