@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/pier-registry/pier/internal/localapi"
@@ -44,18 +41,7 @@ func gateway(args []string) error {
 	}
 	srv := &http.Server{Handler: front, ReadHeaderTimeout: 30 * time.Second}
 	log.Info("local api gateway", "kind", *kind, "url", "http://"+ln.Addr().String()+"/v2/", "invoke", *invoke)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdown)
+	return serveUntilSignal(srv, ln, log, 10*time.Second)
 }
 
 func envOr(name, def string) string {

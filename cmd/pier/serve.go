@@ -49,6 +49,12 @@ func serve(args []string) error {
 	log.Info("serving", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+"/v2/",
 		"backend", cfg.Backend, "allow_sparse", cfg.AllowSparse, "version", version)
 
+	return serveUntilSignal(srv, ln, log, 30*time.Second)
+}
+
+// serveUntilSignal serves srv on ln until SIGINT or SIGTERM, then shuts it
+// down, letting requests under way finish for up to grace.
+func serveUntilSignal(srv *http.Server, ln net.Listener, log *slog.Logger, grace time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	done := make(chan error, 1)
@@ -59,7 +65,7 @@ func serve(args []string) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	shutdown, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(shutdown); err != nil {
 		return fmt.Errorf("shutdown: %w", err)

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/pier-registry/pier/internal/config"
+	"github.com/pier-registry/pier/internal/server"
 	"github.com/pier-registry/pier/internal/store/awsstore"
 )
 
@@ -60,13 +61,7 @@ func newFunction(ctx context.Context, getenv func(string) string, logOut io.Writ
 	level, _ := cfg.Level()
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
-	blobs, meta, err := awsstore.Open(ctx, awsstore.Config{
-		Bucket:          cfg.Bucket,
-		TablePrefix:     cfg.TablePrefix,
-		PresignTTL:      cfg.PresignTTL,
-		CopyBudget:      cfg.CopyBudget,
-		CreateResources: cfg.CreateResources,
-	})
+	blobs, meta, err := awsstore.Open(ctx, server.AWSConfig(cfg))
 	if err != nil {
 		return nil, err
 	}

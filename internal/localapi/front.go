@@ -331,30 +331,14 @@ func (f *Front) respond(w http.ResponseWriter, out []byte) (int, error) {
 			return 0, err
 		}
 		status, body, b64 = resp.StatusCode, resp.Body, resp.IsBase64Encoded
-		for k, v := range resp.Headers {
-			headers.Set(k, v)
-		}
-		for k, vs := range resp.MultiValueHeaders {
-			headers.Del(k)
-			for _, v := range vs {
-				headers.Add(k, v)
-			}
-		}
+		mergeHeaders(headers, resp.Headers, resp.MultiValueHeaders)
 	} else {
 		var resp events.APIGatewayV2HTTPResponse
 		if err := json.Unmarshal(out, &resp); err != nil {
 			return 0, err
 		}
 		status, body, b64 = resp.StatusCode, resp.Body, resp.IsBase64Encoded
-		for k, v := range resp.Headers {
-			headers.Set(k, v)
-		}
-		for k, vs := range resp.MultiValueHeaders {
-			headers.Del(k)
-			for _, v := range vs {
-				headers.Add(k, v)
-			}
-		}
+		mergeHeaders(headers, resp.Headers, resp.MultiValueHeaders)
 		for _, c := range resp.Cookies {
 			headers.Add("Set-Cookie", c)
 		}
@@ -383,6 +367,21 @@ func (f *Front) respond(w http.ResponseWriter, out []byte) (int, error) {
 	w.WriteHeader(status)
 	w.Write(raw)
 	return status, nil
+}
+
+// mergeHeaders puts a function response's headers into h: the
+// single-valued ones, replaced by the multi-valued ones where both are
+// set, as API Gateway does.
+func mergeHeaders(h http.Header, single map[string]string, multi map[string][]string) {
+	for k, v := range single {
+		h.Set(k, v)
+	}
+	for k, vs := range multi {
+		h.Del(k)
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
 }
 
 func sourceIP(r *http.Request) string {

@@ -65,18 +65,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry
 	}, nil
 }
 
+// AWSConfig is the configuration of the aws backend that cfg gives.
+func AWSConfig(cfg config.Config) awsstore.Config {
+	return awsstore.Config{
+		Bucket:          cfg.Bucket,
+		TablePrefix:     cfg.TablePrefix,
+		PresignTTL:      cfg.PresignTTL,
+		CopyBudget:      cfg.CopyBudget,
+		CreateResources: cfg.CreateResources,
+	}
+}
+
 // openStore opens the blob and metadata stores of cfg's backend; the
 // function it returns releases them.
 func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.Blobs, store.Metadata, func(), error) {
 	switch cfg.Backend {
 	case "aws":
-		blobs, meta, err := awsstore.Open(ctx, awsstore.Config{
-			Bucket:          cfg.Bucket,
-			TablePrefix:     cfg.TablePrefix,
-			PresignTTL:      cfg.PresignTTL,
-			CopyBudget:      cfg.CopyBudget,
-			CreateResources: cfg.CreateResources,
-		})
+		blobs, meta, err := awsstore.Open(ctx, AWSConfig(cfg))
 		if err != nil {
 			return nil, nil, nil, err
 		}
