@@ -105,7 +105,8 @@ type exchange struct {
 	seq          int
 	method, uri  string
 	contentRange string
-	sent         int64 // request body bytes that reached the front
+	auth         string // the scheme of the request's Authorization (Basic, Bearer), never the credentials
+	sent         int64  // request body bytes that reached the front
 	status       int
 	header       http.Header // the answer's headers that matter here
 	body         string      // the start of an error answer's body
@@ -120,13 +121,16 @@ func (e exchange) String() string {
 	if e.contentRange != "" {
 		fmt.Fprintf(&b, " [Content-Range %s]", e.contentRange)
 	}
+	if e.auth != "" {
+		fmt.Fprintf(&b, " [%s]", e.auth)
+	}
 	if e.sent > 0 {
 		fmt.Fprintf(&b, " [%d bytes]", e.sent)
 	}
 	if e.status != 0 {
 		fmt.Fprintf(&b, " -> %d", e.status)
 	}
-	for _, k := range []string{"Location", "Range", "Link", "Docker-Content-Digest", "OCI-Subject", "OCI-Filters-Applied", "OCI-Chunk-Max-Length"} {
+	for _, k := range []string{"Location", "Range", "Link", "Docker-Content-Digest", "OCI-Subject", "OCI-Filters-Applied", "OCI-Chunk-Max-Length", "WWW-Authenticate"} {
 		if v := e.header.Get(k); v != "" {
 			if k == "Location" && len(v) > 120 {
 				v = v[:120] + "..."
@@ -308,6 +312,7 @@ func (w *recordingWriter) Write(p []byte) (int, error) {
 func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	e := exchange{method: r.Method, uri: r.URL.RequestURI(), contentRange: r.Header.Get("Content-Range")}
+	e.auth, _, _ = strings.Cut(r.Header.Get("Authorization"), " ")
 	if f.pageSize > 0 && r.Method == http.MethodGet &&
 		(r.URL.Path == "/v2/_catalog" || strings.HasPrefix(r.URL.Path, f.pagePrefix) && strings.HasSuffix(r.URL.Path, "/tags/list")) {
 		q := r.URL.Query()
@@ -351,6 +356,11 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rw.gone != nil {
 		e.note = fmt.Sprintf("the client went away before the answer (%v)", rw.gone)
 	}
+}
+
+// isTokenRequest reports whether e went to Pier's token endpoint.
+func isTokenRequest(e exchange) bool {
+	return e.uri == "/v2/token" || strings.HasPrefix(e.uri, "/v2/token?")
 }
 
 type errReader struct{}
@@ -548,7 +558,8 @@ func (c *clientEnv) exec(t *testing.T, stdin io.Reader, client string, args ...s
 
 // relevant returns the exchanges of ex that concern the repositories of
 // f that args name (all of them when args name f's host alone, as a
-// catalog listing does; the other path's scenarios use the same fronts).
+// catalog listing does; the other path's scenarios use the same fronts),
+// and the token endpoint's.
 func relevant(f *front, args []string, ex []exchange) []exchange {
 	var prefixes []string
 	for _, a := range args {
@@ -567,7 +578,7 @@ func relevant(f *front, args []string, ex []exchange) []exchange {
 	}
 	var out []exchange
 	for _, e := range ex {
-		if e.uri == "/v2/" || slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(e.uri, p) }) {
+		if e.uri == "/v2/" || isTokenRequest(e) || slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(e.uri, p) }) {
 			out = append(out, e)
 		}
 	}

@@ -66,6 +66,7 @@ func TestInterop(t *testing.T) {
 				{"resume", interopResume},
 				{"large-single-request", interopLargeSingleRequest},
 				{"tags-catalog-deletes", interopTagsCatalogDeletes},
+				{"auth", interopAuth}, // the path again, with auth on (interop_auth_test.go)
 			} {
 				t.Run(sc.name, func(t *testing.T) {
 					start := time.Now()

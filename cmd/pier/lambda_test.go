@@ -18,7 +18,10 @@ import (
 // startLocalAPI runs scripts/local-api.sh (the Lambda function under the
 // Runtime Interface Emulator behind the local API Gateway front) of kind
 // http or rest on a free port, on the local AWS servers of the test run.
-func startLocalAPI(t *testing.T, kind string) *instance {
+// env (VAR=VALUE) is more of the script's and the function's settings, and
+// overrides the defaults here (PIER_BUCKET, PIER_TABLE_PREFIX): e.g.
+// PIER_AUTH=token.
+func startLocalAPI(t *testing.T, kind string, env ...string) *instance {
 	t.Helper()
 	if os.Getenv("AWS_ENDPOINT_URL_S3") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
 		if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
@@ -30,6 +33,7 @@ func startLocalAPI(t *testing.T, kind string) *instance {
 	cmd := exec.Command("../../scripts/local-api.sh")
 	cmd.Env = append(os.Environ(), "PIER_LOCAL_API_KIND="+kind, "PIER_LOCAL_API_ADDR="+addr,
 		"PIER_LOCAL_API_DIR="+t.TempDir(), "PIER_BUCKET=lambda-"+kind, "PIER_TABLE_PREFIX=lambda-"+kind+"-")
+	cmd.Env = append(cmd.Env, env...) // the last value of a variable is the one used
 	s := &instance{cmd: cmd, addr: addr, log: new(syncBuffer), done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {

@@ -85,6 +85,11 @@ func startServer(t *testing.T, data string, flags ...string) *instance {
 		// The tests of the API run an open registry; those of auth say so.
 		args = append(args, "--auth", "none")
 	}
+	// An open registry answers /v2/ with 200; one with auth on, with 401.
+	ready := http.StatusOK
+	if i := slices.Index(flags, "--auth"); i >= 0 && i+1 < len(flags) && flags[i+1] == "token" || slices.Contains(flags, "--auth=token") {
+		ready = http.StatusUnauthorized
+	}
 	cmd := exec.Command(pierBinary(t), args...)
 	s := &instance{cmd: cmd, addr: addr, log: new(syncBuffer), done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
@@ -106,7 +111,7 @@ func startServer(t *testing.T, data string, flags ...string) *instance {
 		resp, err := http.Get(s.url("/v2/"))
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == ready {
 				return s
 			}
 		}

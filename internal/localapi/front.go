@@ -118,7 +118,10 @@ func (f *Front) serve(w http.ResponseWriter, r *http.Request) int {
 		// API Gateway answers 413.
 		return f.tooLarge(w)
 	}
-	out, err := f.invoke(r.Context(), event)
+	// As in API Gateway, a client that goes away does not end the
+	// invocation: the RIE would still be running it, and takes (and
+	// crashes on) no second invocation meanwhile.
+	out, err := f.invoke(context.WithoutCancel(r.Context()), event)
 	if err != nil {
 		f.logger().Error("invoke", "error", err.Error())
 		if r.Context().Err() == nil && isTimeout(err) {
