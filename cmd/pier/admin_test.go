@@ -3,11 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -68,29 +65,12 @@ func failAdmin(t *testing.T, backend []string, want string, args ...string) admi
 	return r
 }
 
-// awsAdminBackend returns the backend flags of a bucket and table of the
-// test's own on the local AWS servers (scripts/with-local-aws.sh), as
-// awsServer does.
-func awsAdminBackend(t *testing.T) []string {
-	t.Helper()
-	if os.Getenv("AWS_ENDPOINT_URL_S3") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
-		if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
-			t.Skip("PIER_SKIP_AWS_TESTS=1")
-		}
-		t.Fatal("no local AWS servers: run the tests under scripts/with-local-aws.sh (make test does)")
-	}
-	b := make([]byte, 5)
-	rand.Read(b)
-	name := hex.EncodeToString(b)
-	return []string{"--backend", "aws", "--bucket", "pier-" + name, "--table-prefix", "t" + name + "-", "--create-resources"}
-}
-
 func TestAdminLocal(t *testing.T) {
 	testAdmin(t, []string{"--data", t.TempDir()})
 }
 
 func TestAdminAWS(t *testing.T) {
-	testAdmin(t, awsAdminBackend(t))
+	testAdmin(t, awsBackendFlags(t))
 }
 
 // listRow is a row of `pier user list`.

@@ -18,9 +18,10 @@ import (
 	"time"
 )
 
-// awsServer starts `pier serve --backend aws` on the local S3 and DynamoDB
-// servers (scripts/with-local-aws.sh), on a bucket and tables of its own.
-func awsServer(t *testing.T, flags ...string) *instance {
+// requireLocalAWS fails the test unless the local AWS servers run (the
+// tests run under scripts/with-local-aws.sh), or skips it when
+// PIER_SKIP_AWS_TESTS=1.
+func requireLocalAWS(t *testing.T) {
 	t.Helper()
 	if os.Getenv("AWS_ENDPOINT_URL_S3") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
 		if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
@@ -28,11 +29,24 @@ func awsServer(t *testing.T, flags ...string) *instance {
 		}
 		t.Fatal("no local AWS servers: run the tests under scripts/with-local-aws.sh (make test does)")
 	}
+}
+
+// awsServer starts `pier serve --backend aws` on the local S3 and DynamoDB
+// servers (scripts/with-local-aws.sh), on a bucket and tables of its own.
+func awsServer(t *testing.T, flags ...string) *instance {
+	t.Helper()
+	return startServer(t, t.TempDir(), append(awsBackendFlags(t), flags...)...)
+}
+
+// awsBackendFlags returns the flags of the aws backend on a bucket and a
+// table of the test's own on the local AWS servers.
+func awsBackendFlags(t *testing.T) []string {
+	t.Helper()
+	requireLocalAWS(t)
 	b := make([]byte, 5)
 	rand.Read(b)
 	name := hex.EncodeToString(b)
-	return startServer(t, t.TempDir(), append([]string{"--backend", "aws", "--bucket", "pier-" + name,
-		"--table-prefix", "t" + name + "-", "--create-resources"}, flags...)...)
+	return []string{"--backend", "aws", "--bucket", "pier-" + name, "--table-prefix", "t" + name + "-", "--create-resources"}
 }
 
 // noRedirect is a client that shows redirects instead of following them.

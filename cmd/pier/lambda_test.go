@@ -23,12 +23,7 @@ import (
 // PIER_AUTH=token.
 func startLocalAPI(t *testing.T, kind string, env ...string) *instance {
 	t.Helper()
-	if os.Getenv("AWS_ENDPOINT_URL_S3") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
-		if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
-			t.Skip("PIER_SKIP_AWS_TESTS=1")
-		}
-		t.Fatal("no local AWS servers: run the tests under scripts/with-local-aws.sh (make test does)")
-	}
+	requireLocalAWS(t)
 	addr := freeAddr(t)
 	cmd := exec.Command("../../scripts/local-api.sh")
 	cmd.Env = append(os.Environ(), "PIER_LOCAL_API_KIND="+kind, "PIER_LOCAL_API_ADDR="+addr,

@@ -24,12 +24,7 @@ import (
 // its client.
 func newBlobs(t *testing.T, opts awsstore.BlobsOptions) (*awsstore.Blobs, *s3.Client, string) {
 	t.Helper()
-	if os.Getenv("AWS_ENDPOINT_URL_S3") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
-		if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
-			t.Skip("PIER_SKIP_AWS_TESTS=1")
-		}
-		t.Fatal("no S3 endpoint: start the local servers: scripts/with-local-aws.sh go test ./internal/store/awsstore")
-	}
+	requireLocalAWS(t, "S3")
 	c, err := awsstore.NewClients(context.Background(), awsstore.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +36,19 @@ func newBlobs(t *testing.T, opts awsstore.BlobsOptions) (*awsstore.Blobs, *s3.Cl
 	}
 	t.Cleanup(b.Wait)
 	return b, c.S3, bucket
+}
+
+// requireLocalAWS fails the test unless the local server of service
+// ("S3", "DYNAMODB") runs (scripts/with-local-aws.sh sets its endpoint),
+// or skips it when PIER_SKIP_AWS_TESTS=1.
+func requireLocalAWS(t *testing.T, service string) {
+	t.Helper()
+	if os.Getenv("AWS_ENDPOINT_URL_"+service) == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
+		if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
+			t.Skip("PIER_SKIP_AWS_TESTS=1")
+		}
+		t.Fatalf("no %s endpoint (AWS_ENDPOINT_URL_%s): start the local servers: scripts/with-local-aws.sh go test ./internal/store/awsstore", service, service)
+	}
 }
 
 func randomName() string {

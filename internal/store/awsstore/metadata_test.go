@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -26,12 +25,7 @@ import (
 // server, deleted when t ends.
 func newMetadata(t *testing.T) *awsstore.Metadata {
 	t.Helper()
-	if os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
-		if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
-			t.Skip("PIER_SKIP_AWS_TESTS=1")
-		}
-		t.Fatal("no DynamoDB endpoint (AWS_ENDPOINT_URL_DYNAMODB): start the local servers: scripts/with-local-aws.sh go test ./internal/store/awsstore")
-	}
+	requireLocalAWS(t, "DYNAMODB")
 	ctx := context.Background()
 	c, err := awsstore.NewClients(ctx, awsstore.Config{})
 	if err != nil {
