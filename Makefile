@@ -15,7 +15,7 @@ export PIER_CACHE
 # exceeded" and no crasher on Go 1.26 (golang/go#75804).
 FUZZTIME  ?= 300000x
 
-.PHONY: run test unit fuzz conformance conformance-local conformance-aws conformance-lambda local-api bench bench-coldstart build-pier vet clean local-aws-start local-aws-stop interop
+.PHONY: run test unit fuzz conformance conformance-local conformance-aws conformance-lambda local-api bench bench-coldstart bench-registry build-pier vet clean local-aws-start local-aws-stop interop
 
 # A development registry on loopback: open (--auth=none). See the README's
 # "Logging in" for a registry with auth on.
@@ -72,7 +72,7 @@ conformance-lambda: build-pier
 	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_AUTH=token PIER_BUCKET=conf-lrest PIER_TABLE_PREFIX=conf-lrest-'
 
 # Benchmarks (never part of make test: figures, not pass/fail of the code).
-bench: bench-coldstart
+bench: bench-coldstart bench-registry
 
 # The cold start of the api function under the Runtime Interface Emulator:
 # process start to first response, against the 50 ms target.
@@ -80,6 +80,17 @@ bench-coldstart:
 	mkdir -p build/bench
 	CGO_ENABLED=0 GOOS=linux $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o build/bench/bootstrap ./functions/api
 	$(GO) run ./scripts/coldstart -rie "$$(scripts/tools.sh rie)" -bootstrap build/bench/bootstrap -runs 25
+
+# Pier (embedded and aws backends) and CNCF Distribution v3.1.2 (S3 driver)
+# side by side on DynamoDB Local + versitygw, behind counting proxies: wall
+# time, S3 and DynamoDB requests per operation, peak RSS, written to
+# docs/bench/results.md. BENCH_FLAGS sets the scale (go run ./scripts/bench -h).
+BENCH_FLAGS ?=
+bench-registry:
+	mkdir -p build/bench
+	$(GO) build -o build/bench/pier ./cmd/pier
+	scripts/with-local-aws.sh $(GO) run ./scripts/bench -pier build/bench/pier \
+	  -distribution "$$(scripts/tools.sh distribution || true)" -out docs/bench/results.md $(BENCH_FLAGS)
 
 # The Lambda function on this machine: RIE, the local API Gateway front
 # (PIER_LOCAL_API_KIND=http|rest, PIER_LOCAL_API_ADDR), DynamoDB Local and

@@ -11,6 +11,7 @@
 #   scripts/tools.sh skopeo        # skopeo, from Debian's packages (apt-get
 #                                  # install when missing; not pinned here)
 #   scripts/tools.sh interop       # all four clients of the interop suite
+#   scripts/tools.sh distribution  # CNCF Distribution's registry (make bench)
 #
 # The cache is $PIER_CACHE (default: $XDG_CACHE_HOME/pier or ~/.cache/pier).
 # A tool is rebuilt only when its pinned version changes.
@@ -22,6 +23,7 @@ VERSITYGW_VERSION=v1.8.0
 RIE_VERSION=v0.0.0-20261030222936-bef5c4ba774d
 ORAS_VERSION=v1.3.6
 REGCTL_VERSION=v0.11.7
+DISTRIBUTION_VERSION=v3.1.2
 
 cache=${PIER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pier}
 mkdir -p "$cache/bin"
@@ -82,6 +84,9 @@ regctl)
 skopeo)
 	skopeo_path
 	;;
+distribution)
+	build distribution "$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3/cmd/registry
+	;;
 interop)
 	build crane "$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane
 	build oras "$ORAS_VERSION" oras.land/oras/cmd/oras
@@ -89,7 +94,7 @@ interop)
 	skopeo_path
 	;;
 *)
-	echo "usage: $0 conformance|crane|versitygw|rie|oras|regctl|skopeo|interop" >&2
+	echo "usage: $0 conformance|crane|versitygw|rie|oras|regctl|skopeo|interop|distribution" >&2
 	exit 2
 	;;
 esac

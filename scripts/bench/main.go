@@ -1,0 +1,490 @@
+// Command bench runs registry workloads against Pier and CNCF Distribution
+// side by side and writes the figures as markdown (docs/bench/results.md):
+// wall time (median, min and max over several runs), the S3 and DynamoDB
+// requests per operation by API action, and the registry's peak RSS.
+//
+// The S3 and DynamoDB requests are counted by reverse proxies in front of
+// versitygw and DynamoDB Local (proxy.go), so that every registry is counted
+// the same way, whatever its SDK. It runs under scripts/with-local-aws.sh,
+// whose environment names the local servers:
+//
+//	scripts/with-local-aws.sh go run ./scripts/bench -pier build/bench/pier \
+//	    -distribution "$(scripts/tools.sh distribution)"
+//
+// make bench-registry does that.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+var (
+	flagPier      = flag.String("pier", "build/bench/pier", "path of the pier binary")
+	flagDist      = flag.String("distribution", "", "path of CNCF Distribution's registry binary (empty: that target is skipped)")
+	flagTargets   = flag.String("targets", "pier-local,pier-aws,pier-lambda,distribution-s3,distribution-s3-nocache", "targets to run, comma separated (pier-lambda: scripts/local-api.sh) (distribution-s3 has the in-memory blob descriptor cache of its stock config, distribution-s3-nocache none)")
+	flagRuns      = flag.Int("runs", 3, "runs of each workload on each target")
+	flagImages    = flag.Int("images", 100, "small images pushed and pulled")
+	flagBigMiB    = flag.Int("big-mib", 64, "size of the big image, in MiB")
+	flagBigLayers = flag.Int("big-layers", 4, "layers of the big image")
+	flagChunkMiB  = flag.Int("chunked-mib", 32, "size of the blob pushed in chunks, in MiB")
+	flagChunk     = flag.Int("chunk-mib", 4, "size of each PATCH of the chunked push, in MiB")
+	flagReferrers = flag.Int("referrers", 100, "referrers pushed on one subject")
+	flagTags      = flag.Int("tags", 1000, "tags pushed and listed")
+	flagOut       = flag.String("out", "docs/bench/results.md", "markdown file of the results")
+	flagWork      = flag.String("workdir", "build/bench/work", "directory of the registries' data and logs")
+)
+
+// sample is one run of one phase.
+type sample struct {
+	wall     time.Duration
+	s3, ddb  map[string]int
+	ops      int
+	peakRSS  int64 // KiB, of the process that ran the workload
+	failures string
+}
+
+// results[phase][target] holds the samples.
+type results struct {
+	phases  []string // in order of first appearance
+	targets []string
+	notes   []string
+	data    map[string]map[string][]*sample
+	rss     map[string]map[string]int64 // workload → target → max VmHWM (KiB)
+	phaseWL map[string]string           // phase → workload
+}
+
+func (r *results) add(phase, target string, s *sample) {
+	if r.data[phase] == nil {
+		r.data[phase] = map[string][]*sample{}
+		r.phases = append(r.phases, phase)
+	}
+	r.data[phase][target] = append(r.data[phase][target], s)
+}
+
+func main() {
+	flag.Parse()
+	start := time.Now()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "bench: done in %s\n", time.Since(start).Round(time.Second))
+}
+
+func run() error {
+	res := &results{data: map[string]map[string][]*sample{}, rss: map[string]map[string]int64{}, phaseWL: map[string]string{}}
+	work, err := filepath.Abs(*flagWork)
+	if err != nil {
+		return err
+	}
+	os.RemoveAll(work)
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	pier, err := filepath.Abs(*flagPier)
+	if err != nil {
+		return err
+	}
+
+	s3URL, ddbURL := os.Getenv("AWS_ENDPOINT_URL_S3"), os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")
+	var s3p, ddbp *countingProxy
+	if s3URL != "" && ddbURL != "" {
+		if s3p, err = startProxy(s3URL, s3Action); err != nil {
+			return err
+		}
+		defer s3p.Close()
+		if ddbp, err = startProxy(ddbURL, dynamoAction); err != nil {
+			return err
+		}
+		defer ddbp.Close()
+	}
+
+	var targets []*target
+	for _, name := range strings.Split(*flagTargets, ",") {
+		switch name = strings.TrimSpace(name); name {
+		case "pier-local":
+			targets = append(targets, pierLocal(pier, work))
+		case "pier-aws":
+			if s3p == nil {
+				res.notes = append(res.notes, "pier-aws skipped: no AWS_ENDPOINT_URL_S3/DYNAMODB (run under scripts/with-local-aws.sh)")
+				continue
+			}
+			targets = append(targets, pierAWS(pier, work, s3p, ddbp))
+		case "pier-lambda":
+			if s3p == nil {
+				res.notes = append(res.notes, "pier-lambda skipped: no AWS_ENDPOINT_URL_S3/DYNAMODB (run under scripts/with-local-aws.sh)")
+				continue
+			}
+			targets = append(targets, pierLambda(work, s3p, ddbp))
+		case "distribution-s3", "distribution-s3-nocache":
+			if *flagDist == "" {
+				res.notes = append(res.notes, "distribution-s3 skipped: no -distribution binary (scripts/tools.sh distribution failed or was not given)")
+				continue
+			}
+			if s3p == nil {
+				res.notes = append(res.notes, "distribution-s3 skipped: no local S3 (run under scripts/with-local-aws.sh)")
+				continue
+			}
+			if err := createBucket(distBucket); err != nil {
+				return fmt.Errorf("create the bucket of Distribution: %w", err)
+			}
+			cache := "inmemory"
+			if name == "distribution-s3-nocache" {
+				cache = "none"
+			}
+			targets = append(targets, distribution(name, cache, *flagDist, work, s3p))
+		case "":
+		default:
+			return fmt.Errorf("unknown target %q", name)
+		}
+	}
+
+	for _, t := range targets {
+		res.targets = append(res.targets, t.name)
+		for _, w := range workloads() {
+			fmt.Fprintf(os.Stderr, "bench: %s: %s\n", t.name, w.name)
+			if err := runWorkload(res, t, w, s3p, ddbp); err != nil {
+				return fmt.Errorf("%s: %s: %w", t.name, w.name, err)
+			}
+		}
+	}
+
+	md := report(res)
+	if err := os.MkdirAll(filepath.Dir(*flagOut), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(*flagOut, []byte(md), 0o644); err != nil {
+		return err
+	}
+	fmt.Print(md)
+	if png := strings.TrimSuffix(*flagOut, ".md") + ".png"; true {
+		if err := chart(res, png); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: chart:", err)
+		} else {
+			fmt.Fprintln(os.Stderr, "bench: wrote", *flagOut, "and", png)
+		}
+	}
+	return nil
+}
+
+// runWorkload starts a fresh registry process for the workload, runs it
+// -runs times (each on a repository and blobs of its own), and records each
+// phase's samples and the process's peak RSS.
+func runWorkload(res *results, t *target, w workload, s3p, ddbp *countingProxy) error {
+	p, err := t.start(w.name)
+	if err != nil {
+		return err
+	}
+	p.rssOf = t.rssOf
+	defer p.stop()
+	c := newClient(p.base)
+	for run := 1; run <= *flagRuns; run++ {
+		repo := fmt.Sprintf("bench/%s-%d", w.name, run)
+		seed := uint64(run)<<32 | uint64(len(w.name))<<16 | uint64(time.Now().UnixNano()&0xffff)
+		m := &meter{res: res, target: t.name, workload: w.name, s3p: s3p, ddbp: ddbp}
+		if err := w.run(c, repo, seed, m); err != nil {
+			return fmt.Errorf("run %d: %w", run, err)
+		}
+	}
+	rss := p.peakRSS()
+	if res.rss[w.name] == nil {
+		res.rss[w.name] = map[string]int64{}
+	}
+	res.rss[w.name][t.name] = rss
+	if err := p.alive(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// meter times one phase and takes the proxies' counts around it.
+type meter struct {
+	res              *results
+	target, workload string
+	s3p, ddbp        *countingProxy
+}
+
+// untimed runs setup whose requests are not counted.
+func (m *meter) untimed(fn func() error) error {
+	err := fn()
+	m.take()
+	return err
+}
+
+func (m *meter) take() (s3, ddb map[string]int) {
+	s3, ddb = map[string]int{}, map[string]int{}
+	if m.s3p != nil {
+		s3 = m.s3p.count.take()
+	}
+	if m.ddbp != nil {
+		ddb = m.ddbp.count.take()
+	}
+	return s3, ddb
+}
+
+func (m *meter) phase(name string, ops int, fn func() error) error {
+	m.take()
+	t0 := time.Now()
+	err := fn()
+	wall := time.Since(t0)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	s3, ddb := m.take()
+	m.res.add(name, m.target, &sample{wall: wall, s3: s3, ddb: ddb, ops: ops})
+	m.res.phaseWL[name] = m.workload
+	return nil
+}
+
+// target is one registry under test.
+type target struct {
+	name  string
+	aws   bool // whether its storage is behind the counting proxies
+	start func(workload string) (*proc, error)
+	rssOf string // a descendant process whose peak RSS counts, by name; "": the process itself
+}
+
+type proc struct {
+	rssOf string
+	cmd   *exec.Cmd
+	base  string
+	done  chan error
+}
+
+func (p *proc) peakRSS() int64 {
+	pid := p.cmd.Process.Pid
+	if p.rssOf != "" {
+		if pid = descendant(pid, p.rssOf); pid == 0 {
+			return 0
+		}
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// descendant finds a process under root whose name (comm) is name.
+func descendant(root int, name string) int {
+	ents, _ := os.ReadDir("/proc")
+	parent, comm := map[int]int{}, map[int]string{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i, j := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if i < 0 || j < i {
+			continue
+		}
+		f := strings.Fields(s[j+1:])
+		if len(f) < 2 {
+			continue
+		}
+		comm[pid] = s[i+1 : j]
+		parent[pid], _ = strconv.Atoi(f[1])
+	}
+	for pid, c := range comm {
+		if c != name {
+			continue
+		}
+		for q := parent[pid]; q > 1; q = parent[q] {
+			if q == root {
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+func (p *proc) alive() error {
+	select {
+	case err := <-p.done:
+		return fmt.Errorf("the registry exited: %v", err)
+	default:
+		return nil
+	}
+}
+
+func (p *proc) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// launch starts a registry (args[0]) with extra environment, its output in
+// logFile, and waits until GET /v2/ answers 200.
+func launch(addr, logFile string, env []string, args ...string) (*proc, error) {
+	log, err := os.Create(logFile)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return nil, err
+	}
+	p := &proc{cmd: cmd, base: "http://" + addr, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait(); log.Close() }()
+	deadline := time.Now().Add(180 * time.Second)
+	for {
+		if err := p.alive(); err != nil {
+			return nil, fmt.Errorf("%s (log: %s)", err, logFile)
+		}
+		resp, err := http.Get(p.base + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("no answer from %s within 180 s (log: %s)", addr, logFile)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func pierLocal(pier, work string) *target {
+	return &target{name: "pier-local", start: func(wl string) (*proc, error) {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		dir := filepath.Join(work, "pier-local-"+wl)
+		return launch(addr, dir+".log", []string{"PIER_LOG_LEVEL=warn"},
+			pier, "serve", "--auth", "none", "--addr", addr, "--data", dir)
+	}}
+}
+
+func pierAWS(pier, work string, s3p, ddbp *countingProxy) *target {
+	return &target{name: "pier-aws", aws: true, start: func(wl string) (*proc, error) {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		return launch(addr, filepath.Join(work, "pier-aws-"+wl+".log"),
+			[]string{"PIER_LOG_LEVEL=warn", "AWS_ENDPOINT_URL_S3=" + s3p.URL, "AWS_ENDPOINT_URL_DYNAMODB=" + ddbp.URL},
+			pier, "serve", "--auth", "none", "--addr", addr, "--backend", "aws",
+			"--bucket", "pier-bench", "--table-prefix", "pierbench-", "--create-resources")
+	}}
+}
+
+// pierLambda runs the local Lambda path (scripts/local-api.sh: the
+// bootstrap under the Runtime Interface Emulator behind the local HTTP API
+// front), auth off, on the counting proxies. Its peak RSS is the function
+// process's (bootstrap).
+func pierLambda(work string, s3p, ddbp *countingProxy) *target {
+	return &target{name: "pier-lambda", aws: true, rssOf: "bootstrap", start: func(wl string) (*proc, error) {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		return launch(addr, filepath.Join(work, "pier-lambda-"+wl+".log"),
+			[]string{"AWS_ENDPOINT_URL_S3=" + s3p.URL, "AWS_ENDPOINT_URL_DYNAMODB=" + ddbp.URL,
+				"PIER_LOCAL_API_KIND=http", "PIER_LOCAL_API_ADDR=" + addr, "PIER_LOCAL_API_DIR=" + filepath.Join(work, "pier-lambda-"+wl),
+				"PIER_BUCKET=pier-lambda-bench", "PIER_TABLE_PREFIX=pierlambda-", "PIER_AUTH=none"},
+			"scripts/local-api.sh")
+	}}
+}
+
+const distBucket = "dist-bench"
+
+func distribution(name, blobCache, bin, work string, s3p *countingProxy) *target {
+	return &target{name: name, aws: true, start: func(wl string) (*proc, error) {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		cache := ""
+		if blobCache != "none" {
+			cache = "  cache:\n    blobdescriptor: " + blobCache + "\n"
+		}
+		cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  s3:
+    accesskey: %s
+    secretkey: %s
+    region: us-east-1
+    regionendpoint: %s
+    forcepathstyle: true
+    bucket: %s
+    secure: false
+    rootdirectory: /
+%s  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: %s
+`, os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), s3p.URL, distBucket, cache, addr)
+		file := filepath.Join(work, name+"-"+wl+".yml")
+		if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+			return nil, err
+		}
+		return launch(addr, filepath.Join(work, name+"-"+wl+".log"),
+			[]string{"OTEL_TRACES_EXPORTER=none"}, bin, "serve", file)
+	}}
+}
+
+// createBucket makes Distribution's bucket on the local S3 server (not
+// through the proxy: setup is not counted).
+func createBucket(name string) error {
+	ctx := context.Background()
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return err
+	}
+	cl := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	_, err = cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)})
+	if err != nil && !strings.Contains(err.Error(), "BucketAlreadyOwnedByYou") && !strings.Contains(err.Error(), "BucketAlreadyExists") {
+		return err
+	}
+	return nil
+}
