@@ -156,13 +156,19 @@ func TestAWSRequestCounts(t *testing.T) {
 	cd := digestOf(config)
 	call(t, "POST", s.url(repo+"/blobs/uploads/?digest="+cd), config)
 
+	// POST, then PUT with the whole blob: how most clients push.
+	whole, wd := blob(2000)
+	resp := call(t, "POST", s.url(repo+"/blobs/uploads/"), nil)
+	measure("blob push, POST then PUT", call(t, "PUT", s.url(resp.Header.Get("Location")+"?digest="+wd), whole,
+		"Content-Type", "application/octet-stream"), 201)
+
 	measure("blob HEAD", call(t, "HEAD", s.url(repo+"/blobs/"+ld), nil), 200)
 	measure("blob GET", call(t, "GET", s.url(repo+"/blobs/"+ld), nil), 307)
 	measure("blob mount", call(t, "POST", s.url("/v2/counts/other/blobs/uploads/?mount="+ld+"&from=counts/app"), nil), 201)
 
 	// A chunked push of 3 chunks: POST, PATCH x3, PUT.
 	big, bd := blob(3 << 20)
-	resp := call(t, "POST", s.url(repo+"/blobs/uploads/"), nil)
+	resp = call(t, "POST", s.url(repo+"/blobs/uploads/"), nil)
 	measure("upload start", resp, 202)
 	loc := resp.Header.Get("Location")
 	for i := range 3 {

@@ -202,6 +202,19 @@ func (r *Registry) FinishUpload(ctx context.Context, repo, id string, d digest.D
 		}
 		return err
 	}
+	if body != nil && u.Offset == 0 && start <= 0 {
+		// The whole blob comes with the request that ends the upload
+		// (POST, then PUT with the bytes, as most clients push): it goes
+		// straight into place, as a monolithic push does, with nothing
+		// staged or copied.
+		if err := r.PutBlob(ctx, repo, d, body); err != nil {
+			return err
+		}
+		if err := r.meta.DeleteUpload(ctx, u.ID); err != nil {
+			return fmt.Errorf("end upload %s: %w", u.ID, err)
+		}
+		return nil
+	}
 	if body != nil {
 		if u, err = r.writeChunk(ctx, u, start, body, d); err != nil {
 			return err
