@@ -7,7 +7,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -160,16 +159,7 @@ func (m *Metadata) Identity(ctx context.Context, name string) (store.Identity, e
 func (m *Metadata) DeleteIdentity(ctx context.Context, name string) error {
 	err := store.ErrNotFound
 	if name != "" {
-		var e ddbExpr
-		_, err = m.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-			TableName:                &m.table,
-			Key:                      identityKey(name),
-			ConditionExpression:      aws.String("attribute_exists(" + e.name(attrPK) + ")"),
-			ExpressionAttributeNames: e.names,
-		})
-		if isConditionFailed(err) {
-			err = store.ErrNotFound
-		}
+		err = m.deleteExisting(ctx, identityKey(name))
 	}
 	if err != nil {
 		return fmt.Errorf("delete identity %q: %w", name, err)

@@ -54,20 +54,26 @@ func (m *Metadata) Blob(ctx context.Context, repo string, d digest.Digest) (stor
 // UnlinkBlob removes repo's link to blob d, or returns store.ErrNotFound.
 // One DeleteItem.
 func (m *Metadata) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
+	if err := m.deleteExisting(ctx, linkKey(repo, d)); err != nil {
+		return fmt.Errorf("unlink blob %s in %s: %w", d, repo, err)
+	}
+	return nil
+}
+
+// deleteExisting deletes the item of key, or returns store.ErrNotFound
+// when there is none. One conditional DeleteItem.
+func (m *Metadata) deleteExisting(ctx context.Context, key map[string]types.AttributeValue) error {
 	var e ddbExpr
 	_, err := m.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                &m.table,
-		Key:                      linkKey(repo, d),
+		Key:                      key,
 		ConditionExpression:      aws.String("attribute_exists(" + e.name(attrPK) + ")"),
 		ExpressionAttributeNames: e.names,
 	})
 	if isConditionFailed(err) {
-		err = store.ErrNotFound
+		return store.ErrNotFound
 	}
-	if err != nil {
-		return fmt.Errorf("unlink blob %s in %s: %w", d, repo, err)
-	}
-	return nil
+	return err
 }
 
 // MissingBlobs returns those of ds that repo does not link, in order. One

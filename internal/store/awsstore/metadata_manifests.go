@@ -422,17 +422,7 @@ func (m *Metadata) deleteManifestOnce(ctx context.Context, repo string, d digest
 // store.ErrNotFound. One DeleteItem. The manifest's tag set keeps the name
 // (DeleteManifest skips tags that no longer name it).
 func (m *Metadata) DeleteTag(ctx context.Context, repo, tag string) error {
-	var e ddbExpr
-	_, err := m.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                &m.table,
-		Key:                      tagKey(repo, tag),
-		ConditionExpression:      aws.String("attribute_exists(" + e.name(attrPK) + ")"),
-		ExpressionAttributeNames: e.names,
-	})
-	if isConditionFailed(err) {
-		err = store.ErrNotFound
-	}
-	if err != nil {
+	if err := m.deleteExisting(ctx, tagKey(repo, tag)); err != nil {
 		return fmt.Errorf("delete tag %q in %s: %w", tag, repo, err)
 	}
 	return nil
