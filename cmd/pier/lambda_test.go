@@ -29,38 +29,9 @@ func startLocalAPI(t *testing.T, kind string, env ...string) *instance {
 	cmd.Env = append(os.Environ(), "PIER_LOCAL_API_KIND="+kind, "PIER_LOCAL_API_ADDR="+addr,
 		"PIER_LOCAL_API_DIR="+t.TempDir(), "PIER_BUCKET=lambda-"+kind, "PIER_TABLE_PREFIX=lambda-"+kind+"-")
 	cmd.Env = append(cmd.Env, env...) // the last value of a variable is the one used
-	s := &instance{cmd: cmd, addr: addr, log: new(syncBuffer), done: make(chan error, 1)}
-	cmd.Stdout, cmd.Stderr = s.log, s.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-s.done:
-			case <-time.After(30 * time.Second):
-				cmd.Process.Kill()
-			}
-		}
-		if t.Failed() {
-			t.Logf("local-api log:\n%s", s.log)
-		}
+	return launch(t, cmd, addr, "local-api.sh", syscall.SIGTERM, 120*time.Second, func(s *instance) bool {
+		return strings.Contains(s.log.String(), "Pier on Lambda")
 	})
-	deadline := time.Now().Add(120 * time.Second)
-	for !strings.Contains(s.log.String(), "Pier on Lambda") {
-		select {
-		case err := <-s.done:
-			t.Fatalf("local-api.sh exited: %v\n%s", err, s.log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("local-api.sh did not come up in 120 s\n%s", s.log)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return s
 }
 
 // A layer pushed in one request larger than the Lambda path takes gets a

@@ -90,7 +90,22 @@ func startServer(t *testing.T, data string, flags ...string) *instance {
 	if i := slices.Index(flags, "--auth"); i >= 0 && i+1 < len(flags) && flags[i+1] == "token" || slices.Contains(flags, "--auth=token") {
 		ready = http.StatusUnauthorized
 	}
-	cmd := exec.Command(pierBinary(t), args...)
+	return launch(t, exec.Command(pierBinary(t), args...), addr, "pier serve", os.Kill, 20*time.Second, func(s *instance) bool {
+		resp, err := http.Get(s.url("/v2/"))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == ready
+	})
+}
+
+// launch starts cmd, a registry that will listen on addr, logging into
+// the instance, and waits up to timeout for ready. The test's end stops it
+// with the signal stop (killing it 30 s later), and shows its log when the
+// test failed.
+func launch(t *testing.T, cmd *exec.Cmd, addr, name string, stop os.Signal, timeout time.Duration, ready func(*instance) bool) *instance {
+	t.Helper()
 	s := &instance{cmd: cmd, addr: addr, log: new(syncBuffer), done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
@@ -99,32 +114,31 @@ func startServer(t *testing.T, data string, flags ...string) *instance {
 	go func() { s.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-s.done
-		}
-		if t.Failed() {
-			t.Logf("pier log:\n%s", s.log)
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(s.url("/v2/"))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == ready {
-				return s
+			cmd.Process.Signal(stop)
+			select {
+			case <-s.done:
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+				<-s.done
 			}
 		}
+		if t.Failed() {
+			t.Logf("%s log:\n%s", name, s.log)
+		}
+	})
+	deadline := time.Now().Add(timeout)
+	for !ready(s) {
 		select {
 		case err := <-s.done:
-			t.Fatalf("pier serve exited before answering: %v\n%s", err, s.log)
+			t.Fatalf("%s exited before it was ready: %v\n%s", name, err, s.log)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pier serve did not answer within 20 s\n%s", s.log)
+			t.Fatalf("%s was not ready within %s\n%s", name, timeout, s.log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return s
 }
 
 func (s *instance) url(path string) string { return "http://" + s.addr + path }

@@ -5,11 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,16 +33,19 @@ var authKey = []byte("0123456789abcdef0123456789abcdef")
 
 func newAuthServer(t *testing.T) *authServer {
 	t.Helper()
-	dir := t.TempDir()
-	blobs, err := local.OpenBlobs(dir)
+	signer, err := auth.NewSigner(authKey, "pier")
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta, err := local.OpenMetadata(filepath.Join(dir, "metadata.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
+	srv, meta := newServerWith(t, registry.Options{}, func(meta *local.Metadata) *httpapi.Auth {
+		return &httpapi.Auth{
+			Verifier: auth.NewVerifier(meta, auth.VerifierOptions{}),
+			Signer:   signer,
+			Policy:   auth.Policy{Public: []string{"public/*"}},
+			Limiter:  auth.NewLimiter(auth.LimiterOptions{}),
+			TokenTTL: 5 * time.Minute,
+		}
+	})
 	for _, id := range []struct {
 		name   string
 		grants []store.Grant
@@ -64,21 +63,7 @@ func newAuthServer(t *testing.T) *authServer {
 			t.Fatal(err)
 		}
 	}
-	signer, err := auth.NewSigner(authKey, "pier")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &httpapi.Auth{
-		Verifier: auth.NewVerifier(meta, auth.VerifierOptions{}),
-		Signer:   signer,
-		Policy:   auth.Policy{Public: []string{"public/*"}},
-		Limiter:  auth.NewLimiter(auth.LimiterOptions{}),
-		TokenTTL: 5 * time.Minute,
-	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	ts := httptest.NewServer(httpapi.New(registry.New(blobs, meta, registry.Options{}), httpapi.Options{Logger: log, Auth: a}))
-	t.Cleanup(ts.Close)
-	return &authServer{server: &server{url: ts.URL, dir: dir, client: ts.Client()}, key: authKey}
+	return &authServer{server: srv, key: authKey}
 }
 
 func basic(user string) string {
@@ -107,16 +92,24 @@ func (s *authServer) token(t *testing.T, user string, scopes ...string) string {
 	return "Bearer " + out.Token
 }
 
-// forge returns a JWT with header and claims, signed with key (nil: no
-// signature).
-func forge(header, claims string, key []byte) string {
+// unsigned returns a bearer JWT of header and claims with no signature.
+func unsigned(header, claims string) string {
 	enc := base64.RawURLEncoding.EncodeToString
-	s := enc([]byte(header)) + "." + enc([]byte(claims))
-	if key == nil {
-		return "Bearer " + s + "."
+	return "Bearer " + enc([]byte(header)) + "." + enc([]byte(claims)) + "."
+}
+
+// signedWith returns a bearer token for alice's pull of team/app, signed
+// with key.
+func signedWith(t *testing.T, key []byte) string {
+	t.Helper()
+	signer, err := auth.NewSigner(key, "pier")
+	if err != nil {
+		t.Fatal(err)
 	}
-	signer, _ := auth.NewSigner(key, "pier")
-	tok, _ := signer.Issue("alice", []auth.Scope{{Type: "repository", Name: "team/app", Actions: []string{"pull"}}}, time.Minute, time.Now())
+	tok, err := signer.Issue("alice", []auth.Scope{{Type: "repository", Name: "team/app", Actions: []string{"pull"}}}, time.Minute, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	return "Bearer " + tok
 }
 
@@ -179,7 +172,7 @@ func TestAuthDenied(t *testing.T) {
 	valid := strings.TrimPrefix(s.token(t, "alice", "repository:team/app:pull"), "Bearer ")
 	parts := strings.Split(valid, ".")
 	widened := "Bearer " + parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(claims("team/app"))) + "." + parts[2]
-	wrongKey := forge("", "", []byte("another key, 32 bytes long at least!"))
+	wrongKey := signedWith(t, []byte("another key, 32 bytes long at least!"))
 
 	for _, tc := range []struct {
 		name   string
@@ -200,7 +193,7 @@ func TestAuthDenied(t *testing.T) {
 		{"delete without the delete right", request{method: http.MethodDelete, path: "/v2/team/app/blobs/" + layer,
 			header: map[string]string{"Authorization": basic("alice")}}, 403, "DENIED"},
 		{"forged token: alg none", request{method: http.MethodGet, path: "/v2/team/app/blobs/" + layer,
-			header: map[string]string{"Authorization": forge(`{"alg":"none","typ":"JWT"}`, claims("team/app"), nil)}}, 401, "UNAUTHORIZED"},
+			header: map[string]string{"Authorization": unsigned(`{"alg":"none","typ":"JWT"}`, claims("team/app"))}}, 401, "UNAUTHORIZED"},
 		{"forged token: wrong key", request{method: http.MethodGet, path: "/v2/team/app/blobs/" + layer,
 			header: map[string]string{"Authorization": wrongKey}}, 401, "UNAUTHORIZED"},
 		{"forged token: altered scope", request{method: http.MethodDelete, path: "/v2/team/app/blobs/" + layer,

@@ -38,6 +38,15 @@ type server struct {
 // directory, wired as `pier serve` wires it. The test closes it.
 func newServer(t *testing.T, opts registry.Options) *server {
 	t.Helper()
+	s, _ := newServerWith(t, opts, nil)
+	return s
+}
+
+// newServerWith starts a server over a fresh data directory, with access
+// control made by newAuth over its identities (nil: an open registry),
+// and returns it with its metadata store.
+func newServerWith(t *testing.T, opts registry.Options, newAuth func(*local.Metadata) *httpapi.Auth) (*server, *local.Metadata) {
+	t.Helper()
 	dir := t.TempDir()
 	blobs, err := local.OpenBlobs(dir)
 	if err != nil {
@@ -52,10 +61,14 @@ func newServer(t *testing.T, opts registry.Options) *server {
 			t.Error(err)
 		}
 	})
+	var a *httpapi.Auth
+	if newAuth != nil {
+		a = newAuth(meta)
+	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	ts := httptest.NewServer(httpapi.New(registry.New(blobs, meta, opts), httpapi.Options{Logger: log}))
+	ts := httptest.NewServer(httpapi.New(registry.New(blobs, meta, opts), httpapi.Options{Logger: log, Auth: a}))
 	t.Cleanup(ts.Close) // runs before meta.Close: cleanups are last in, first out
-	return &server{url: ts.URL, dir: dir, client: ts.Client()}
+	return &server{url: ts.URL, dir: dir, client: ts.Client()}, meta
 }
 
 // request is one HTTP request to a server.

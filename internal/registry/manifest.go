@@ -151,23 +151,33 @@ func ManifestTooLarge() *oci.Error {
 // for what is accepted without being there.
 func (r *Registry) checkReferences(ctx context.Context, repo string, m *oci.Manifest, res *PutResult) error {
 	blobs, manifests, skipped := m.References()
-	for _, l := range skipped {
-		if _, err := r.meta.Blob(ctx, repo, l.Digest); err == nil {
-			continue
-		}
-		res.Warnings = append(res.Warnings, fmt.Sprintf("layer %s is non-distributable (%s): accepted without its blob, which this registry does not serve", l.Digest, l.MediaType))
-	}
-	if len(blobs) > 0 {
-		missing, err := r.meta.MissingBlobs(ctx, repo, digests(blobs))
+	// One look-up for every blob named, the non-distributable ones too.
+	if all := append(digests(blobs), digests(skipped)...); len(all) > 0 {
+		missing, err := r.meta.MissingBlobs(ctx, repo, all)
 		if err != nil {
 			return fmt.Errorf("check manifest blobs: %w", err)
 		}
-		if len(missing) > 0 {
-			if !r.opts.AllowSparse {
-				return oci.Errorf(oci.CodeManifestBlobUnknown, "blob %s is not in repository %s: push it before the manifest", missing[0], repo).
-					WithDetail(map[string]any{"missing": missing})
+		absent := make(map[digest.Digest]bool, len(missing))
+		for _, d := range missing {
+			absent[d] = true
+		}
+		var required []digest.Digest
+		for _, b := range blobs {
+			if absent[b.Digest] {
+				required = append(required, b.Digest)
 			}
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%d blob(s) of this image are not in the repository: it cannot be pulled whole", len(missing)))
+		}
+		if len(required) > 0 {
+			if !r.opts.AllowSparse {
+				return oci.Errorf(oci.CodeManifestBlobUnknown, "blob %s is not in repository %s: push it before the manifest", required[0], repo).
+					WithDetail(map[string]any{"missing": required})
+			}
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%d blob(s) of this image are not in the repository: it cannot be pulled whole", len(required)))
+		}
+		for _, l := range skipped {
+			if absent[l.Digest] {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("layer %s is non-distributable (%s): accepted without its blob, which this registry does not serve", l.Digest, l.MediaType))
+			}
 		}
 	}
 	if len(manifests) > 0 {
