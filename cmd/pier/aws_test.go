@@ -129,19 +129,28 @@ func readDocTable(t *testing.T) map[string]docRow {
 }
 
 // TestAWSRequestCounts measures the S3 and DynamoDB requests of each API
-// call on the aws backend and checks them against docs/requests.md.
+// call on the aws backend and checks them against docs/requests.md: first
+// with the blob link cache off (what a process that has not seen a blob
+// pays), then what the cache saves, on two processes that share a bucket
+// and a table.
 func TestAWSRequestCounts(t *testing.T) {
-	s := awsServer(t)
+	s := awsServer(t, "--blob-link-cache-ttl", "0")
 	doc := readDocTable(t)
 	measured := map[string]docRow{}
-	measure := func(name string, resp *http.Response, wantStatus int) {
+	measuredOps := map[string]map[string]int{}
+	measureOn := func(srv *instance, name string, resp *http.Response, wantStatus int) {
 		t.Helper()
 		if resp.StatusCode != wantStatus {
 			t.Fatalf("%s: status %d, want %d", name, resp.StatusCode, wantStatus)
 		}
-		s3, ddb, ops := s.backendRequests(t, resp.Header.Get("X-Request-Id"))
+		s3, ddb, ops := srv.backendRequests(t, resp.Header.Get("X-Request-Id"))
 		measured[name] = docRow{name, s3, ddb}
+		measuredOps[name] = ops
 		t.Logf("%-28s S3 %d, DynamoDB %d %v", name, s3, ddb, ops)
+	}
+	measure := func(name string, resp *http.Response, wantStatus int) {
+		t.Helper()
+		measureOn(s, name, resp, wantStatus)
 	}
 	const repo = "/v2/counts/app"
 
@@ -194,6 +203,50 @@ func TestAWSRequestCounts(t *testing.T) {
 	measure("tag delete", call(t, "DELETE", s.url(repo+"/manifests/v1"), nil), 202)
 	measure("manifest delete", call(t, "DELETE", s.url(repo+"/manifests/"+md), nil), 202)
 
+	// The blob link cache (on by default): process a pushes an image, and
+	// answers from memory what it pushed; process b, on the same bucket
+	// and table, looks a link up once, then knows it.
+	flags := awsBackendFlags(t)
+	a := startServer(t, t.TempDir(), flags...)
+	b := startServer(t, t.TempDir(), flags...)
+	const cached = "/v2/counts/cached"
+	layer, ld = blob(1000)
+	call(t, "POST", a.url(cached+"/blobs/uploads/?digest="+ld), layer)
+	call(t, "POST", a.url(cached+"/blobs/uploads/?digest="+cd), config)
+	whole, wd = blob(2000)
+	resp = call(t, "POST", a.url(cached+"/blobs/uploads/"), nil)
+	if resp = call(t, "PUT", a.url(resp.Header.Get("Location")+"?digest="+wd), whole, "Content-Type", "application/octet-stream"); resp.StatusCode != 201 {
+		t.Fatalf("POST then PUT: %s", resp.Status)
+	}
+	measureOn(a, "blob HEAD, pushed by the same process", call(t, "HEAD", a.url(cached+"/blobs/"+ld), nil), 200)
+	measureOn(a, "blob GET, pushed by the same process", call(t, "GET", a.url(cached+"/blobs/"+ld), nil), 307)
+	manifest = []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},`+
+		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":%q,"size":%d},`+
+		`{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":%q,"size":%d}]}`,
+		cd, len(config), ld, len(layer), wd, len(whole)))
+	measureOn(a, "manifest push (2 layers), blobs pushed by the same process",
+		call(t, "PUT", a.url(cached+"/manifests/v1"), manifest, "Content-Type", "application/vnd.oci.image.manifest.v1+json"), 201)
+	resp = call(t, "HEAD", b.url(cached+"/blobs/"+ld), nil)
+	if s3, ddb, _ := b.backendRequests(t, resp.Header.Get("X-Request-Id")); resp.StatusCode != 200 || s3 != 0 || ddb != 1 {
+		t.Errorf("first blob HEAD by another process: %s, S3 %d, DynamoDB %d; want 200, 0 and 1", resp.Status, s3, ddb)
+	}
+	measureOn(b, "blob HEAD, looked up before by the same process", call(t, "HEAD", b.url(cached+"/blobs/"+ld), nil), 200)
+
+	// What the cache trades: a blob deleted through a is gone for a at
+	// once, and still served by b (until the TTL), until b deletes it too.
+	for _, step := range []struct {
+		srv    *instance
+		method string
+		want   int
+	}{
+		{a, "DELETE", 202}, {a, "HEAD", 404}, {b, "HEAD", 200}, {b, "DELETE", 404}, {b, "HEAD", 404},
+	} {
+		if resp := call(t, step.method, step.srv.url(cached+"/blobs/"+ld), nil); resp.StatusCode != step.want {
+			t.Errorf("blob %s through process %s after the delete through a: %s, want %d", step.method, map[*instance]string{a: "a", b: "b"}[step.srv], resp.Status, step.want)
+		}
+	}
+
 	for name, got := range measured {
 		want, ok := doc[name]
 		if !ok {
@@ -214,6 +267,15 @@ func TestAWSRequestCounts(t *testing.T) {
 		if m := measured[name]; m.s3 != 0 || m.dynamodb > 1 {
 			t.Errorf("%s costs S3 %d, DynamoDB %d: want 0 and at most 1", name, m.s3, m.dynamodb)
 		}
+	}
+	// And what the blob link cache promises.
+	for _, name := range []string{"blob HEAD, pushed by the same process", "blob GET, pushed by the same process", "blob HEAD, looked up before by the same process"} {
+		if m := measured[name]; m.s3 != 0 || m.dynamodb != 0 {
+			t.Errorf("%s costs S3 %d, DynamoDB %d: want none", name, m.s3, m.dynamodb)
+		}
+	}
+	if n := measuredOps["manifest push (2 layers), blobs pushed by the same process"]["dynamodb.BatchGetItem"]; n != 0 {
+		t.Errorf("a manifest push whose blobs the process pushed makes %d BatchGetItem, want none", n)
 	}
 }
 

@@ -66,6 +66,14 @@ type Config struct {
 	// (PIER_CHUNK_MAX_LENGTH), advertised as OCI-Chunk-Max-Length; 0 is
 	// no limit.
 	ChunkMaxLength int64
+	// BlobLinkCacheTTL is how long the process answers a blob link it has
+	// written or read from its cache (PIER_BLOB_LINK_CACHE_TTL); 0 turns
+	// the cache off. A link removed through another process is still
+	// answered by this one for up to this long.
+	BlobLinkCacheTTL time.Duration
+	// BlobLinkCacheEntries is the largest number of blob links the cache
+	// keeps (PIER_BLOB_LINK_CACHE_ENTRIES); 0 turns the cache off.
+	BlobLinkCacheEntries int64
 }
 
 // setting describes one setting: its flag, its variable, its default.
@@ -96,6 +104,8 @@ func (c *Config) settings() []setting {
 		{flag: "log-level", env: "PIER_LOG_LEVEL", def: "info", usage: "lowest log level: debug, info, warn, error", str: &c.LogLevel},
 		{flag: "chunk-min-length", env: "PIER_CHUNK_MIN_LENGTH", def: "1048576", usage: "OCI-Chunk-Min-Length advertised to clients, in bytes (0: none)", integer: &c.ChunkMinLength},
 		{flag: "chunk-max-length", env: "PIER_CHUNK_MAX_LENGTH", def: "0", usage: "largest request body of an upload, in bytes, advertised as OCI-Chunk-Max-Length (0: no limit)", integer: &c.ChunkMaxLength},
+		{flag: "blob-link-cache-ttl", env: "PIER_BLOB_LINK_CACHE_TTL", def: "5m", usage: "how long a blob link this process wrote or read is answered from its cache; a blob deleted through another process is served for up to this long (0: no cache)", duration: &c.BlobLinkCacheTTL},
+		{flag: "blob-link-cache-entries", env: "PIER_BLOB_LINK_CACHE_ENTRIES", def: "10000", usage: "most blob links the cache keeps (0: no cache)", integer: &c.BlobLinkCacheEntries},
 	}
 }
 
@@ -208,6 +218,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.Level(); err != nil {
 		return err
+	}
+	if c.BlobLinkCacheTTL < 0 || c.BlobLinkCacheEntries < 0 {
+		return fmt.Errorf("blob link cache TTL %s and entries %d: want 0 (no cache) or more", c.BlobLinkCacheTTL, c.BlobLinkCacheEntries)
 	}
 	if c.ChunkMinLength < 0 || c.ChunkMaxLength < 0 {
 		return fmt.Errorf("chunk lengths must not be negative")

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
+	"github.com/pier-registry/pier/internal/store/linkcache"
 	"github.com/pier-registry/pier/internal/store/local"
 )
 
@@ -38,11 +40,19 @@ func (s *Server) Close() {
 
 // New builds the registry that cfg describes, logging to log. opts are
 // the registry options that cfg does not hold; cfg's settings are put
-// into them.
+// into them. The registry reads blob links through a cache of the process
+// (internal/store/linkcache) unless cfg turns it off.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry.Options) (*Server, error) {
 	blobs, meta, closeStore, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	meta = linkcache.New(meta, linkcache.Options{
+		TTL:        cfg.BlobLinkCacheTTL,
+		MaxEntries: int(min(cfg.BlobLinkCacheEntries, math.MaxInt32)),
+	})
+	if cfg.BlobLinkCacheTTL > 0 && cfg.BlobLinkCacheEntries > 0 {
+		log.Info("blob link cache", "ttl", cfg.BlobLinkCacheTTL.String(), "entries", cfg.BlobLinkCacheEntries)
 	}
 	opts.AllowSparse = cfg.AllowSparse
 	if cfg.ChunkMinLength > 0 {

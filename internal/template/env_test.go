@@ -27,11 +27,13 @@ import (
 // A variable that the code reads is either set by the template or listed
 // here: TestEnvironment fails otherwise.
 var notOnLambda = map[string]string{
-	"PIER_ADDR":             "the listen address of `pier serve`: a function has no listener",
-	"PIER_DATA_DIR":         "the local backend's directory: the functions use the aws backend",
-	"PIER_CREATE_RESOURCES": "the template creates the bucket and the table; the functions may not (their grants have no CreateBucket or CreateTable)",
-	"PIER_ALLOW_SPARSE":     "off by default (a conformance-suite option for sparse manifests), not offered by the template",
-	"PIER_AUTH_KEY_FILE":    "the token signing key comes from Secrets Manager in AWS (PIER_AUTH_SECRET: the template's TokenSigningKey), not from a file",
+	"PIER_ADDR":                    "the listen address of `pier serve`: a function has no listener",
+	"PIER_DATA_DIR":                "the local backend's directory: the functions use the aws backend",
+	"PIER_CREATE_RESOURCES":        "the template creates the bucket and the table; the functions may not (their grants have no CreateBucket or CreateTable)",
+	"PIER_ALLOW_SPARSE":            "off by default (a conformance-suite option for sparse manifests), not offered by the template",
+	"PIER_AUTH_KEY_FILE":           "the token signing key comes from Secrets Manager in AWS (PIER_AUTH_SECRET: the template's TokenSigningKey), not from a file",
+	"PIER_BLOB_LINK_CACHE_TTL":     "each API instance caches blob links for the default 5m (the README says what that trades); not offered by the template",
+	"PIER_BLOB_LINK_CACHE_ENTRIES": "the default 10000 links (a few MB) fits any function size; not offered by the template",
 }
 
 // notOnGc lists the variables that ApiFunction sets and GcFunction

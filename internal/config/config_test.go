@@ -1,0 +1,40 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBlobLinkCache(t *testing.T) {
+	for _, tt := range []struct {
+		env     map[string]string
+		args    []string
+		ttl     time.Duration
+		entries int64
+		err     string
+	}{
+		{ttl: 5 * time.Minute, entries: 10000},
+		{env: map[string]string{"PIER_BLOB_LINK_CACHE_TTL": "30s", "PIER_BLOB_LINK_CACHE_ENTRIES": "50"}, ttl: 30 * time.Second, entries: 50},
+		{env: map[string]string{"PIER_BLOB_LINK_CACHE_TTL": "30s"}, args: []string{"--blob-link-cache-ttl", "0", "--blob-link-cache-entries", "7"}, ttl: 0, entries: 7},
+		{env: map[string]string{"PIER_BLOB_LINK_CACHE_TTL": "-1s"}, err: "blob link cache"},
+		{args: []string{"--blob-link-cache-entries=-1"}, err: "blob link cache"},
+		{env: map[string]string{"PIER_BLOB_LINK_CACHE_TTL": "5"}, err: "PIER_BLOB_LINK_CACHE_TTL"},
+	} {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		c, err := Parse(fs, tt.args, func(k string) string { return tt.env[k] })
+		switch {
+		case tt.err != "":
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("env %v, args %q: error %v, want one about %q", tt.env, tt.args, err, tt.err)
+			}
+		case err != nil:
+			t.Errorf("env %v, args %q: %v", tt.env, tt.args, err)
+		case c.BlobLinkCacheTTL != tt.ttl || c.BlobLinkCacheEntries != tt.entries:
+			t.Errorf("env %v, args %q: TTL %s, entries %d; want %s, %d", tt.env, tt.args, c.BlobLinkCacheTTL, c.BlobLinkCacheEntries, tt.ttl, tt.entries)
+		}
+	}
+}
