@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -20,6 +21,19 @@ import (
 type client struct {
 	base string // http://127.0.0.1:PORT
 	hc   *http.Client
+
+	mu       sync.Mutex
+	requests int // requests to the registry (not to S3)
+	metered  int // the same as API Gateway meters an HTTP API: per started 512 KiB
+}
+
+// take returns the requests made to the registry since the last take.
+func (c *client) take() (requests, metered int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	requests, metered = c.requests, c.metered
+	c.requests, c.metered = 0, 0
+	return requests, metered
 }
 
 func newClient(base string) *client {
@@ -106,6 +120,18 @@ func (c *client) do(method, u string, body []byte, hdr map[string]string) (*http
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
+	// Redirects to S3 are followed by the same Do: only the first
+	// request went to the registry, and its answer was a redirect.
+	if strings.HasPrefix(u, c.base) {
+		size := len(body)
+		if resp.Request.URL.Host == req.URL.Host {
+			size += len(b)
+		}
+		c.mu.Lock()
+		c.requests++
+		c.metered += max(1, (size+512<<10-1)/(512<<10))
+		c.mu.Unlock()
+	}
 	return resp, b, err
 }
 
@@ -248,20 +274,54 @@ func makeImage(seed uint64, layerSizes ...int) image {
 	return im
 }
 
-func (c *client) pushImage(repo, tag string, im image) error {
-	if err := c.pushBlob(repo, im.config); err != nil {
-		return err
+// parallel calls fn(0) … fn(n-1), jobs at a time, and returns the first
+// error.
+func parallel(n, jobs int, fn func(i int) error) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  = make(chan int)
+	)
+	for range max(1, min(jobs, n)) {
+		wg.Go(func() {
+			for i := range next {
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		})
 	}
-	for _, l := range im.layers {
-		if err := c.pushBlob(repo, l); err != nil {
-			return err
+	for i := range n {
+		mu.Lock()
+		failed := first != nil
+		mu.Unlock()
+		if failed {
+			break
 		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
+
+// pushImage pushes the blobs of im, -jobs at a time, as clients do, then
+// its manifest by tag.
+func (c *client) pushImage(repo, tag string, im image) error {
+	blobs := append([][]byte{im.config}, im.layers...)
+	if err := parallel(len(blobs), *flagJobs, func(i int) error { return c.pushBlob(repo, blobs[i]) }); err != nil {
+		return err
 	}
 	return c.putManifest(repo, tag, im.manifest)
 }
 
 // pullImage pulls as a client does: the manifest by tag, then every blob,
-// following redirects, checking the digests.
+// -jobs at a time, following redirects, checking the digests.
 func (c *client) pullImage(repo, tag string) error {
 	resp, body, err := c.do(http.MethodGet, "/v2/"+repo+"/manifests/"+tag, nil,
 		map[string]string{"Accept": mtManifest + ", " + mtIndex})
@@ -275,7 +335,9 @@ func (c *client) pullImage(repo, tag string) error {
 	if err := json.Unmarshal(body, &m); err != nil {
 		return err
 	}
-	for _, d := range append([]descriptor{m.Config}, m.Layers...) {
+	ds := append([]descriptor{m.Config}, m.Layers...)
+	return parallel(len(ds), *flagJobs, func(i int) error {
+		d := ds[i]
 		resp, b, err := c.do(http.MethodGet, "/v2/"+repo+"/blobs/"+d.Digest, nil, nil)
 		if err != nil {
 			return err
@@ -286,8 +348,8 @@ func (c *client) pullImage(repo, tag string) error {
 		if digestOf(b) != d.Digest {
 			return fmt.Errorf("blob %s: got %s", d.Digest, digestOf(b))
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // pages GETs path and then each Link rel="next", calling each with the body.

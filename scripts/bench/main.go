@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,20 +32,23 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 var (
 	flagPier      = flag.String("pier", "build/bench/pier", "path of the pier binary")
 	flagDist      = flag.String("distribution", "", "path of CNCF Distribution's registry binary (empty: that target is skipped)")
 	flagTargets   = flag.String("targets", "pier-local,pier-aws,pier-lambda,distribution-s3,distribution-s3-nocache", "targets to run, comma separated (pier-lambda: scripts/local-api.sh) (distribution-s3 has the in-memory blob descriptor cache of its stock config, distribution-s3-nocache none)")
+	flagWorkloads = flag.String("workloads", "small-images,big-image,chunked-blob,referrers,tags", "workloads to run, comma separated")
 	flagRuns      = flag.Int("runs", 3, "runs of each workload on each target")
+	flagJobs      = flag.Int("jobs", 3, "requests a client makes at once: blobs of an image pushed or pulled together, tags and referrers pushed together (3: docker's default)")
 	flagImages    = flag.Int("images", 100, "small images pushed and pulled")
-	flagBigMiB    = flag.Int("big-mib", 64, "size of the big image, in MiB")
-	flagBigLayers = flag.Int("big-layers", 4, "layers of the big image")
-	flagChunkMiB  = flag.Int("chunked-mib", 32, "size of the blob pushed in chunks, in MiB")
+	flagBigMiB    = flag.Int("big-mib", 1024, "size of the big image, in MiB")
+	flagBigLayers = flag.Int("big-layers", 16, "layers of the big image")
+	flagChunkMiB  = flag.Int("chunked-mib", 200, "size of the blob pushed in chunks, in MiB")
 	flagChunk     = flag.Int("chunk-mib", 4, "size of each PATCH of the chunked push, in MiB")
 	flagReferrers = flag.Int("referrers", 100, "referrers pushed on one subject")
-	flagTags      = flag.Int("tags", 1000, "tags pushed and listed")
+	flagTags      = flag.Int("tags", 10000, "tags pushed and listed")
 	flagOut       = flag.String("out", "docs/bench/results.md", "markdown file of the results")
 	flagWork      = flag.String("workdir", "build/bench/work", "directory of the registries' data and logs")
 )
@@ -53,9 +57,12 @@ var (
 type sample struct {
 	wall     time.Duration
 	s3, ddb  map[string]int
+	rru, wru float64 // DynamoDB request units consumed
+	api      int     // requests to the registry
+	metered  int     // the same, as API Gateway meters them (per 512 KiB)
 	ops      int
-	peakRSS  int64 // KiB, of the process that ran the workload
-	failures string
+	lat      []time.Duration // of each operation
+	lambda   invocations     // of the function, on the Lambda path
 }
 
 // results[phase][target] holds the samples.
@@ -104,11 +111,11 @@ func run() error {
 	s3URL, ddbURL := os.Getenv("AWS_ENDPOINT_URL_S3"), os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")
 	var s3p, ddbp *countingProxy
 	if s3URL != "" && ddbURL != "" {
-		if s3p, err = startProxy(s3URL, s3Action); err != nil {
+		if s3p, err = startProxy(s3URL, s3Action, false); err != nil {
 			return err
 		}
 		defer s3p.Close()
-		if ddbp, err = startProxy(ddbURL, dynamoAction); err != nil {
+		if ddbp, err = startProxy(ddbURL, dynamoAction, true); err != nil {
 			return err
 		}
 		defer ddbp.Close()
@@ -157,6 +164,9 @@ func run() error {
 	for _, t := range targets {
 		res.targets = append(res.targets, t.name)
 		for _, w := range workloads() {
+			if !slices.Contains(strings.Split(*flagWorkloads, ","), w.name) {
+				continue
+			}
 			fmt.Fprintf(os.Stderr, "bench: %s: %s\n", t.name, w.name)
 			if err := runWorkload(res, t, w, s3p, ddbp); err != nil {
 				return fmt.Errorf("%s: %s: %w", t.name, w.name, err)
@@ -191,12 +201,23 @@ func runWorkload(res *results, t *target, w workload, s3p, ddbp *countingProxy) 
 		return err
 	}
 	p.rssOf = t.rssOf
-	defer p.stop()
+	defer func() {
+		p.stop()
+		if t.clean != nil {
+			if err := t.clean(w.name); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: %s: clean up after %s: %v\n", t.name, w.name, err)
+			}
+		}
+	}()
 	c := newClient(p.base)
+	var reports *reportLog
+	if p.reportLog != "" {
+		reports = &reportLog{path: p.reportLog}
+	}
 	for run := 1; run <= *flagRuns; run++ {
 		repo := fmt.Sprintf("bench/%s-%d", w.name, run)
 		seed := uint64(run)<<32 | uint64(len(w.name))<<16 | uint64(time.Now().UnixNano()&0xffff)
-		m := &meter{res: res, target: t.name, workload: w.name, s3p: s3p, ddbp: ddbp}
+		m := &meter{res: res, target: t.name, workload: w.name, run: run, c: c, s3p: s3p, ddbp: ddbp, reports: reports}
 		if err := w.run(c, repo, seed, m); err != nil {
 			return fmt.Errorf("run %d: %w", run, err)
 		}
@@ -216,7 +237,10 @@ func runWorkload(res *results, t *target, w workload, s3p, ddbp *countingProxy) 
 type meter struct {
 	res              *results
 	target, workload string
+	run              int // 1, 2, …
+	c                *client
 	s3p, ddbp        *countingProxy
+	reports          *reportLog // the Lambda path's REPORT lines, or nil
 }
 
 // untimed runs setup whose requests are not counted.
@@ -226,27 +250,45 @@ func (m *meter) untimed(fn func() error) error {
 	return err
 }
 
-func (m *meter) take() (s3, ddb map[string]int) {
-	s3, ddb = map[string]int{}, map[string]int{}
+// take returns what the proxies and the function's log recorded since the
+// last take.
+func (m *meter) take() *sample {
+	s := &sample{s3: map[string]int{}, ddb: map[string]int{}}
 	if m.s3p != nil {
-		s3 = m.s3p.count.take()
+		s.s3, _, _ = m.s3p.count.take()
 	}
 	if m.ddbp != nil {
-		ddb = m.ddbp.count.take()
+		s.ddb, s.rru, s.wru = m.ddbp.count.take()
 	}
-	return s3, ddb
+	if m.c != nil {
+		s.api, s.metered = m.c.take()
+	}
+	if m.reports != nil {
+		time.Sleep(100 * time.Millisecond) // the runtime reports just after it answers
+		s.lambda = m.reports.take()
+	}
+	return s
 }
 
-func (m *meter) phase(name string, ops int, fn func() error) error {
+// phase runs op(0) … op(ops-1), jobs at a time, and records the phase's
+// wall time, the latency of each operation and what the proxies counted.
+func (m *meter) phase(name string, ops, jobs int, op func(i int) error) error {
 	m.take()
+	lat := make([]time.Duration, ops)
 	t0 := time.Now()
-	err := fn()
+	err := parallel(ops, jobs, func(i int) error {
+		t := time.Now()
+		err := op(i)
+		lat[i] = time.Since(t)
+		return err
+	})
 	wall := time.Since(t0)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	s3, ddb := m.take()
-	m.res.add(name, m.target, &sample{wall: wall, s3: s3, ddb: ddb, ops: ops})
+	s := m.take()
+	s.wall, s.ops, s.lat = wall, ops, lat
+	m.res.add(name, m.target, s)
 	m.res.phaseWL[name] = m.workload
 	return nil
 }
@@ -257,13 +299,17 @@ type target struct {
 	aws   bool // whether its storage is behind the counting proxies
 	start func(workload string) (*proc, error)
 	rssOf string // a descendant process whose peak RSS counts, by name; "": the process itself
+	// clean removes what a workload stored, once its process has stopped,
+	// so that the big workloads do not fill the disk: many GiB in all.
+	clean func(workload string) error
 }
 
 type proc struct {
-	rssOf string
-	cmd   *exec.Cmd
-	base  string
-	done  chan error
+	rssOf     string
+	reportLog string // the log of the Lambda runtime's REPORT lines, or ""
+	cmd       *exec.Cmd
+	base      string
+	done      chan error
 }
 
 func (p *proc) peakRSS() int64 {
@@ -389,15 +435,15 @@ func launch(addr, logFile string, env []string, args ...string) (*proc, error) {
 }
 
 func pierLocal(pier, work string) *target {
+	dir := func(wl string) string { return filepath.Join(work, "pier-local-"+wl) }
 	return &target{name: "pier-local", start: func(wl string) (*proc, error) {
 		addr, err := freeAddr()
 		if err != nil {
 			return nil, err
 		}
-		dir := filepath.Join(work, "pier-local-"+wl)
-		return launch(addr, dir+".log", []string{"PIER_LOG_LEVEL=warn"},
-			pier, "serve", "--auth", "none", "--addr", addr, "--data", dir)
-	}}
+		return launch(addr, dir(wl)+".log", []string{"PIER_LOG_LEVEL=warn"},
+			pier, "serve", "--auth", "none", "--addr", addr, "--data", dir(wl))
+	}, clean: func(wl string) error { return os.RemoveAll(dir(wl)) }}
 }
 
 func pierAWS(pier, work string, s3p, ddbp *countingProxy) *target {
@@ -410,7 +456,7 @@ func pierAWS(pier, work string, s3p, ddbp *countingProxy) *target {
 			[]string{"PIER_LOG_LEVEL=warn", "AWS_ENDPOINT_URL_S3=" + s3p.URL, "AWS_ENDPOINT_URL_DYNAMODB=" + ddbp.URL},
 			pier, "serve", "--auth", "none", "--addr", addr, "--backend", "aws",
 			"--bucket", "pier-bench", "--table-prefix", "pierbench-", "--create-resources")
-	}}
+	}, clean: func(string) error { return emptyBucket("pier-bench") }}
 }
 
 // pierLambda runs the local Lambda path (scripts/local-api.sh: the
@@ -423,12 +469,17 @@ func pierLambda(work string, s3p, ddbp *countingProxy) *target {
 		if err != nil {
 			return nil, err
 		}
-		return launch(addr, filepath.Join(work, "pier-lambda-"+wl+".log"),
+		dir := filepath.Join(work, "pier-lambda-"+wl)
+		p, err := launch(addr, dir+".log",
 			[]string{"AWS_ENDPOINT_URL_S3=" + s3p.URL, "AWS_ENDPOINT_URL_DYNAMODB=" + ddbp.URL,
-				"PIER_LOCAL_API_KIND=http", "PIER_LOCAL_API_ADDR=" + addr, "PIER_LOCAL_API_DIR=" + filepath.Join(work, "pier-lambda-"+wl),
+				"PIER_LOCAL_API_KIND=http", "PIER_LOCAL_API_ADDR=" + addr, "PIER_LOCAL_API_DIR=" + dir,
 				"PIER_BUCKET=pier-lambda-bench", "PIER_TABLE_PREFIX=pierlambda-", "PIER_AUTH=none"},
 			"scripts/local-api.sh")
-	}}
+		if p != nil {
+			p.reportLog = filepath.Join(dir, "rie.log")
+		}
+		return p, err
+	}, clean: func(string) error { return emptyBucket("pier-lambda-bench") }}
 }
 
 const distBucket = "dist-bench"
@@ -470,18 +521,61 @@ http:
 		}
 		return launch(addr, filepath.Join(work, name+"-"+wl+".log"),
 			[]string{"OTEL_TRACES_EXPORTER=none"}, bin, "serve", file)
-	}}
+	}, clean: func(string) error { return emptyBucket(distBucket) }}
+}
+
+// s3Direct is a client of the local S3 server itself, not through the
+// proxy: setup and clean-up are not counted.
+func s3Direct(ctx context.Context) (*s3.Client, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), nil
+}
+
+// emptyBucket deletes every object and multipart upload of a bucket.
+func emptyBucket(bucket string) error {
+	ctx := context.Background()
+	cl, err := s3Direct(ctx)
+	if err != nil {
+		return err
+	}
+	ups, err := cl.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &bucket})
+	if err != nil {
+		return err
+	}
+	for _, u := range ups.Uploads {
+		cl.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: u.Key, UploadId: u.UploadId})
+	}
+	pages := s3.NewListObjectsV2Paginator(cl, &s3.ListObjectsV2Input{Bucket: &bucket})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		if len(page.Contents) == 0 {
+			continue
+		}
+		var ids []types.ObjectIdentifier
+		for _, o := range page.Contents {
+			ids = append(ids, types.ObjectIdentifier{Key: o.Key})
+		}
+		if _, err := cl.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // createBucket makes Distribution's bucket on the local S3 server (not
 // through the proxy: setup is not counted).
 func createBucket(name string) error {
 	ctx := context.Background()
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cl, err := s3Direct(ctx)
 	if err != nil {
 		return err
 	}
-	cl := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	_, err = cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)})
 	if err != nil && !strings.Contains(err.Error(), "BucketAlreadyOwnedByYou") && !strings.Contains(err.Error(), "BucketAlreadyExists") {
 		return err

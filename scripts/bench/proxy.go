@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -13,8 +17,9 @@ import (
 // counter counts requests by API action. It is shared by the handler
 // goroutines of one proxy.
 type counter struct {
-	mu sync.Mutex
-	n  map[string]int
+	mu       sync.Mutex
+	n        map[string]int
+	rru, wru float64 // DynamoDB read and write request units
 }
 
 func (c *counter) add(action string) {
@@ -26,16 +31,29 @@ func (c *counter) add(action string) {
 	c.mu.Unlock()
 }
 
-// take returns the counts so far and starts again from zero.
-func (c *counter) take() map[string]int {
+// addUnits adds DynamoDB capacity units, read or write.
+func (c *counter) addUnits(read bool, units float64) {
+	c.mu.Lock()
+	if read {
+		c.rru += units
+	} else {
+		c.wru += units
+	}
+	c.mu.Unlock()
+}
+
+// take returns the counts so far, with the read and write capacity units,
+// and starts again from zero.
+func (c *counter) take() (n map[string]int, rru, wru float64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := maps.Clone(c.n)
+	n = maps.Clone(c.n)
 	if n == nil {
 		n = map[string]int{}
 	}
-	c.n = map[string]int{}
-	return n
+	rru, wru = c.rru, c.wru
+	c.n, c.rru, c.wru = map[string]int{}, 0, 0
+	return n, rru, wru
 }
 
 // countingProxy is a reverse proxy on a loopback port that counts every
@@ -48,7 +66,12 @@ type countingProxy struct {
 	srv   *http.Server
 }
 
-func startProxy(target string, classify func(*http.Request) string) (*countingProxy, error) {
+// With units set (DynamoDB), it also asks DynamoDB for the capacity each
+// request consumes (ReturnConsumedCapacity TOTAL, added to the JSON body;
+// DynamoDB Local does not check SigV4 signatures, so the changed body
+// passes) and adds up the units of the answers: what on-demand billing
+// charges, read and write request units.
+func startProxy(target string, classify func(*http.Request) string, units bool) (*countingProxy, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, err
@@ -71,8 +94,20 @@ func startProxy(target string, classify func(*http.Request) string) (*countingPr
 		},
 		FlushInterval: -1,
 	}
+	if units {
+		rp.ModifyResponse = func(resp *http.Response) error {
+			resp.Body = &unitsReader{ReadCloser: resp.Body, c: &p.count, read: dynamoReads[dynamoAction(resp.Request)]}
+			return nil
+		}
+	}
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.count.add(classify(r))
+		if units {
+			if err := askCapacity(r); err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+		}
 		rp.ServeHTTP(w, r)
 	})}
 	go p.srv.Serve(ln)
@@ -80,6 +115,68 @@ func startProxy(target string, classify func(*http.Request) string) (*countingPr
 }
 
 func (p *countingProxy) Close() { p.srv.Close() }
+
+// dynamoReads are the DynamoDB actions whose units are read request units.
+var dynamoReads = map[string]bool{"GetItem": true, "BatchGetItem": true, "Query": true, "Scan": true, "TransactGetItems": true}
+
+// askCapacity sets ReturnConsumedCapacity to TOTAL in a DynamoDB request
+// that does not ask for it already.
+func askCapacity(r *http.Request) error {
+	if r.Body == nil || r.Header.Get("X-Amz-Target") == "" {
+		return nil
+	}
+	b, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err != nil {
+		return err
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) == nil && m != nil {
+		if v, ok := m["ReturnConsumedCapacity"]; !ok || string(v) == `"NONE"` {
+			m["ReturnConsumedCapacity"] = json.RawMessage(`"TOTAL"`)
+			b, _ = json.Marshal(m)
+		}
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.ContentLength = int64(len(b))
+	r.Header.Set("Content-Length", fmt.Sprint(len(b)))
+	return nil
+}
+
+// unitsReader passes a DynamoDB answer through and, at its end, adds the
+// capacity units it reports (ConsumedCapacity: an object, or a list of
+// them for batches and transactions).
+type unitsReader struct {
+	io.ReadCloser
+	c    *counter
+	read bool
+	buf  bytes.Buffer
+	done bool
+}
+
+func (u *unitsReader) Read(p []byte) (int, error) {
+	n, err := u.ReadCloser.Read(p)
+	u.buf.Write(p[:n])
+	if err == io.EOF && !u.done {
+		u.done = true
+		var body struct{ ConsumedCapacity json.RawMessage }
+		if json.Unmarshal(u.buf.Bytes(), &body) == nil && len(body.ConsumedCapacity) > 0 {
+			type cc struct{ CapacityUnits float64 }
+			var list []cc
+			if body.ConsumedCapacity[0] == '{' {
+				var one cc
+				json.Unmarshal(body.ConsumedCapacity, &one)
+				list = append(list, one)
+			} else {
+				json.Unmarshal(body.ConsumedCapacity, &list)
+			}
+			for _, c := range list {
+				u.c.addUnits(u.read, c.CapacityUnits)
+			}
+		}
+	}
+	return n, err
+}
 
 // dynamoAction names a DynamoDB request by its X-Amz-Target
 // (DynamoDB_20120810.GetItem → GetItem).

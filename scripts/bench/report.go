@@ -37,14 +37,30 @@ func perOp(ss []*sample, pick func(*sample) map[string]int) (total float64, by m
 	return total, by
 }
 
+// perOpUnits returns the DynamoDB read and write request units per
+// operation of the samples.
+func perOpUnits(ss []*sample) (rru, wru float64) {
+	ops := 0
+	for _, s := range ss {
+		ops += s.ops
+		rru += s.rru
+		wru += s.wru
+	}
+	if ops == 0 {
+		return 0, 0
+	}
+	return rru / float64(ops), wru / float64(ops)
+}
+
+// num formats a count: whole, or rounded to two decimals.
 func num(f float64) string {
 	if f == float64(int64(f)) {
 		return fmt.Sprint(int64(f))
 	}
-	if f >= 10 {
-		return fmt.Sprintf("%.1f", f)
+	if f >= 0.01 {
+		return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", f), "0"), ".")
 	}
-	return fmt.Sprintf("%.2f", f)
+	return fmt.Sprintf("%.2g", f)
 }
 
 func countCell(aws bool, total float64, by map[string]float64) string {
@@ -76,6 +92,20 @@ func dur(d time.Duration) string {
 	return d.Round(time.Microsecond).String()
 }
 
+// latencies returns the median and the 99th percentile of the latencies of
+// the operations of all the samples.
+func latencies(ss []*sample) (p50, p99 time.Duration) {
+	var ds []time.Duration
+	for _, s := range ss {
+		ds = append(ds, s.lat...)
+	}
+	if len(ds) == 0 {
+		return 0, 0
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2], ds[min(len(ds)-1, len(ds)*99/100)]
+}
+
 func walls(ss []*sample) (med, lo, hi time.Duration) {
 	var ds []time.Duration
 	for _, s := range ss {
@@ -103,8 +133,12 @@ which count every request by API action (S3: method, bucket or key, sub-resource
 Presigned blob GETs that clients follow to S3 are counted too (` + "`GetObject (presigned)`" + `): they are billed.
 
 Wall time is of the whole phase (all its operations), median [min–max] over the runs, on loopback with local stand-ins for
-AWS: it compares the registries' work, not AWS latency. Requests are per operation (the phase's count over its operations,
-all runs). Peak RSS is the registry process's VmHWM after all runs of the workload.
+AWS: it compares the registries' work, not AWS latency. Latency per op is the median and 99th percentile over the operations
+of all runs. The client sends up to ` + fmt.Sprint(*flagJobs) + ` requests at once (-jobs, as docker does): the blobs of an image, tag and referrer
+pushes; images are pushed and pulled one after the other. Requests are per operation (the phase's count over its
+operations, all runs); registry requests are the client's requests to the registry (redirected blob GETs count once).
+DynamoDB units are the read and write request units DynamoDB Local reported consumed (on-demand billing charges them).
+Peak RSS is the registry process's VmHWM after all runs of the workload.
 
 `)
 	// The headline: requests per push and per pull of a small image.
@@ -127,21 +161,32 @@ all runs). Peak RSS is the registry process's VmHWM after all runs of the worklo
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", t, cell(phaseSmallPush()), cell(phaseSmallPull()))
 	}
 	b.WriteString("\n")
+	costReport(&b, r)
 	for _, ph := range r.phases {
 		fmt.Fprintf(&b, "## %s\n\n", ph)
-		b.WriteString("| target | wall time, median [min–max] | S3 requests per op | DynamoDB requests per op | peak RSS |\n| --- | --- | --- | --- | --- |\n")
+		b.WriteString("| target | wall time, median [min–max] | latency per op, p50 / p99 | registry requests per op | S3 requests per op | DynamoDB requests per op | DynamoDB units per op | peak RSS |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 		for _, t := range r.targets {
 			ss := r.data[ph][t]
 			if len(ss) == 0 {
-				fmt.Fprintf(&b, "| %s | not run | | | |\n", t)
+				fmt.Fprintf(&b, "| %s | not run | | | | | | |\n", t)
 				continue
 			}
 			med, lo, hi := walls(ss)
 			a, abby := perOp(ss, func(s *sample) map[string]int { return s.s3 })
 			d, dby := perOp(ss, func(s *sample) map[string]int { return s.ddb })
+			api, _ := perOp(ss, func(s *sample) map[string]int { return map[string]int{"": s.api} })
+			units := "–"
+			if awsTargets[t] {
+				rru, wru := perOpUnits(ss)
+				units = "0"
+				if rru+wru > 0 {
+					units = fmt.Sprintf("%s RRU, %s WRU", num(rru), num(wru))
+				}
+			}
 			rss := r.rss[r.phaseWL[ph]][t]
-			fmt.Fprintf(&b, "| %s | %s [%s–%s] | %s | %s | %.1f MiB |\n", t, dur(med), dur(lo), dur(hi),
-				countCell(awsTargets[t], a, abby), countCell(awsTargets[t], d, dby), float64(rss)/1024)
+			p50, p99 := latencies(ss)
+			fmt.Fprintf(&b, "| %s | %s [%s–%s] | %s / %s | %s | %s | %s | %s | %.1f MiB |\n", t, dur(med), dur(lo), dur(hi), dur(p50), dur(p99), num(api),
+				countCell(awsTargets[t], a, abby), countCell(awsTargets[t], d, dby), units, float64(rss)/1024)
 		}
 		b.WriteString("\n")
 	}

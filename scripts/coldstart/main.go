@@ -1,7 +1,9 @@
 // Command coldstart measures the cold start of Pier's Lambda function
 // under the AWS Lambda Runtime Interface Emulator: for each run it starts
-// a fresh emulator with the bootstrap binary, sends the first event (a
-// ping, GET /v2/ from an HTTP API) as soon as the emulator listens, and
+// a fresh emulator with the bootstrap binary (aws backend, auth on with
+// its signing key in a file), sends the first event (a ping, the anonymous
+// GET /v2/ every client starts with, from an HTTP API, answered with a 401
+// challenge) as soon as the emulator listens, and
 // records the time from process start to the first response (emulator,
 // function init and the request), and the function's own init (from its
 // main to ready: configuration, SDK clients, handler), which it logs as
@@ -20,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -98,7 +101,11 @@ func coldStart(rie, bootstrap string) (first, init time.Duration, err error) {
 	addr, api := freeAddr(), freeAddr()
 	var log bytes.Buffer
 	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", api, bootstrap)
-	cmd.Env = append(os.Environ(), "PIER_BACKEND=aws", "PIER_BUCKET=coldstart", "AWS_REGION=us-east-1",
+	// Auth is on, as in AWS, with the signing key in a file: in AWS it
+	// comes from Secrets Manager, one request that cannot be made here.
+	key := filepath.Join(os.TempDir(), fmt.Sprintf("pier-coldstart-%d.key", os.Getpid()))
+	defer os.Remove(key)
+	cmd.Env = append(os.Environ(), "PIER_BACKEND=aws", "PIER_BUCKET=coldstart", "AWS_REGION=us-east-1", "PIER_AUTH_KEY_FILE="+key,
 		"AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x", "AWS_LAMBDA_FUNCTION_TIMEOUT=30", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512")
 	cmd.Stdout, cmd.Stderr = &log, &log
 	start := time.Now()
@@ -117,8 +124,10 @@ func coldStart(rie, bootstrap string) (first, init time.Duration, err error) {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			first = time.Since(start)
-			if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"statusCode":200`)) {
-				return 0, 0, fmt.Errorf("ping answered %s %s", resp.Status, body)
+			// Every client starts with an anonymous GET /v2/: with auth
+			// on, its answer is a 401 challenge.
+			if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"statusCode":401`)) {
+				return 0, 0, fmt.Errorf("ping answered %s %s\n%s", resp.Status, body, log.String())
 			}
 			break
 		}
