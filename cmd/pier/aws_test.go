@@ -200,6 +200,9 @@ func TestAWSRequestCounts(t *testing.T) {
 	measure("tag list page", call(t, "GET", s.url(repo+"/tags/list"), nil), 200)
 	measure("referrers list", call(t, "GET", s.url(repo+"/referrers/"+md), nil), 200)
 	measure("catalog page", call(t, "GET", s.url("/v2/_catalog"), nil), 200)
+	// Another manifest of the same blobs takes the tag v1.
+	moved := bytes.Replace(manifest, []byte(`{"schemaVersion":2,`), []byte(`{"schemaVersion":2,"annotations":{"rev":"2"},`), 1)
+	measure("manifest push moving a tag", call(t, "PUT", s.url(repo+"/manifests/v1"), moved, "Content-Type", "application/vnd.oci.image.manifest.v1+json"), 201)
 	measure("tag delete", call(t, "DELETE", s.url(repo+"/manifests/v1"), nil), 202)
 	measure("manifest delete", call(t, "DELETE", s.url(repo+"/manifests/"+md), nil), 202)
 

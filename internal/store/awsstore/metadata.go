@@ -11,7 +11,8 @@ package awsstore
 //	catalog       repos                    <repo>                          (none)
 //	tag           r#<repo>                 t#<tag>                         digest; a copy of the manifest record (below)
 //	manifest      r#<repo>                 m#<digest>                      the manifest record, rhash (B), version (N),
-//	                                                                       tags (SS: names once pointed at it; may be stale)
+//	                                                                       tagged (BOOL: true once a tag was pushed)
+//	tag ref       r#<repo>                 n#<digest>#<tag>                (none): tag names manifest digest
 //	blob link     r#<repo>                 b#<digest>                      size (N), location (S; absent when "")
 //	referrer      f#<repo>#<subject>       store.ReferrerKey(type, digest) digest, mediaType, size, artifactType, annotations
 //	upload        u#<id>                   u                               repository, offset (N), hash (B), state (B),
@@ -25,6 +26,16 @@ package awsstore
 // left out. rhash is the SHA-256 of the record, so that a write can tell in
 // its condition whether it changes the record. version counts the writes
 // of the manifest item; a delete is conditioned on it.
+//
+// A tag ref lets DeleteManifest find the tags of a manifest with a Query
+// of the prefix n#<digest># (a digest has no '#', so the prefix is no
+// other manifest's; PutManifest refuses a digest with one), at a constant
+// cost per tag: the manifest item does not grow with its tags. No listing
+// reads the prefix n#: tags are listed from t# (up to t$), and manifests
+// and blob links are read by key. A table written by an earlier version
+// (whose manifest items kept a set of tag names instead) lacks the refs
+// and the tagged mark, and DeleteManifest would leave its tags: there is
+// no such deployment, so nothing migrates one.
 //
 // expires is the table's TTL attribute (epoch seconds, so a session's
 // Expires is kept to the second; absent: never). DynamoDB deletes expired
@@ -52,12 +63,17 @@ package awsstore
 //	Tag                 1 GetItem (the tag item carries the manifest record)
 //	Manifest, Blob      1 GetItem
 //	Upload              1 GetItem
-//	PutManifest         1 TransactWriteItems (new manifest, or same record again);
-//	                    4 when the record changed: the failed TransactWriteItems,
-//	                    GetItem, BatchGetItem (its tag set), TransactWriteItems
-//	DeleteManifest      GetItem + BatchGetItem (its tag set) + TransactWriteItems;
+//	PutManifest         1 TransactWriteItems (new manifest, or same record again,
+//	                    and new tags or tags naming it already);
+//	                    2 when a tag moves from another manifest: the failed
+//	                    TransactWriteItems (which returns the tag item), then
+//	                    the one that moves it;
+//	                    3 when the record changed: the failed TransactWriteItems
+//	                    (which returns the manifest item), Query (its refs),
+//	                    TransactWriteItems
+//	DeleteManifest      GetItem + Query (its refs) + TransactWriteItems;
 //	                    GetItem + DeleteItem for a manifest never tagged, no subject
-//	DeleteTag           1 DeleteItem
+//	DeleteTag           DeleteItem (returns the tag item) + TransactWriteItems (its ref)
 //	Tags                1 Query (+1 GetItem of the catalog when the page is empty)
 //	Referrers           1 Query
 //	Repositories        1 Query
@@ -82,30 +98,53 @@ package awsstore
 //
 // # Consistency
 //
-// PutManifest writes the manifest item, its tag items, its referrer item
-// and the catalog item in one transaction. The manifest item is the lock:
-// a tag item is only written in a transaction that also writes (or checks)
-// its manifest item, and a tag moving to another manifest leaves the old
-// manifest's tag set stale, not wrong: DeleteManifest reads the set, keeps
-// the tags whose items still name the manifest, and deletes them with the
-// condition that they still do, together with the manifest item on the
-// condition that its version is the one it read. A lost race is read again
-// and retried (a few times, then ErrConflict).
+// PutManifest writes the manifest item, its tag items and their refs, its
+// referrer item and the catalog item in one transaction. The manifest item
+// is the lock: a tag item (and its ref) is only written in a transaction
+// that also writes (or checks) its manifest item, and every write of the
+// manifest item counts a version. DeleteManifest reads the manifest item,
+// then its refs, and deletes the tags with the condition that they still
+// name the manifest, with their refs, together with the manifest item on
+// the condition that its version is the one it read: a tag pushed after
+// that read fails the transaction. A tag that moves away from a manifest
+// does not touch that manifest's item: its own condition (that it names
+// that manifest) orders the move and the delete. A manifest item is marked
+// tagged by the first put with tags (the transactions of a split put that
+// follow check the mark), so a manifest never marked has no refs, and
+// DeleteManifest does not look for them. A lost race is read again and
+// retried (a few times, then ErrConflict).
+//
+// Every tag item naming a manifest has its ref. A tag item is put on the
+// condition that it is new or names the manifest it was last seen naming;
+// when it names another manifest, the failed transaction returns it
+// (ReturnValuesOnConditionCheckFailure), and the write is made again with
+// the tag moved and the other manifest's ref deleted in the same
+// transaction. DeleteTag deletes the tag item, which returns the manifest
+// it named, then the ref, on the condition that the tag does not name that
+// manifest again by then. A ref whose tag does not name its manifest
+// (stale: a DeleteTag stopped between its two writes, or lost every race
+// of the second) is harmless, and there is at most one per such DeleteTag:
+// DeleteManifest, and a put of the manifest that changes its record, find
+// that the tag does not name it (the condition of the tag's delete or
+// rewrite fails) and delete the ref in a transaction that checks the
+// manifest's version, so that no tag can have come to name it since.
 //
 // Putting a manifest whose record changed (same digest, other media type or
-// annotations) rewrites the copies in the tag items that still name it, and
-// moves its referrer item when its subject or artifact type changed.
+// annotations) rewrites the copies in the tag items that still name it,
+// found by its refs, and moves its referrer item when its subject or
+// artifact type changed.
 //
-// Limits: a transaction holds at most 100 actions. A PutManifest or
-// DeleteManifest that needs more (about 95 tags or more) is split: rewritten
-// tag copies and deleted tags go first, in transactions of their own (each
-// tag still conditioned on naming the manifest), then the manifest item
-// with the rest; tags beyond the first transaction of a PutManifest follow
-// it, each transaction checking that the manifest item still holds the
-// record. Such a split write is not atomic as a whole. An item holds at most
-// 400 KB: a manifest whose annotations come near that cannot be recorded,
-// and a manifest's tag set (every name pointed at it while it exists) is
-// bounded by it too, at some thousands of names.
+// Limits: a transaction holds at most 100 actions. A tag costs two (its
+// item and its ref; three when it moves). A PutManifest or DeleteManifest
+// that needs more (about 48 tags or more) is split: rewritten tag copies
+// and deleted tags go first, in transactions of their own that check the
+// manifest's version (each tag still conditioned on naming the manifest),
+// then the manifest item with the rest; tags beyond the first transaction
+// of a PutManifest follow it, each transaction checking that the manifest
+// item still holds the record. Such a split write is not atomic as a whole.
+// A manifest may have any number of tags: each tag push writes the same
+// few items whatever their number. An item holds at most 400 KB: a
+// manifest whose annotations come near that cannot be recorded.
 
 import (
 	"context"
@@ -164,7 +203,7 @@ const (
 	attrBody              = "body"
 	attrRecordHash        = "rhash"
 	attrVersion           = "version"
-	attrTags              = "tags"
+	attrTagged            = "tagged"
 	attrLocation          = "location"
 	attrRepository        = "repository"
 	attrOffset            = "offset"
@@ -182,6 +221,7 @@ const (
 	tagsEnd    = "t$" // '$' is '#'+1: after every tag key
 	maniPrefix = "m#"
 	linkPrefix = "b#"
+	refPrefix  = "n#" // n#<digest>#<tag>: a tag ref (see the layout)
 )
 
 func repoPK(repo string) string { return "r#" + repo }
@@ -201,6 +241,15 @@ func tagKey(repo, tag string) map[string]types.AttributeValue {
 
 func manifestKey(repo string, d digest.Digest) map[string]types.AttributeValue {
 	return itemKey(repoPK(repo), maniPrefix+d.String())
+}
+
+// refsPrefix returns the prefix of the sort keys of the tag refs of
+// manifest d: a digest has no '#', so no other manifest's refs share it.
+func refsPrefix(d digest.Digest) string { return refPrefix + d.String() + "#" }
+
+// refKey returns the key of the tag ref that says tag names manifest d.
+func refKey(repo string, d digest.Digest, tag string) map[string]types.AttributeValue {
+	return itemKey(repoPK(repo), refsPrefix(d)+tag)
 }
 
 func linkKey(repo string, d digest.Digest) map[string]types.AttributeValue {
@@ -310,8 +359,8 @@ func avS(s string) types.AttributeValue { return &types.AttributeValueMemberS{Va
 func avN(n int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
 }
-func avB(b []byte) types.AttributeValue    { return &types.AttributeValueMemberB{Value: b} }
-func avSS(s []string) types.AttributeValue { return &types.AttributeValueMemberSS{Value: s} }
+func avB(b []byte) types.AttributeValue  { return &types.AttributeValueMemberB{Value: b} }
+func avBool(b bool) types.AttributeValue { return &types.AttributeValueMemberBOOL{Value: b} }
 
 // getS returns the string attribute name of item, or "".
 func getS(item map[string]types.AttributeValue, name string) string {
@@ -337,14 +386,6 @@ func getN(item map[string]types.AttributeValue, name string) (int64, error) {
 // getB returns the binary attribute name of item, or nil.
 func getB(item map[string]types.AttributeValue, name string) []byte {
 	if v, ok := item[name].(*types.AttributeValueMemberB); ok && len(v.Value) > 0 {
-		return v.Value
-	}
-	return nil
-}
-
-// getSS returns the string set attribute name of item, or nil.
-func getSS(item map[string]types.AttributeValue, name string) []string {
-	if v, ok := item[name].(*types.AttributeValueMemberSS); ok {
 		return v.Value
 	}
 	return nil

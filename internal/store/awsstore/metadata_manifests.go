@@ -1,9 +1,11 @@
 package awsstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -19,12 +21,18 @@ import (
 // as a referrer of its subject and repo in the catalog, in one
 // TransactWriteItems: one request when the manifest is new or its record
 // is the same as before (its digest names its bytes, so that is the usual
-// re-put). When the record changed, that transaction fails on its
-// condition and PutManifest reads the manifest item (GetItem) and the tags
-// its tag set names (BatchGetItem), and writes again with the copies in
-// those tags and the referrer entry brought up to date: four requests. A
-// put of more than about 95 tags is split (see the package layout notes).
-// The body is kept when it is at most MaxInlineBody bytes long.
+// re-put) and each tag is new or names it already. Each tag is two small
+// writes, its tag item and its ref, however many tags the manifest has.
+//
+// A transaction that fails on a condition returns the items that failed
+// it (ReturnValuesOnConditionCheckFailure), and PutManifest writes again
+// with what they hold. A tag that names another manifest is moved, and the
+// ref saying so deleted in the same transaction: two requests. When the
+// record changed (same digest, other media type or annotations), it reads
+// the manifest's refs (Query) and writes again with the copies in the tags
+// that name it and its referrer entry brought up to date: three requests.
+// A put of more than about 48 tags is split (see the package layout
+// notes). The body is kept when it is at most MaxInlineBody bytes long.
 func (m *Metadata) PutManifest(ctx context.Context, repo string, man store.Manifest, tags []string) error {
 	if err := m.putManifest(ctx, repo, man, tags); err != nil {
 		return fmt.Errorf("put manifest %s in %s: %w", man.Digest, repo, err)
@@ -38,24 +46,52 @@ func (m *Metadata) putManifest(ctx context.Context, repo string, man store.Manif
 		return errors.New("empty repository name")
 	case man.Digest == "":
 		return errors.New("empty digest")
+	case strings.Contains(man.Digest.String(), "#"):
+		return errors.New("'#' in the digest") // the refs' keys rely on there being none
 	case slices.Contains(tags, ""):
 		return errors.New("empty tag")
 	}
-	tags = uniqueTags(tags)
 	rec := newManifestRecord(man)
-	for attempt := range maxRaceAttempts {
-		if attempt > 0 {
-			if err := ddbBackoff(ctx, attempt-1); err != nil {
-				return err
-			}
-		}
-		err := m.putManifestOnce(ctx, repo, man.Digest, rec, tags)
+	w := &manifestPut{
+		repo: repo, d: man.Digest, rec: rec, rh: rec.hash(), tags: uniqueTags(tags),
+		moved: map[string]digest.Digest{},
+	}
+	return retryLost(ctx, func() (bool, error) {
+		w.learned = false
+		err := m.putManifestOnce(ctx, w)
+		return w.learned, err
+	})
+}
+
+// retryLost calls once until it returns anything but errLostRace: at once
+// after an attempt that learned what failed it (up to maxLearnedAttempts
+// attempts in all), after a backoff otherwise (up to maxRaceAttempts
+// attempts so lost); then it returns store.ErrConflict.
+func retryLost(ctx context.Context, once func() (learned bool, err error)) error {
+	lost := 0
+	for attempt := 1; ; attempt++ {
+		learned, err := once()
 		if !errors.Is(err, errLostRace) {
 			return err
 		}
+		if !learned {
+			lost++
+		}
+		if lost >= maxRaceAttempts || attempt >= maxLearnedAttempts {
+			return fmt.Errorf("lost %d races with other writers: %w", attempt, store.ErrConflict)
+		}
+		if !learned {
+			if err := ddbBackoff(ctx, lost-1); err != nil {
+				return err
+			}
+		}
 	}
-	return fmt.Errorf("lost %d races with other writers: %w", maxRaceAttempts, store.ErrConflict)
 }
+
+// maxLearnedAttempts bounds the attempts of a write whose conditions keep
+// failing on items that other writers change (each failure is another
+// writer's success).
+const maxLearnedAttempts = 4 * maxRaceAttempts
 
 // uniqueTags returns ss without repetitions, in order.
 func uniqueTags(ss []string) []string {
@@ -70,145 +106,312 @@ func uniqueTags(ss []string) []string {
 	return out
 }
 
-// putManifestOnce makes one attempt at PutManifest; errLostRace when it lost
-// a race.
-func (m *Metadata) putManifestOnce(ctx context.Context, repo string, d digest.Digest, rec manifestRecord, tags []string) error {
-	rh := rec.hash()
+// manifestPut is a PutManifest in progress: what it writes, and what it
+// learned of the items it writes from the conditions that failed.
+type manifestPut struct {
+	repo string
+	d    digest.Digest
+	rec  manifestRecord
+	rh   []byte // rec.hash()
+	tags []string
 
-	// The manifest is new, or its record is the same: write it (its tag set
-	// grows and its version goes up), its new tags, its referrer entry and
-	// the catalog item.
-	var e ddbExpr
-	cond := "attribute_not_exists(" + e.name(attrPK) + ") OR " + e.name(attrRecordHash) + " = " + e.value(avB(rh))
-	main := []types.TransactWriteItem{m.manifestUpdate(repo, d, rec, rh, tags, cond, &e)}
-	if rec.Subject != "" {
-		main = append(main, m.put(m.referrerItem(repo, d, rec)))
-	}
-	main = append(main, m.put(catalogKey(repo)))
-	err := m.writeManifest(ctx, repo, d, rh, rec, main, tags)
-	if reasons := cancelReasons(err); cancelReason(reasons, 0) != reasonConditionFailed {
-		if lostRace(reasons) {
-			return errLostRace
-		}
-		return err
-	}
-
-	// Its record changed: read what it was, and rewrite the copies in the
-	// tags that still name it, and its referrer entry.
-	old, err := m.getItem(ctx, manifestKey(repo, d))
-	if err != nil {
-		return err
-	}
-	if old == nil { // deleted meanwhile
-		return errLostRace
-	}
-	version, err := getN(old, attrVersion)
-	if err != nil {
-		return err
-	}
-	var stale []string
-	for _, t := range getSS(old, attrTags) {
-		if !slices.Contains(tags, t) {
-			stale = append(stale, t)
-		}
-	}
-	naming, err := m.tagsNaming(ctx, repo, d, stale)
-	if err != nil {
-		return err
-	}
-	var rewrites []types.TransactWriteItem
-	for _, t := range naming {
-		var e ddbExpr
-		p := m.put(m.tagItem(repo, t, d, rec))
-		p.Put.ConditionExpression = aws.String(e.name(attrDigest) + " = " + e.value(avS(d.String())))
-		p.Put.ExpressionAttributeNames, p.Put.ExpressionAttributeValues = e.names, e.values
-		rewrites = append(rewrites, p)
-	}
-
-	e = ddbExpr{}
-	cond = e.name(attrVersion) + " = " + e.value(avN(version))
-	main = []types.TransactWriteItem{m.manifestUpdate(repo, d, rec, rh, tags, cond, &e)}
-	oldSubject := digest.Digest(getS(old, attrSubject))
-	oldType := getS(old, attrArtifactType)
-	if oldSubject != "" && (oldSubject != rec.Subject || oldType != rec.ArtifactType) {
-		main = append(main, types.TransactWriteItem{Delete: &types.Delete{
-			TableName: &m.table,
-			Key:       referrerKey(repo, oldSubject, oldType, d),
-		}})
-	}
-	if rec.Subject != "" {
-		main = append(main, m.put(m.referrerItem(repo, d, rec)))
-	}
-	main = append(main, m.put(catalogKey(repo)))
-
-	if len(main)+len(rewrites)+len(tags) <= maxTransactItems {
-		// The usual case: one transaction.
-		main = append(main, rewrites...)
-	} else {
-		// Too many for one: the rewritten copies first.
-		for len(rewrites) > 0 {
-			n := min(len(rewrites), maxTransactItems)
-			if err := m.transact(ctx, rewrites[:n]); err != nil {
-				if lostRace(cancelReasons(err)) {
-					return errLostRace
-				}
-				return err
-			}
-			rewrites = rewrites[n:]
-		}
-	}
-	err = m.writeManifest(ctx, repo, d, rh, rec, main, tags)
-	if lostRace(cancelReasons(err)) {
-		return errLostRace
-	}
-	return err
+	// moved holds the tags last seen naming another manifest, and which.
+	moved map[string]digest.Digest
+	// old is the manifest item last seen, when it holds another record
+	// than rec (nil: none seen, or it holds rec).
+	old map[string]types.AttributeValue
+	// refs are the tags that old's manifest has refs to, those in tags
+	// aside (nil: not read); stale are those of them seen not naming the
+	// manifest, done those written since they were read.
+	refs        []string
+	stale, done map[string]bool
+	// learned: the last attempt failed on conditions whose items it
+	// learned, and may be made again at once.
+	learned bool
 }
 
-// writeManifest writes main (whose first action writes the manifest item)
-// with the tag items of tags in one transaction, or, when they do not all
-// fit, the first of them with main and the others in transactions that
-// follow, each checking that the manifest item still holds record hash rh.
-// It returns the error of the first transaction as it is.
-func (m *Metadata) writeManifest(ctx context.Context, repo string, d digest.Digest, rh []byte, rec manifestRecord, main []types.TransactWriteItem, tags []string) error {
-	n := min(len(tags), maxTransactItems-len(main))
-	items := main
-	for _, t := range tags[:n] {
-		items = append(items, m.put(m.tagItem(repo, t, d, rec)))
+// forget drops what w knows of the manifest item and its refs.
+func (w *manifestPut) forget() {
+	w.old, w.refs, w.stale, w.done = nil, nil, nil, nil
+}
+
+// txAction is an action of a transaction, with what the failure of its
+// condition tells.
+type txAction struct {
+	item types.TransactWriteItem
+	kind actionKind
+	tag  string // the tag it writes
+}
+
+type actionKind int
+
+const (
+	actPlain     actionKind = iota // no condition, or one that tells nothing
+	actManifest                    // the write of the manifest item (its old item on failure)
+	actGuard                       // a check of the manifest item in a split write
+	actTag                         // the Put of a tag pushed (its old item on failure)
+	actCopy                        // the Put of a copy in a tag that names the manifest
+	actRefDelete                   // the Delete of a stale ref
+	actTagDelete                   // the Delete of a tag that names the manifest
+)
+
+// learn records what the cancellation reasons of the failed transaction
+// tx tell: the manifest item holds another record (or is gone), a tag
+// names another manifest, a tag to rewrite no longer names the manifest.
+// Anything else (a conflict, a guard that failed) is a race.
+func (w *manifestPut) learn(tx []txAction, reasons []types.CancellationReason) {
+	learned, raced := false, false
+	for i, r := range reasons {
+		switch aws.ToString(r.Code) {
+		case reasonConditionFailed:
+		case "", "None":
+			continue
+		default:
+			raced = true
+			continue
+		}
+		if i >= len(tx) {
+			raced = true
+			continue
+		}
+		switch a := tx[i]; a.kind {
+		case actManifest:
+			w.forget()
+			if len(r.Item) > 0 && !bytes.Equal(getB(r.Item, attrRecordHash), w.rh) {
+				w.old = r.Item
+			}
+			learned = true
+		case actTag:
+			if o := digest.Digest(getS(r.Item, attrDigest)); o != "" && o != w.d {
+				w.moved[a.tag] = o
+			} else {
+				delete(w.moved, a.tag)
+			}
+			learned = true
+		case actCopy:
+			if w.stale != nil {
+				w.stale[a.tag] = true
+			}
+			learned = true
+		default:
+			w.forget()
+			raced = true
+		}
 	}
-	if err := m.transact(ctx, items); err != nil {
+	w.learned = learned && !raced
+}
+
+// putManifestOnce makes one attempt at PutManifest with what w knows;
+// errLostRace when it lost a race (w.learned when it learned why).
+func (m *Metadata) putManifestOnce(ctx context.Context, w *manifestPut) error {
+	if w.old != nil && w.refs == nil {
+		var refs []string
+		if _, ok := w.old[attrTagged]; ok { // never tagged: no refs
+			var err error
+			if refs, err = m.tagRefs(ctx, w.repo, w.d); err != nil {
+				return err
+			}
+		}
+		pushed := make(map[string]bool, len(w.tags))
+		for _, t := range w.tags {
+			pushed[t] = true
+		}
+		w.refs = slices.DeleteFunc(refs, func(t string) bool { return pushed[t] })
+		if w.refs == nil {
+			w.refs = []string{} // read: none
+		}
+		w.stale, w.done = map[string]bool{}, map[string]bool{}
+	}
+
+	// The manifest item, its referrer entry and the catalog item; when its
+	// record changed, the copies in the tags that name it.
+	var main []txAction
+	var copies [][]txAction
+	var version int64
+	if w.old == nil {
+		// The manifest is new, or its record is the same.
+		var e ddbExpr
+		cond := "attribute_not_exists(" + e.name(attrPK) + ") OR " + e.name(attrRecordHash) + " = " + e.value(avB(w.rh))
+		main = append(main, m.manifestUpdate(w, cond, &e))
+	} else {
+		var err error
+		if version, err = getN(w.old, attrVersion); err != nil {
+			return err
+		}
+		var e ddbExpr
+		main = append(main, m.manifestUpdate(w, e.name(attrVersion)+" = "+e.value(avN(version)), &e))
+		oldSubject := digest.Digest(getS(w.old, attrSubject))
+		oldType := getS(w.old, attrArtifactType)
+		if oldSubject != "" && (oldSubject != w.rec.Subject || oldType != w.rec.ArtifactType) {
+			main = append(main, txAction{item: m.delete(referrerKey(w.repo, oldSubject, oldType, w.d))})
+		}
+		for _, t := range w.refs {
+			switch {
+			case w.done[t]:
+			case w.stale[t]:
+				// Deleted in a transaction that checks the manifest's
+				// version: no tag can have come to name it since.
+				copies = append(copies, []txAction{{item: m.delete(refKey(w.repo, w.d, t)), kind: actRefDelete, tag: t}})
+			default:
+				var e ddbExpr
+				p := m.put(m.tagItem(w.repo, t, w.d, w.rec))
+				p.Put.ConditionExpression = aws.String(e.name(attrDigest) + " = " + e.value(avS(w.d.String())))
+				p.Put.ExpressionAttributeNames, p.Put.ExpressionAttributeValues = e.names, e.values
+				copies = append(copies, []txAction{{item: p, kind: actCopy, tag: t}})
+			}
+		}
+	}
+	if w.rec.Subject != "" {
+		main = append(main, txAction{item: m.put(m.referrerItem(w.repo, w.d, w.rec))})
+	}
+	main = append(main, txAction{item: m.put(catalogKey(w.repo))})
+	tagged := make([][]txAction, len(w.tags))
+	for i, t := range w.tags {
+		tagged[i] = m.tagActions(w, t)
+	}
+
+	if len(main)+actions(copies)+actions(tagged) <= maxTransactItems {
+		// The usual case: one transaction.
+		tx := main
+		for _, g := range slices.Concat(copies, tagged) {
+			tx = append(tx, g...)
+		}
+		return m.putTransact(ctx, w, tx)
+	}
+
+	// Too many for one: the copies first, checking that the manifest item
+	// is the one read; then the manifest item with the first tags; then
+	// the other tags, checking that it still holds the record and is
+	// marked tagged.
+	if len(copies) > 0 {
+		var e ddbExpr
+		for _, tx := range pack(m.guard(w.repo, w.d, e.name(attrVersion)+" = "+e.value(avN(version)), &e), copies) {
+			if err := m.putTransact(ctx, w, tx); err != nil {
+				return err
+			}
+		}
+	}
+	tx, rest := fill(main, tagged)
+	if err := m.putTransact(ctx, w, tx); err != nil {
 		return err
 	}
-	for tags = tags[n:]; len(tags) > 0; {
-		var e ddbExpr
-		items := []types.TransactWriteItem{{ConditionCheck: &types.ConditionCheck{
-			TableName:                 &m.table,
-			Key:                       manifestKey(repo, d),
-			ConditionExpression:       aws.String(e.name(attrRecordHash) + " = " + e.value(avB(rh))),
-			ExpressionAttributeNames:  e.names,
-			ExpressionAttributeValues: e.values,
-		}}}
-		n := min(len(tags), maxTransactItems-1)
-		for _, t := range tags[:n] {
-			items = append(items, m.put(m.tagItem(repo, t, d, rec)))
-		}
-		tags = tags[n:]
-		if err := m.transact(ctx, items); err != nil {
-			if lostRace(cancelReasons(err)) {
-				return errLostRace
+	tags := w.tags[len(w.tags)-len(rest):]
+	var e ddbExpr
+	guard := m.guard(w.repo, w.d, e.name(attrRecordHash)+" = "+e.value(avB(w.rh))+" AND "+
+		e.name(attrTagged)+" = "+e.value(avBool(true)), &e)
+	for tries := 1; len(tags) > 0; {
+		// Built again from what w knows each time: a transaction that
+		// failed on tags naming other manifests is made again at once.
+		tx := []txAction{guard}
+		n := 0
+		for ; n < len(tags); n++ {
+			g := m.tagActions(w, tags[n])
+			if len(tx)+len(g) > maxTransactItems {
+				break
 			}
+			tx = append(tx, g...)
+		}
+		err := m.putTransact(ctx, w, tx)
+		switch {
+		case err == nil:
+			tags, tries = tags[n:], 1
+		case errors.Is(err, errLostRace) && w.learned && tries < maxLearnedAttempts:
+			tries++
+		default:
 			return err
 		}
 	}
 	return nil
 }
 
-// manifestUpdate returns the Update that writes record rec (hash rh) to
-// the manifest item of d, adds tags to its tag set and counts a version,
-// on condition cond (built with e).
-func (m *Metadata) manifestUpdate(repo string, d digest.Digest, rec manifestRecord, rh []byte, tags []string, cond string, e *ddbExpr) types.TransactWriteItem {
+// putTransact runs transaction tx of a PutManifest, and records in w what
+// its success or its failure tells; errLostRace when it lost a race.
+func (m *Metadata) putTransact(ctx context.Context, w *manifestPut, tx []txAction) error {
+	if err := m.transactActions(ctx, tx); err != nil {
+		reasons := cancelReasons(err)
+		if !lostRace(reasons) {
+			return err
+		}
+		w.learn(tx, reasons)
+		return errLostRace
+	}
+	for _, a := range tx {
+		switch a.kind {
+		case actTag:
+			delete(w.moved, a.tag)
+		case actCopy, actRefDelete:
+			if w.done != nil {
+				w.done[a.tag] = true
+			}
+		}
+	}
+	return nil
+}
+
+// tagActions returns the actions that point tag t at w's manifest: the
+// tag item, on the condition that it names the manifest w last saw it
+// name (or this one, or is new), and its ref; and when it names another
+// manifest, the Delete of that one's ref.
+func (m *Metadata) tagActions(w *manifestPut, t string) []txAction {
+	var e ddbExpr
+	var cond string
+	o, moving := w.moved[t]
+	if moving {
+		cond = e.name(attrDigest) + " = " + e.value(avS(o.String()))
+	} else {
+		cond = "attribute_not_exists(" + e.name(attrPK) + ") OR " + e.name(attrDigest) + " = " + e.value(avS(w.d.String()))
+	}
+	p := m.put(m.tagItem(w.repo, t, w.d, w.rec))
+	p.Put.ConditionExpression = &cond
+	p.Put.ExpressionAttributeNames, p.Put.ExpressionAttributeValues = e.names, e.values
+	p.Put.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+	acts := []txAction{{item: p, kind: actTag, tag: t}, {item: m.put(refKey(w.repo, w.d, t))}}
+	if moving {
+		acts = append(acts, txAction{item: m.delete(refKey(w.repo, o, t))})
+	}
+	return acts
+}
+
+// actions returns the number of actions in groups.
+func actions(groups [][]txAction) int {
+	n := 0
+	for _, g := range groups {
+		n += len(g)
+	}
+	return n
+}
+
+// fill appends to tx the first of groups that fit in one transaction with
+// it, each whole, and returns it and the groups left.
+func fill(tx []txAction, groups [][]txAction) ([]txAction, [][]txAction) {
+	for len(groups) > 0 && len(tx)+len(groups[0]) <= maxTransactItems {
+		tx = append(tx, groups[0]...)
+		groups = groups[1:]
+	}
+	return tx, groups
+}
+
+// pack packs groups, each whole, into transactions that start with guard.
+func pack(guard txAction, groups [][]txAction) [][]txAction {
+	var txs [][]txAction
+	for len(groups) > 0 {
+		var tx []txAction
+		tx, groups = fill([]txAction{guard}, groups)
+		txs = append(txs, tx)
+	}
+	return txs
+}
+
+// manifestUpdate returns the Update that writes w's record to the manifest
+// item, marks it tagged when w has tags and counts a version, on condition
+// cond (built with e); it returns the old item when cond fails.
+func (m *Metadata) manifestUpdate(w *manifestPut, cond string, e *ddbExpr) txAction {
 	attrs := map[string]types.AttributeValue{}
-	rec.put(attrs, true)
-	set := []string{e.name(attrRecordHash) + " = " + e.value(avB(rh))}
+	w.rec.put(attrs, true)
+	set := []string{e.name(attrRecordHash) + " = " + e.value(avB(w.rh))}
+	if len(w.tags) > 0 {
+		set = append(set, e.name(attrTagged)+" = "+e.value(avBool(true)))
+	}
 	var remove []string
 	for _, a := range recordAttrs {
 		if v, ok := attrs[a]; ok {
@@ -222,22 +425,46 @@ func (m *Metadata) manifestUpdate(repo string, d digest.Digest, rec manifestReco
 		update += " REMOVE " + strings.Join(remove, ", ")
 	}
 	update += " ADD " + e.name(attrVersion) + " " + e.value(avN(1))
-	if len(tags) > 0 {
-		update += ", " + e.name(attrTags) + " " + e.value(avSS(tags))
-	}
-	return types.TransactWriteItem{Update: &types.Update{
+	return txAction{kind: actManifest, item: types.TransactWriteItem{Update: &types.Update{
+		TableName:                           &m.table,
+		Key:                                 manifestKey(w.repo, w.d),
+		UpdateExpression:                    &update,
+		ConditionExpression:                 &cond,
+		ExpressionAttributeNames:            e.names,
+		ExpressionAttributeValues:           e.values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}}
+}
+
+// guard returns a check of condition cond (built with e) on the manifest
+// item of d.
+func (m *Metadata) guard(repo string, d digest.Digest, cond string, e *ddbExpr) txAction {
+	return txAction{kind: actGuard, item: types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 		TableName:                 &m.table,
 		Key:                       manifestKey(repo, d),
-		UpdateExpression:          &update,
 		ConditionExpression:       &cond,
 		ExpressionAttributeNames:  e.names,
 		ExpressionAttributeValues: e.values,
-	}}
+	}}}
 }
 
 // put returns a Put of item.
 func (m *Metadata) put(item map[string]types.AttributeValue) types.TransactWriteItem {
 	return types.TransactWriteItem{Put: &types.Put{TableName: &m.table, Item: item}}
+}
+
+// delete returns a Delete of the item of key.
+func (m *Metadata) delete(key map[string]types.AttributeValue) types.TransactWriteItem {
+	return types.TransactWriteItem{Delete: &types.Delete{TableName: &m.table, Key: key}}
+}
+
+// transactActions runs one TransactWriteItems of tx.
+func (m *Metadata) transactActions(ctx context.Context, tx []txAction) error {
+	items := make([]types.TransactWriteItem, len(tx))
+	for i, a := range tx {
+		items[i] = a.item
+	}
+	return m.transact(ctx, items)
 }
 
 // tagItem returns the item of tag, naming manifest d of record rec.
@@ -256,25 +483,21 @@ func (m *Metadata) referrerItem(repo string, d digest.Digest, rec manifestRecord
 	return item
 }
 
-// tagsNaming returns those of tags whose items name d (one BatchGetItem per
-// 100 tags; none for no tags).
-func (m *Metadata) tagsNaming(ctx context.Context, repo string, d digest.Digest, tags []string) ([]string, error) {
-	keys := make([]map[string]types.AttributeValue, len(tags))
-	for i, t := range tags {
-		keys[i] = tagKey(repo, t)
-	}
-	var naming []string
-	err := m.batchGet(ctx, keys, []string{attrSK, attrDigest}, func(item map[string]types.AttributeValue) error {
-		if getS(item, attrDigest) == d.String() {
-			naming = append(naming, strings.TrimPrefix(getS(item, attrSK), tagPrefix))
-		}
+// tagRefs returns the tags that manifest d has refs to, in byte order
+// (one Query per MB of refs: several thousand).
+func (m *Metadata) tagRefs(ctx context.Context, repo string, d digest.Digest) ([]string, error) {
+	var e ddbExpr
+	prefix := refsPrefix(d)
+	cond := "begins_with(" + e.name(attrSK) + ", " + e.value(avS(prefix)) + ")"
+	var tags []string
+	err := m.query(ctx, repoPK(repo), cond, &e, math.MaxInt, func(item map[string]types.AttributeValue) error {
+		tags = append(tags, strings.TrimPrefix(getS(item, attrSK), prefix))
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("tag refs: %w", err)
 	}
-	slices.Sort(naming)
-	return naming, nil
+	return tags, nil
 }
 
 // Manifest returns manifest d of repo, or store.ErrNotFound. One GetItem.
@@ -313,28 +536,20 @@ func (m *Metadata) Tag(ctx context.Context, repo, tag string) (store.Manifest, e
 
 // DeleteManifest removes manifest d from repo, with the tags that name it
 // and its referrer entry, or returns store.ErrNotFound. It reads the
-// manifest item (GetItem) and the tags in its tag set (BatchGetItem; none
-// when the set is empty), and deletes the manifest item, the tags that
-// still name it and its referrer entry in one TransactWriteItems (a
-// DeleteItem when there is only the manifest item): three requests, or
-// two. A tag moved or a tag added meanwhile fails the transaction's
-// conditions, and it reads and tries again. With more than about 95 tags
-// the tags go first, in transactions of their own.
+// manifest item (GetItem) and, when it was ever tagged, its refs (Query),
+// and deletes the manifest item, the tags that name it, their refs and its
+// referrer entry in one TransactWriteItems (a DeleteItem when there is only
+// the manifest item): three requests, two for a manifest never tagged. Each
+// tag is deleted on the condition that it still names the manifest, the
+// manifest item on the condition that its version is the one read: a tag
+// added meanwhile fails the transaction, and it reads and tries again; a
+// stale ref (its tag deleted without it: see DeleteTag) fails it too, and
+// it tries again with the ref alone. With more than about 48 tags the tags
+// go first, in transactions of their own that check the version.
 func (m *Metadata) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
-	var err error
-	for attempt := range maxRaceAttempts {
-		if attempt > 0 {
-			if err = ddbBackoff(ctx, attempt-1); err != nil {
-				break
-			}
-		}
-		if err = m.deleteManifestOnce(ctx, repo, d); !errors.Is(err, errLostRace) {
-			break
-		}
-	}
-	if errors.Is(err, errLostRace) {
-		err = fmt.Errorf("lost %d races with other writers: %w", maxRaceAttempts, store.ErrConflict)
-	}
+	err := retryLost(ctx, func() (bool, error) {
+		return false, m.deleteManifestOnce(ctx, repo, d)
+	})
 	if err != nil {
 		return fmt.Errorf("delete manifest %s in %s: %w", d, repo, err)
 	}
@@ -344,6 +559,8 @@ func (m *Metadata) DeleteManifest(ctx context.Context, repo string, d digest.Dig
 // deleteManifestOnce makes one attempt at DeleteManifest; errLostRace when it
 // lost a race.
 func (m *Metadata) deleteManifestOnce(ctx context.Context, repo string, d digest.Digest) error {
+	// The manifest item first: a tag pushed after this read changes its
+	// version, which the delete checks, even if the refs read next miss it.
 	item, err := m.getItem(ctx, manifestKey(repo, d))
 	if err != nil {
 		return err
@@ -355,27 +572,16 @@ func (m *Metadata) deleteManifestOnce(ctx context.Context, repo string, d digest
 	if err != nil {
 		return err
 	}
-	naming, err := m.tagsNaming(ctx, repo, d, getSS(item, attrTags))
-	if err != nil {
-		return err
+	var refs []string
+	if _, ok := item[attrTagged]; ok { // never tagged: no refs
+		if refs, err = m.tagRefs(ctx, repo, d); err != nil {
+			return err
+		}
 	}
 
-	var items []types.TransactWriteItem
-	for _, t := range naming {
-		var e ddbExpr
-		items = append(items, types.TransactWriteItem{Delete: &types.Delete{
-			TableName:                 &m.table,
-			Key:                       tagKey(repo, t),
-			ConditionExpression:       aws.String(e.name(attrDigest) + " = " + e.value(avS(d.String()))),
-			ExpressionAttributeNames:  e.names,
-			ExpressionAttributeValues: e.values,
-		}})
-	}
+	var final []txAction
 	if subject := digest.Digest(getS(item, attrSubject)); subject != "" {
-		items = append(items, types.TransactWriteItem{Delete: &types.Delete{
-			TableName: &m.table,
-			Key:       referrerKey(repo, subject, getS(item, attrArtifactType), d),
-		}})
+		final = append(final, txAction{item: m.delete(referrerKey(repo, subject, getS(item, attrArtifactType), d))})
 	}
 	var e ddbExpr
 	del := &types.Delete{
@@ -385,7 +591,8 @@ func (m *Metadata) deleteManifestOnce(ctx context.Context, repo string, d digest
 		ExpressionAttributeNames:  e.names,
 		ExpressionAttributeValues: e.values,
 	}
-	if len(items) == 0 {
+	final = append(final, txAction{item: types.TransactWriteItem{Delete: del}, kind: actManifest})
+	if len(refs) == 0 && len(final) == 1 {
 		_, err := m.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 			TableName:                 del.TableName,
 			Key:                       del.Key,
@@ -398,32 +605,141 @@ func (m *Metadata) deleteManifestOnce(ctx context.Context, repo string, d digest
 		}
 		return err
 	}
-	items = append(items, types.TransactWriteItem{Delete: del})
-	// Tags first when they do not all fit in one transaction.
-	tagsLeft := len(naming)
-	for len(items) > 0 {
-		n := len(items)
-		if n > maxTransactItems {
-			n = min(tagsLeft, maxTransactItems)
+
+	// Each round writes what is left; a round that finds stale refs
+	// (tags that no longer name the manifest) goes again without their
+	// tags. The manifest's version is checked by every transaction, so
+	// that no tag can have come to name it since it was read.
+	stale, done := map[string]bool{}, map[string]bool{}
+	for {
+		var groups [][]txAction
+		for _, t := range refs {
+			switch {
+			case done[t]:
+			case stale[t]:
+				groups = append(groups, []txAction{{item: m.delete(refKey(repo, d, t)), tag: t}})
+			default:
+				var e ddbExpr
+				groups = append(groups, []txAction{{
+					item: types.TransactWriteItem{Delete: &types.Delete{
+						TableName:                 &m.table,
+						Key:                       tagKey(repo, t),
+						ConditionExpression:       aws.String(e.name(attrDigest) + " = " + e.value(avS(d.String()))),
+						ExpressionAttributeNames:  e.names,
+						ExpressionAttributeValues: e.values,
+					}},
+					kind: actTagDelete, tag: t,
+				}, {item: m.delete(refKey(repo, d, t)), tag: t}})
+			}
 		}
-		if err := m.transact(ctx, items[:n]); err != nil {
-			if lostRace(cancelReasons(err)) {
+		// The last tags go with the manifest item; those that do not fit
+		// with it go first.
+		last := len(groups)
+		for n := len(final); last > 0 && n+len(groups[last-1]) <= maxTransactItems; last-- {
+			n += len(groups[last-1])
+		}
+		var txs [][]txAction
+		if last > 0 {
+			var e ddbExpr
+			txs = pack(m.guard(repo, d, e.name(attrVersion)+" = "+e.value(avN(version)), &e), groups[:last])
+		}
+		tx := slices.Clone(final)
+		for _, g := range groups[last:] {
+			tx = append(tx, g...)
+		}
+		txs = append(txs, tx)
+
+		again := false
+		for _, tx := range txs {
+			err := m.transactActions(ctx, tx)
+			if err == nil {
+				for _, a := range tx {
+					if a.tag != "" {
+						done[a.tag] = true
+					}
+				}
+				continue
+			}
+			reasons := cancelReasons(err)
+			if !lostRace(reasons) {
+				return err
+			}
+			for i, r := range reasons {
+				switch code := aws.ToString(r.Code); {
+				case code == "" || code == "None":
+				case code == reasonConditionFailed && i < len(tx) && tx[i].kind == actTagDelete && !stale[tx[i].tag]:
+					stale[tx[i].tag], again = true, true
+				default:
+					return errLostRace
+				}
+			}
+			if !again {
 				return errLostRace
 			}
-			return err
+			break
 		}
-		items = items[n:]
-		tagsLeft = max(tagsLeft-n, 0)
+		if !again {
+			return nil
+		}
+	}
+}
+
+// DeleteTag removes tag from repo (not the manifest it names), or returns
+// store.ErrNotFound. One DeleteItem, which returns the tag item, then one
+// TransactWriteItems that deletes the tag's ref on the condition that the
+// tag does not name its manifest again by then: two requests. When the
+// second fails (the process stops, or it loses every race: no error
+// then), the ref is left stale, which is harmless: DeleteManifest, or a put of the
+// manifest that changes its record, finds that its tag does not name the
+// manifest and deletes it.
+func (m *Metadata) DeleteTag(ctx context.Context, repo, tag string) error {
+	if err := m.deleteTag(ctx, repo, tag); err != nil {
+		return fmt.Errorf("delete tag %q in %s: %w", tag, repo, err)
 	}
 	return nil
 }
 
-// DeleteTag removes tag from repo (not the manifest it names), or returns
-// store.ErrNotFound. One DeleteItem. The manifest's tag set keeps the name
-// (DeleteManifest skips tags that no longer name it).
-func (m *Metadata) DeleteTag(ctx context.Context, repo, tag string) error {
-	if err := m.deleteExisting(ctx, tagKey(repo, tag)); err != nil {
-		return fmt.Errorf("delete tag %q in %s: %w", tag, repo, err)
+func (m *Metadata) deleteTag(ctx context.Context, repo, tag string) error {
+	var e ddbExpr
+	out, err := m.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                &m.table,
+		Key:                      tagKey(repo, tag),
+		ConditionExpression:      aws.String("attribute_exists(" + e.name(attrPK) + ")"),
+		ExpressionAttributeNames: e.names,
+		ReturnValues:             types.ReturnValueAllOld,
+	})
+	if isConditionFailed(err) {
+		return store.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	d := digest.Digest(getS(out.Attributes, attrDigest))
+	if d == "" {
+		return nil
+	}
+	e = ddbExpr{}
+	check := txAction{item: types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName:                 &m.table,
+		Key:                       tagKey(repo, tag),
+		ConditionExpression:       aws.String("attribute_not_exists(" + e.name(attrPK) + ") OR " + e.name(attrDigest) + " <> " + e.value(avS(d.String()))),
+		ExpressionAttributeNames:  e.names,
+		ExpressionAttributeValues: e.values,
+	}}}
+	tx := []txAction{check, {item: m.delete(refKey(repo, d, tag))}}
+	err = retryLost(ctx, func() (bool, error) {
+		err := m.transactActions(ctx, tx)
+		reasons := cancelReasons(err)
+		switch {
+		case cancelReason(reasons, 0) == reasonConditionFailed:
+			return false, nil // the tag names d again: its ref is right
+		case lostRace(reasons):
+			return false, errLostRace
+		}
+		return false, err
+	})
+	if err != nil && !errors.Is(err, store.ErrConflict) { // lost races leave a stale ref
+		return fmt.Errorf("the tag is deleted, its ref to %s is not: %w", d, err)
 	}
 	return nil
 }

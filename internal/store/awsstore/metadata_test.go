@@ -276,16 +276,19 @@ func TestMetadataRequests(t *testing.T) {
 
 	changed := sig
 	changed.Annotations = map[string]string{"org.example": "changed"}
+	// The first try fails on its condition and returns the manifest item;
+	// its refs are read; the copies are rewritten with the manifest item.
 	counted(t, "PutManifest of a changed record", map[string]int{
-		"dynamodb.TransactWriteItems": 2, "dynamodb.GetItem": 1, "dynamodb.BatchGetItem": 1,
+		"dynamodb.TransactWriteItems": 2, "dynamodb.Query": 1,
 	}, func(ctx context.Context) error {
 		return m.PutManifest(ctx, repo, changed, nil)
 	})
-	counted(t, "DeleteTag", one("DeleteItem"), func(ctx context.Context) error {
+	// The tag item, then its ref.
+	counted(t, "DeleteTag", map[string]int{"dynamodb.DeleteItem": 1, "dynamodb.TransactWriteItems": 1}, func(ctx context.Context) error {
 		return m.DeleteTag(ctx, repo, "sig-v2")
 	})
 	counted(t, "DeleteManifest", map[string]int{
-		"dynamodb.GetItem": 1, "dynamodb.BatchGetItem": 1, "dynamodb.TransactWriteItems": 1,
+		"dynamodb.GetItem": 1, "dynamodb.Query": 1, "dynamodb.TransactWriteItems": 1,
 	}, func(ctx context.Context) error {
 		return m.DeleteManifest(ctx, repo, sig.Digest)
 	})
@@ -368,8 +371,9 @@ func TestMetadataManyTags(t *testing.T) {
 	for i := range n {
 		tags = append(tags, fmt.Sprintf("tag-%03d", i))
 	}
-	// The manifest and the first 98 tags, then two transactions of tags.
-	counted(t, "PutManifest of 250 tags", map[string]int{"dynamodb.TransactWriteItems": 3}, func(ctx context.Context) error {
+	// The manifest and the first 49 tags (two actions each: the tag and
+	// its ref), then five transactions of up to 49 tags.
+	counted(t, "PutManifest of 250 tags", map[string]int{"dynamodb.TransactWriteItems": 6}, func(ctx context.Context) error {
 		return m.PutManifest(ctx, "repo", man, tags)
 	})
 	var got []string
@@ -391,11 +395,11 @@ func TestMetadataManyTags(t *testing.T) {
 	other := testManifest("other", 0)
 	mustPut(t, m, "repo", other, tags[:n/2]...)
 	man.Annotations = map[string]string{"v": "2"}
-	// The first try fails on its condition; the manifest item and its tag
-	// set (250 names: three batches) are read; the 125 copies are
-	// rewritten in two transactions, then the manifest item.
+	// The first try fails on its condition and returns the manifest item;
+	// its refs are read (125: the moves deleted the others); the 125
+	// copies are rewritten in two transactions, then the manifest item.
 	counted(t, "PutManifest of a changed record with 125 tags", map[string]int{
-		"dynamodb.TransactWriteItems": 4, "dynamodb.GetItem": 1, "dynamodb.BatchGetItem": 3,
+		"dynamodb.TransactWriteItems": 4, "dynamodb.Query": 1,
 	}, func(ctx context.Context) error {
 		return m.PutManifest(ctx, "repo", man, []string{"new"})
 	})
@@ -410,9 +414,11 @@ func TestMetadataManyTags(t *testing.T) {
 		t.Fatalf("Tag(%s) = %s, %v; want %s", tags[0], got.Digest, err, other.Digest)
 	}
 
-	// Deleting it removes the tags that still name it, and no other.
+	// Deleting it removes the tags that still name it, and no other: the
+	// manifest item, its refs (one Query), then 252 deletes (a tag and
+	// its ref each) in three transactions.
 	counted(t, "DeleteManifest of 126 tags", map[string]int{
-		"dynamodb.GetItem": 1, "dynamodb.BatchGetItem": 3, "dynamodb.TransactWriteItems": 2,
+		"dynamodb.GetItem": 1, "dynamodb.Query": 1, "dynamodb.TransactWriteItems": 3,
 	}, func(ctx context.Context) error {
 		return m.DeleteManifest(ctx, "repo", man.Digest)
 	})
