@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -96,17 +97,20 @@ func startProxy(target string, classify func(*http.Request) string, units bool) 
 	}
 	if units {
 		rp.ModifyResponse = func(resp *http.Response) error {
-			resp.Body = &unitsReader{ReadCloser: resp.Body, c: &p.count, read: dynamoReads[dynamoAction(resp.Request)]}
+			min, _ := resp.Request.Context().Value(minUnitsKey{}).(float64)
+			resp.Body = &unitsReader{ReadCloser: resp.Body, c: &p.count, read: dynamoReads[dynamoAction(resp.Request)], min: min}
 			return nil
 		}
 	}
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.count.add(classify(r))
 		if units {
-			if err := askCapacity(r); err != nil {
+			min, err := askCapacity(r)
+			if err != nil {
 				http.Error(w, err.Error(), http.StatusBadGateway)
 				return
 			}
+			r = r.WithContext(context.WithValue(r.Context(), minUnitsKey{}, min))
 		}
 		rp.ServeHTTP(w, r)
 	})}
@@ -119,28 +123,117 @@ func (p *countingProxy) Close() { p.srv.Close() }
 // dynamoReads are the DynamoDB actions whose units are read request units.
 var dynamoReads = map[string]bool{"GetItem": true, "BatchGetItem": true, "Query": true, "Scan": true, "TransactGetItems": true}
 
+// minUnitsKey keys the least write units a request costs in its context.
+type minUnitsKey struct{}
+
 // askCapacity sets ReturnConsumedCapacity to TOTAL in a DynamoDB request
-// that does not ask for it already.
-func askCapacity(r *http.Request) error {
+// that does not ask for it already. It returns the least units the request
+// costs, as far as its body tells (see transactionUnits).
+func askCapacity(r *http.Request) (float64, error) {
 	if r.Body == nil || r.Header.Get("X-Amz-Target") == "" {
-		return nil
+		return 0, nil
 	}
 	b, err := io.ReadAll(r.Body)
 	r.Body.Close()
 	if err != nil {
-		return err
+		return 0, err
 	}
-	var m map[string]json.RawMessage
+	var (
+		m   map[string]json.RawMessage
+		min float64
+	)
 	if json.Unmarshal(b, &m) == nil && m != nil {
 		if v, ok := m["ReturnConsumedCapacity"]; !ok || string(v) == `"NONE"` {
 			m["ReturnConsumedCapacity"] = json.RawMessage(`"TOTAL"`)
 			b, _ = json.Marshal(m)
 		}
+		if dynamoAction(r) == "TransactWriteItems" {
+			min = transactionUnits(m["TransactItems"])
+		}
 	}
 	r.Body = io.NopCloser(bytes.NewReader(b))
 	r.ContentLength = int64(len(b))
 	r.Header.Set("Content-Length", fmt.Sprint(len(b)))
-	return nil
+	return min, nil
+}
+
+// transactionUnits is the least a TransactWriteItems costs: DynamoDB bills
+// each of its items 2 write units per KB, but DynamoDB Local reports a
+// transaction of several items as if it held one. A Put's size is its
+// item's; an Update, Delete or ConditionCheck is counted as one KB (the
+// stored item's size is not in the request): a lower bound.
+func transactionUnits(raw json.RawMessage) float64 {
+	var items []struct {
+		Put *struct {
+			Item map[string]json.RawMessage
+		}
+	}
+	if json.Unmarshal(raw, &items) != nil {
+		return 0
+	}
+	units := 0.0
+	for _, it := range items {
+		kb := 1
+		if it.Put != nil {
+			size := 0
+			for name, v := range it.Put.Item {
+				size += len(name) + attrSize(v)
+			}
+			kb = max(1, (size+1023)/1024)
+		}
+		units += 2 * float64(kb)
+	}
+	return units
+}
+
+// attrSize is the size DynamoDB gives an attribute value in JSON form:
+// strings and binaries by their bytes, numbers about a byte per two
+// digits, sets and lists as their members, maps with their names.
+func attrSize(raw json.RawMessage) int {
+	var v map[string]json.RawMessage
+	if json.Unmarshal(raw, &v) != nil {
+		return 0
+	}
+	size := 0
+	for typ, val := range v {
+		switch typ {
+		case "S":
+			var s string
+			json.Unmarshal(val, &s)
+			size += len(s)
+		case "B":
+			var b []byte
+			json.Unmarshal(val, &b)
+			size += len(b)
+		case "N":
+			var s string
+			json.Unmarshal(val, &s)
+			size += len(s)/2 + 1
+		case "BOOL", "NULL":
+			size++
+		case "SS", "NS", "BS":
+			var l []json.RawMessage
+			json.Unmarshal(val, &l)
+			for _, e := range l {
+				size += len(e) - 2 // quoted
+			}
+		case "L":
+			var l []json.RawMessage
+			json.Unmarshal(val, &l)
+			size += 3
+			for _, e := range l {
+				size += 1 + attrSize(e)
+			}
+		case "M":
+			var m map[string]json.RawMessage
+			json.Unmarshal(val, &m)
+			size += 3
+			for k, e := range m {
+				size += 1 + len(k) + attrSize(e)
+			}
+		}
+	}
+	return size
 }
 
 // unitsReader passes a DynamoDB answer through and, at its end, adds the
@@ -150,6 +243,7 @@ type unitsReader struct {
 	io.ReadCloser
 	c    *counter
 	read bool
+	min  float64 // the least units of the request (transactionUnits)
 	buf  bytes.Buffer
 	done bool
 }
@@ -170,9 +264,11 @@ func (u *unitsReader) Read(p []byte) (int, error) {
 			} else {
 				json.Unmarshal(body.ConsumedCapacity, &list)
 			}
+			total := 0.0
 			for _, c := range list {
-				u.c.addUnits(u.read, c.CapacityUnits)
+				total += c.CapacityUnits
 			}
+			u.c.addUnits(u.read, max(total, u.min))
 		}
 	}
 	return n, err

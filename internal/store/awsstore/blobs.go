@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -179,15 +180,21 @@ func (b *Blobs) putMultipart(ctx context.Context, d digest.Digest, first []byte,
 	var (
 		parts []part
 		n     int64
-		buf   = first
+		// Parts go one at a time, so every part is read into the
+		// array of first, which holds PartSize+1 bytes: memory stays at
+		// one part per upload, however large the blob.
+		buf = first
 	)
 	for {
 		if int64(len(buf)) < b.opts.PartSize {
-			more, err := readUpTo(r, b.opts.PartSize-int64(len(buf)))
-			if err != nil {
+			if int64(cap(buf)) < b.opts.PartSize {
+				buf = append(make([]byte, 0, b.opts.PartSize), buf...)
+			}
+			k, err := io.ReadFull(r, buf[len(buf):b.opts.PartSize])
+			buf = buf[:len(buf)+k]
+			if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 				return abort(err)
 			}
-			buf = append(buf, more...)
 		}
 		if len(buf) == 0 {
 			break
@@ -327,10 +334,23 @@ func (o *object) Close() error {
 }
 
 // readUpTo reads up to n bytes of r; fewer only at the end of r.
+// Its buffer grows as bytes come, as bytes.Buffer's does, but never past n.
 func readUpTo(r io.Reader, n int64) ([]byte, error) {
-	var buf bytes.Buffer
-	_, err := io.Copy(&buf, io.LimitReader(r, n))
-	return buf.Bytes(), err
+	buf := make([]byte, 0, min(n, 64<<10))
+	for int64(len(buf)) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, int(min(n, 2*int64(cap(buf))))-len(buf))
+		}
+		k, err := r.Read(buf[len(buf):int(min(n, int64(cap(buf))))])
+		buf = buf[:len(buf)+k]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 // notFound makes S3's "no such key" errors store.ErrNotFound.
