@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pier-registry/pier/internal/syncbuf"
 )
 
 // These tests run the real `pier serve` binary, as a user would.
@@ -50,26 +52,8 @@ func pierBinary(t *testing.T) string {
 type instance struct {
 	cmd  *exec.Cmd
 	addr string
-	log  *syncBuffer
+	log  *syncbuf.Buffer
 	done chan error
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and readers at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // logSnapshot returns what the server has logged so far.
@@ -106,7 +90,7 @@ func startServer(t *testing.T, data string, flags ...string) *instance {
 // test failed.
 func launch(t *testing.T, cmd *exec.Cmd, addr, name string, stop os.Signal, timeout time.Duration, ready func(*instance) bool) *instance {
 	t.Helper()
-	s := &instance{cmd: cmd, addr: addr, log: new(syncBuffer), done: make(chan error, 1)}
+	s := &instance{cmd: cmd, addr: addr, log: new(syncbuf.Buffer), done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -12,12 +12,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/pier-registry/pier/internal/oci"
+	"github.com/pier-registry/pier/internal/syncbuf"
 )
 
 // The content the sample events in ../../events are about: repository
@@ -64,7 +64,7 @@ var layer, _ = base64.StdEncoding.DecodeString(layerB64)
 // that main builds, with the content above and two upload sessions.
 type seeded struct {
 	f         *function
-	logs      *syncBuffer
+	logs      *syncbuf.Buffer
 	patchID   string // an empty session
 	putID     string // a session holding the layer's bytes
 	manifestD digest.Digest
@@ -72,7 +72,7 @@ type seeded struct {
 
 func seed(t *testing.T) *seeded {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	// The events test the API: an open registry (auth has tests of its own).
 	env := map[string]string{"PIER_BACKEND": "local", "PIER_DATA_DIR": t.TempDir(), "PIER_AUTH": "none"}
 	f, err := newFunction(context.Background(), func(k string) string { return env[k] }, logs)
@@ -357,32 +357,14 @@ func runEvent(t *testing.T, path, format string, check eventCheck) {
 		t.Errorf("isBase64Encoded %v, want %v", a.b64, check.b64)
 	}
 	// The log line of the request carries the event's request id.
-	if !s.logs.hasRequest(meta.RequestContext.RequestID) {
+	if !hasRequest(s.logs, meta.RequestContext.RequestID) {
 		t.Errorf("no request log line with request_id %q in\n%s", meta.RequestContext.RequestID, s.logs)
 	}
 }
 
-// syncBuffer is a log destination that tests can read.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// hasRequest reports whether a "request" log line has request_id id.
-func (b *syncBuffer) hasRequest(id string) bool {
-	sc := bufio.NewScanner(strings.NewReader(b.String()))
+// hasRequest reports whether logs hold a "request" line with request_id id.
+func hasRequest(logs *syncbuf.Buffer, id string) bool {
+	sc := bufio.NewScanner(strings.NewReader(logs.String()))
 	for sc.Scan() {
 		var line struct {
 			Msg       string `json:"msg"`

@@ -84,24 +84,26 @@ func (c *credCache) put(key [sha256.Size]byte, id store.Identity, now time.Time)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.size {
-		c.evict(now)
+		evict(c.entries, c.size, func(e credEntry) bool { return !now.Before(e.until) })
 	}
 	c.entries[key] = credEntry{id: *cloneIdentity(id), until: until}
 }
 
-// evict makes room for one entry: it drops the expired entries, and if
-// there were none, one entry (the map's order: any).
-func (c *credCache) evict(now time.Time) {
-	for k, e := range c.entries {
-		if !now.Before(e.until) {
-			delete(c.entries, k)
+// evict makes room for one entry in m, which holds at most size: it
+// drops the entries that are stale, and if that leaves m full, one entry
+// (the map's order: any). The credential cache and the limiter bound
+// their maps with it.
+func evict[K comparable, V any](m map[K]V, size int, stale func(V) bool) {
+	for k, v := range m {
+		if stale(v) {
+			delete(m, k)
 		}
 	}
-	if len(c.entries) < c.size {
+	if len(m) < size {
 		return
 	}
-	for k := range c.entries {
-		delete(c.entries, k)
+	for k := range m {
+		delete(m, k)
 		return
 	}
 }

@@ -108,7 +108,8 @@ func (l *Limiter) Fail(key string) {
 	b, ok := l.buckets[key]
 	if !ok {
 		if len(l.buckets) >= l.size {
-			l.evict(now)
+			// Keys whose buckets are full again are as good as unknown.
+			evict(l.buckets, l.size, func(b *bucket) bool { return l.refill(b, now) >= l.burst })
 		}
 		b = &bucket{tokens: l.burst, last: now}
 		l.buckets[key] = b
@@ -126,21 +127,4 @@ func (l *Limiter) refill(b *bucket, now time.Time) float64 {
 		b.last = now
 	}
 	return b.tokens
-}
-
-// evict makes room for one key: it forgets the keys whose buckets are
-// full again (as good as unknown), and if there were none, one key.
-func (l *Limiter) evict(now time.Time) {
-	for k, b := range l.buckets {
-		if l.refill(b, now) >= l.burst {
-			delete(l.buckets, k)
-		}
-	}
-	if len(l.buckets) < l.size {
-		return
-	}
-	for k := range l.buckets {
-		delete(l.buckets, k)
-		return
-	}
 }

@@ -180,20 +180,13 @@ func (c *client) pushBlob(repo string, b []byte) error {
 	if err := expect(resp, body, "blob HEAD", http.StatusNotFound); err != nil {
 		return err
 	}
-	resp, body, err = c.do(http.MethodPost, "/v2/"+repo+"/blobs/uploads/", nil, nil)
-	if err != nil {
-		return err
-	}
-	if err := expect(resp, body, "upload POST", http.StatusAccepted); err != nil {
-		return err
-	}
-	loc, err := location(resp)
+	loc, mx, err := c.startUpload(repo)
 	if err != nil {
 		return err
 	}
 	// A registry that limits request bodies (the Lambda path: 4 MiB)
 	// says so; a client then sends the blob in chunks of that size.
-	if mx, _ := strconv.Atoi(resp.Header.Get("OCI-Chunk-Max-Length")); mx > 0 && len(b) > mx {
+	if mx > 0 && len(b) > mx {
 		return c.pushChunks(loc, b, mx)
 	}
 	resp, body, err = c.do(http.MethodPut, withQuery(loc, "digest", d), b,
@@ -204,16 +197,25 @@ func (c *client) pushBlob(repo string, b []byte) error {
 	return expect(resp, body, "upload PUT", http.StatusCreated)
 }
 
-// pushChunked pushes a blob in PATCHes of chunk bytes, then PUT ?digest=.
-func (c *client) pushChunked(repo string, b []byte, chunk int) error {
+// startUpload POSTs a new upload to repo and returns its location and
+// the largest request body the registry takes (OCI-Chunk-Max-Length; 0:
+// no limit).
+func (c *client) startUpload(repo string) (loc string, maxChunk int, err error) {
 	resp, body, err := c.do(http.MethodPost, "/v2/"+repo+"/blobs/uploads/", nil, nil)
 	if err != nil {
-		return err
+		return "", 0, err
 	}
 	if err := expect(resp, body, "upload POST", http.StatusAccepted); err != nil {
-		return err
+		return "", 0, err
 	}
-	loc, err := location(resp)
+	loc, err = location(resp)
+	maxChunk, _ = strconv.Atoi(resp.Header.Get("OCI-Chunk-Max-Length"))
+	return loc, maxChunk, err
+}
+
+// pushChunked pushes a blob in PATCHes of chunk bytes, then PUT ?digest=.
+func (c *client) pushChunked(repo string, b []byte, chunk int) error {
+	loc, _, err := c.startUpload(repo)
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,9 @@ type bill struct {
 
 func (b bill) total() float64 { return b.apigw + b.lambda + b.s3 + b.dynamo }
 
+// atAWS is the total with Lambda billed at AWS latency (lambdaAWS).
+func (b bill) atAWS() float64 { return b.total() - b.lambda + b.lambdaAWS }
+
 // cost prices the samples of one phase per operation. serverless says the
 // target is the Lambda path: API Gateway and Lambda are billed too.
 //
@@ -159,7 +162,7 @@ transfer out of AWS costs the same $0.09/GB from S3 and from ECR and is left out
 			if t == "pier-lambda" {
 				fmt.Fprintf(b, " **%s**: API Gateway %s, Lambda %s, S3 %s, DynamoDB %s | %s |", perMillion(c.total()),
 					perMillion(c.apigw), perMillion(c.lambda), perMillion(c.s3), perMillion(c.dynamo),
-					perMillion(c.total()-c.lambda+c.lambdaAWS))
+					perMillion(c.atAWS()))
 				continue
 			}
 			fmt.Fprintf(b, " %s |", perMillion(c.total()))
@@ -183,7 +186,7 @@ transfer out of AWS costs the same $0.09/GB from S3 and from ECR and is left out
 	push, pull := r.data[phaseSmallPush()]["pier-lambda"], r.data[phaseSmallPull()]["pier-lambda"]
 	if len(push) > 0 && len(pull) > 0 {
 		cpush, cpull := cost(push, true), cost(pull, true)
-		apush, apull := cpush.total()-cpush.lambda+cpush.lambdaAWS, cpull.total()-cpull.lambda+cpull.lambdaAWS
+		apush, apull := cpush.atAWS(), cpull.atAWS()
 		const gb, pulls, pushes = 100.0, 1e6, 1e5
 		pier := gb*priceS3GBMonth + pulls*apull + pushes*apush
 		ecr := gb * priceECRGBMonth

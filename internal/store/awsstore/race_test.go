@@ -31,6 +31,7 @@ import (
 	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
+	"github.com/pier-registry/pier/internal/syncbuf"
 )
 
 // The race tests run the whole registry (registry.New over the S3 blob
@@ -49,25 +50,7 @@ type raceEnv struct {
 	srv    *httptest.Server
 	client *http.Client
 	meta   *awsstore.Metadata
-	errlog *lockedBuffer
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	errlog *syncbuf.Buffer
 }
 
 // newRaceEnv starts a registry on a fresh bucket and table. Parts are
@@ -78,7 +61,7 @@ func newRaceEnv(t *testing.T) *raceEnv {
 	b, client, bucket := newBlobs(t, awsstore.BlobsOptions{PartSize: awsstore.MinPartSize, CopyBudget: time.Minute})
 	m := newMetadata(t)
 	reg := registry.New(b, m, registry.Options{})
-	errlog := &lockedBuffer{}
+	errlog := &syncbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(errlog, &slog.HandlerOptions{Level: slog.LevelError}))
 	srv := httptest.NewServer(httpapi.New(reg, httpapi.Options{Logger: logger}))
 	tr := &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64}
