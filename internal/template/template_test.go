@@ -19,6 +19,11 @@ import (
 	"github.com/pier-registry/pier/internal/store/awsstore"
 )
 
+// defaultTablePrefix is the table prefix when TablePrefix is empty: the
+// stack name and the stack's UUID (the third "/"-separated part of
+// AWS::StackId).
+const defaultTablePrefix = "${AWS::StackName}-${AWS::StackId/2}-"
+
 // Logical ids of the template's resources.
 const (
 	apiFunction = "ApiFunction"
@@ -207,6 +212,8 @@ var wantGrants = map[string]grants{
 	//                     and UploadPartCopy
 	//   s3:DeleteObject   DeleteObject, DeleteObjects
 	//   s3:AbortMultipartUpload
+	//   s3:ListMultipartUploadParts  ListParts (Blobs.uploadLost: was a
+	//                     failed part or completion lost to a concurrent one?)
 	//   s3:ListBucket     ListObjectsV2 (Abort's listing of staged chunks);
 	//                     also makes S3 answer 404, not 403, for a missing
 	//                     key, which Stat and Open rely on
@@ -222,7 +229,7 @@ var wantGrants = map[string]grants{
 	// key's secret alone (the secret is encrypted with the AWS managed key
 	// aws/secretsmanager, which needs no kms:Decrypt grant of its own).
 	apiFunction: {
-		s3Objects: {"s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"},
+		s3Objects: {"s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"},
 		s3Bucket:  {"s3:ListBucket"},
 		table: {
 			"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
@@ -480,7 +487,10 @@ func TestTable(t *testing.T) {
 		overrides  map[string]any
 		wantPrefix string
 	}{
-		{nil, "${AWS::StackName}-"},
+		// The table is retained: a default name of the stack name alone
+		// would be taken when a stack of the same name is created again.
+		// The stack's UUID (the third part of its ARN) makes it new.
+		{nil, defaultTablePrefix},
 		{map[string]any{"TablePrefix": "acme-"}, "acme-"},
 	} {
 		tpl := load(t, tt.overrides)
@@ -692,6 +702,7 @@ func TestOutputs(t *testing.T) {
 			"GcFunctionName":  "${GcFunction}",
 			"BucketName":      "${Bucket}",
 			"TableName":       "${Table}",
+			"TablePrefix":     defaultTablePrefix,
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("ApiType=%s: outputs\n got %v\nwant %v", tt.apiType, got, want)
