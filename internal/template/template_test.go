@@ -43,6 +43,9 @@ func TestResources(t *testing.T) {
 		{"HttpApiInvokePermission", "AWS::Lambda::Permission", "IsHttpApi"},
 		{"RestApi", "AWS::Serverless::Api", "IsRestApi"},
 		{"RestApiInvokePermission", "AWS::Lambda::Permission", "IsRestApi"},
+		{"ApiFunctionUrl", "AWS::Lambda::Url", "HasFunctionUrl"},
+		{"ApiFunctionUrlPermission", "AWS::Lambda::Permission", "HasFunctionUrl"},
+		{"ApiFunctionUrlInvokePermission", "AWS::Lambda::Permission", "HasFunctionUrl"},
 		{"Bucket", "AWS::S3::Bucket", ""},
 		{"BucketPolicy", "AWS::S3::BucketPolicy", ""},
 		{"Table", "AWS::DynamoDB::Table", ""},
@@ -555,17 +558,23 @@ func TestAPIs(t *testing.T) {
 
 	t.Run("conditions", func(t *testing.T) {
 		for _, tt := range []struct {
-			apiType       string
-			isHTTP, isRES bool
-		}{{"http", true, false}, {"rest", false, true}} {
+			apiType                       string
+			isHTTP, isREST, isURL, hasURL bool
+		}{
+			{"http", true, false, false, false},
+			// The REST API's gate names the token endpoint on the URL.
+			{"rest", false, true, false, true},
+			{"url", false, false, true, true},
+		} {
 			c := load(t, map[string]any{"ApiType": tt.apiType}).Conditions
-			if c["IsHttpApi"] != tt.isHTTP || c["IsRestApi"] != tt.isRES {
-				t.Errorf("ApiType=%s: IsHttpApi %v, IsRestApi %v", tt.apiType, c["IsHttpApi"], c["IsRestApi"])
+			if c["IsHttpApi"] != tt.isHTTP || c["IsRestApi"] != tt.isREST || c["IsFunctionUrl"] != tt.isURL || c["HasFunctionUrl"] != tt.hasURL {
+				t.Errorf("ApiType=%s: IsHttpApi %v, IsRestApi %v, IsFunctionUrl %v, HasFunctionUrl %v",
+					tt.apiType, c["IsHttpApi"], c["IsRestApi"], c["IsFunctionUrl"], c["HasFunctionUrl"])
 			}
 		}
 		p := tpl.Parameters["ApiType"]
-		if p.Default != "http" || !reflect.DeepEqual(p.AllowedValues, []any{"http", "rest"}) {
-			t.Errorf("ApiType: default %v, allowed %v; want http of [http rest]", p.Default, p.AllowedValues)
+		if p.Default != "http" || !reflect.DeepEqual(p.AllowedValues, []any{"http", "rest", "url"}) {
+			t.Errorf("ApiType: default %v, allowed %v; want http of [http rest url]", p.Default, p.AllowedValues)
 		}
 	})
 
@@ -596,7 +605,8 @@ func TestAPIs(t *testing.T) {
 		if !slices.Equal(api.BinaryMediaTypes, []string{"*~1*"}) {
 			t.Errorf("BinaryMediaTypes %v, want [*~1*] (*/*)", api.BinaryMediaTypes)
 		}
-		checkRoutes(t, api.DefinitionBody, "", "/", "/{proxy+}")
+		checkRoutes(t, api.DefinitionBody, "", "/", "/token", "/{proxy+}")
+		checkGate(t, api.DefinitionBody)
 		checkPermission(t, tpl, "RestApiInvokePermission", "RestApi")
 
 		body, _ := api.DefinitionBody.(map[string]any)
@@ -688,6 +698,8 @@ func TestOutputs(t *testing.T) {
 	}{
 		{"http", "https://${HttpApi}" + host, "${HttpApi}" + host, "${HttpApi}"},
 		{"rest", "https://${RestApi}" + host, "${RestApi}" + host, "${RestApi}"},
+		// The host of https://<url-id>.lambda-url.<region>.on.aws/.
+		{"url", "https://${ApiFunctionUrl.FunctionUrl/2}", "${ApiFunctionUrl.FunctionUrl/2}", "${ApiFunctionUrl.FunctionUrl/2.0}"},
 	} {
 		out := load(t, map[string]any{"ApiType": tt.apiType}).Outputs
 		got := map[string]any{}
