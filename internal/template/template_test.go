@@ -16,6 +16,7 @@ import (
 	"github.com/awslabs/goformation/v7/cloudformation/s3"
 	"github.com/awslabs/goformation/v7/cloudformation/serverless"
 
+	"github.com/pier-registry/pier/internal/localapi"
 	"github.com/pier-registry/pier/internal/store/awsstore"
 )
 
@@ -630,8 +631,11 @@ func TestAPIs(t *testing.T) {
 		if err := json.Unmarshal([]byte(text), &oci); err != nil || len(oci.Errors) != 1 {
 			t.Fatalf("REQUEST_TOO_LARGE body %q is not one OCI error: %v", text, err)
 		}
-		if e := oci.Errors[0]; e.Code != "SIZE_INVALID" || !strings.Contains(e.Message, "chunks of at most 4 MiB") {
-			t.Errorf("REQUEST_TOO_LARGE error %+v: want SIZE_INVALID telling to push in chunks of at most 4 MiB", e)
+		if e := oci.Errors[0]; e.Code != "SIZE_INVALID" || !strings.Contains(e.Message, "chunks of at most 4 MiB") || !strings.Contains(e.Message, "pier push") {
+			t.Errorf("REQUEST_TOO_LARGE error %+v: want SIZE_INVALID telling to push with pier push or in chunks of at most 4 MiB", e)
+		}
+		if text != localapi.TooLargeREST {
+			t.Errorf("REQUEST_TOO_LARGE body %s; the local front answers %s", text, localapi.TooLargeREST)
 		}
 		if strings.ContainsAny(text, "$#") {
 			t.Errorf("the 413 body holds $ or #, which API Gateway's templates interpret")
