@@ -64,26 +64,26 @@ func (h *Handler) catalog(w http.ResponseWriter, r *http.Request, _ route) {
 	}
 	repos := []string{}
 	if !r.URL.Query().Has("n") || n > 0 {
-		page, err := h.reg.Catalog(r.Context(), last, n)
-		if err != nil {
-			h.error(w, r, err)
-			return
-		}
-		if page.Next != "" {
-			setNextLink(w, r.URL.Path, url.Values{"n": {strconv.Itoa(len(page.Items))}, "last": {page.Next}})
-		}
-		// Only what the caller may pull: a page may come out short, and
-		// still links to the next.
+		// Only what the caller may pull: the registry reads past the
+		// rest, and the Link names no repository the caller may not see.
 		mayPull, err := h.mayPull(r.Context(), callerOf(r.Context()))
 		if err != nil {
 			h.error(w, r, err)
 			return
 		}
-		for _, repo := range page.Items {
-			if mayPull(repo) {
-				repos = append(repos, repo)
-			}
+		page, err := h.reg.Catalog(r.Context(), last, n, mayPull)
+		if err != nil {
+			h.error(w, r, err)
+			return
 		}
+		if page.Next != "" {
+			size := n
+			if size == 0 {
+				size = len(page.Items)
+			}
+			setNextLink(w, r.URL.Path, url.Values{"n": {strconv.Itoa(size)}, "last": {page.Next}})
+		}
+		repos = append(repos, page.Items...)
 	}
 	writeJSON(w, r, http.StatusOK, "application/json", struct {
 		Repositories []string `json:"repositories"`

@@ -34,15 +34,48 @@ func (r *Registry) Tags(ctx context.Context, repo, last string, n int) (Page[str
 	return pageOf(tags, n, func(s string) string { return s }), nil
 }
 
-// Catalog lists the repositories in byte order: up to n (0: a default
-// page) after last.
-func (r *Registry) Catalog(ctx context.Context, last string, n int) (Page[string], error) {
+// maxCatalogReads bounds the store reads of one catalog page that skips
+// repositories the caller may not see.
+const maxCatalogReads = 10
+
+// Catalog lists the repositories that visible reports true for (nil: all)
+// in byte order: up to n (0: a default page) after last.
+//
+// The cursor of the next page is the last name of this one, so it never
+// names a repository the caller may not see: hidden names are read past
+// until the page is full, in up to maxCatalogReads store reads of a full
+// page each. A caller who may see none of that many names in a row gets
+// the names seen so far and no next page.
+func (r *Registry) Catalog(ctx context.Context, last string, n int, visible func(repo string) bool) (Page[string], error) {
 	n = r.limit(n)
-	repos, err := r.meta.Repositories(ctx, last, n+1)
-	if err != nil {
-		return Page[string]{}, fmt.Errorf("list repositories: %w", err)
+	items := []string{}
+	cursor := last
+	for read := range maxCatalogReads {
+		want := n - len(items)
+		if read > 0 {
+			want = r.opts.PageSize
+		}
+		repos, err := r.meta.Repositories(ctx, cursor, want+1)
+		if err != nil {
+			return Page[string]{}, fmt.Errorf("list repositories: %w", err)
+		}
+		for _, repo := range repos {
+			if len(items) == n {
+				return Page[string]{Items: items, Next: items[n-1]}, nil
+			}
+			cursor = repo
+			if visible == nil || visible(repo) {
+				items = append(items, repo)
+			}
+		}
+		if len(repos) <= want {
+			return Page[string]{Items: items}, nil
+		}
 	}
-	return pageOf(repos, n, func(s string) string { return s }), nil
+	if len(items) == 0 {
+		return Page[string]{Items: items}, nil
+	}
+	return Page[string]{Items: items, Next: items[len(items)-1]}, nil
 }
 
 // Referrers lists the descriptors of the manifests of repo whose subject is
