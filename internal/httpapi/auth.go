@@ -25,7 +25,8 @@ type Auth struct {
 	Signer *auth.Signer
 	// Policy says which repositories anyone may pull.
 	Policy auth.Policy
-	// Limiter limits failed logins per user and client address.
+	// Limiter limits failed logins per user at a client address and per
+	// client address ([auth.Limiter.Login]).
 	Limiter *auth.Limiter
 	// TokenTTL is the lifetime of issued access tokens.
 	TokenTTL time.Duration
@@ -122,11 +123,11 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, rt route) (*
 	repo, action := required(rt, r.Method)
 	c, err := h.authenticate(r)
 	if err != nil {
-		var limited *limitedError
+		var limited *auth.LimitedError
 		switch {
 		case errors.As(err, &limited):
-			w.Header().Set("Retry-After", strconv.Itoa(int(limited.after.Seconds()+0.999)))
-			h.error(w, r, oci.Errorf(oci.CodeTooManyRequests, "too many failed logins: try again in %s", limited.after.Round(time.Second)))
+			w.Header().Set("Retry-After", strconv.Itoa(int(limited.Wait.Seconds()+0.999)))
+			h.error(w, r, oci.Errorf(oci.CodeTooManyRequests, "%s", limited))
 		case errors.Is(err, errCredentials):
 			h.challenge(w, r, repo, action, "invalid_token", err.Error())
 		default:
@@ -158,10 +159,6 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, rt route) (*
 
 var errCredentials = errors.New("invalid credentials")
 
-type limitedError struct{ after time.Duration }
-
-func (e *limitedError) Error() string { return "too many failed logins" }
-
 // authenticate reads r's Authorization header: a bearer token, Basic
 // credentials, or none (anonymous).
 func (h *Handler) authenticate(r *http.Request) (*caller, error) {
@@ -182,13 +179,8 @@ func (h *Handler) authenticate(r *http.Request) (*caller, error) {
 		if !ok {
 			return nil, errCredentials
 		}
-		key := user + "@" + clientAddr(r)
-		if !h.auth.Limiter.Allow(key) {
-			return nil, &limitedError{h.auth.Limiter.RetryAfter(key)}
-		}
-		id, err := h.auth.Verifier.Check(r.Context(), user, pass)
+		id, err := h.auth.Limiter.Login(r.Context(), h.auth.Verifier, user, pass, clientAddr(r))
 		if errors.Is(err, auth.ErrBadCredentials) {
-			h.auth.Limiter.Fail(key)
 			return nil, errCredentials
 		}
 		if err != nil {

@@ -33,6 +33,12 @@ var authKey = []byte("0123456789abcdef0123456789abcdef")
 
 func newAuthServer(t *testing.T) *authServer {
 	t.Helper()
+	return newAuthServerWith(t, auth.NewLimiter(auth.LimiterOptions{}))
+}
+
+// newAuthServerWith is newAuthServer with the login limiter lim.
+func newAuthServerWith(t *testing.T, lim *auth.Limiter) *authServer {
+	t.Helper()
 	signer, err := auth.NewSigner(authKey, "pier")
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +48,7 @@ func newAuthServer(t *testing.T) *authServer {
 			Verifier: auth.NewVerifier(meta, auth.VerifierOptions{}),
 			Signer:   signer,
 			Policy:   auth.Policy{Public: []string{"public/*"}},
-			Limiter:  auth.NewLimiter(auth.LimiterOptions{}),
+			Limiter:  lim,
 			TokenTTL: 5 * time.Minute,
 		}
 	})
@@ -254,3 +260,26 @@ func TestAuthDenied(t *testing.T) {
 func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func digestString(b []byte) string { return digest.FromBytes(b).String() }
+
+// TestBasicAuthLimitedPerAddress: one address trying one password against
+// many names is refused after AddrFailures failures, whatever the names,
+// before any password is checked.
+func TestBasicAuthLimitedPerAddress(t *testing.T) {
+	s := newAuthServerWith(t, auth.NewLimiter(auth.LimiterOptions{Failures: 5, AddrFailures: 4}))
+	spray := func(name string) *http.Response {
+		resp, _ := s.do(t, request{method: http.MethodGet, path: "/v2/team/app/tags/list",
+			header: map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(name+":Winter2026!"))}})
+		return resp
+	}
+	for i, name := range []string{"alice", "reader", "owner", "solo"} {
+		if resp := spray(name); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %s, want 401", i, resp.Status)
+		}
+	}
+	for _, name := range []string{"admin", "root", "alice"} {
+		resp := spray(name)
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("guess for %s after 4 failures: %s, Retry-After %q; want 429 with Retry-After", name, resp.Status, resp.Header.Get("Retry-After"))
+		}
+	}
+}
