@@ -150,11 +150,32 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, rt route) (*
 	case c.basic:
 		h.error(w, r, oci.Errorf(oci.CodeDenied, "%s may not %s %s", c.name, action, repo))
 	case c.claims != nil:
-		h.challenge(w, r, repo, action, "insufficient_scope", "the token does not allow "+action+" on "+repo)
+		msg, err := h.denial(r.Context(), c, repo, action)
+		if err != nil {
+			h.error(w, r, err)
+			return nil, false
+		}
+		h.challenge(w, r, repo, action, "insufficient_scope", msg)
 	default:
 		h.challenge(w, r, repo, action, "", "authentication required to "+action+" "+repo)
 	}
 	return nil, false
+}
+
+// denial says why the bearer token of c does not allow action on repo:
+// no login, no grant, or a grant the token was not asked for.
+func (h *Handler) denial(ctx context.Context, c *caller, repo, action string) (string, error) {
+	if c.name == "" {
+		return action + " on " + repo + " needs a login: log in to this registry first (docker login)", nil
+	}
+	id, err := h.identity(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	if !auth.Allowed(id, h.auth.Policy, repo, action) {
+		return c.name + " may not " + action + " " + repo + ": no grant allows it", nil
+	}
+	return "the token does not allow " + action + " on " + repo + ": ask the token endpoint for scope repository:" + repo + ":" + action, nil
 }
 
 var errCredentials = errors.New("invalid credentials")
@@ -205,7 +226,7 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, repo, action
 	}
 	c := auth.Challenge(realm(r), h.service(), scopes)
 	if code != "" {
-		c += `,error="` + code + `"`
+		c = auth.ChallengeError(c, code, msg)
 	}
 	w.Header().Set("WWW-Authenticate", c)
 	h.error(w, r, oci.Errorf(oci.CodeUnauthorized, "%s", msg))

@@ -283,3 +283,39 @@ func TestBasicAuthLimitedPerAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthDeniedReason: a push refused for want of a login or of a grant
+// says why where docker prints it: the error_description of the Bearer
+// challenge (docker shows "denied: <error_description>" for an
+// insufficient_scope, and only "requested access to the resource is
+// denied" without one).
+func TestAuthDeniedReason(t *testing.T) {
+	s := newAuthServer(t)
+	for _, tc := range []struct {
+		name, authz string
+		want        []string // in error_description
+	}{
+		{"anonymous token", s.token(t, "", "repository:team/app:pull,push"), []string{"log in", "push", "team/app"}},
+		{"no push grant", s.token(t, "reader", "repository:team/app:pull,push"), []string{"reader", "may not push", "team/app"}},
+		{"no grant at all", s.token(t, "solo", "repository:team/app:pull,push"), []string{"solo", "may not push", "team/app"}},
+		{"a grant, not in the token", s.token(t, "alice", "repository:team/app:pull"), []string{"token", "push", "repository:team/app:push"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := s.do(t, request{method: http.MethodPost, path: "/v2/team/app/blobs/uploads/", header: map[string]string{"Authorization": tc.authz}})
+			expectError(t, resp, body, http.StatusUnauthorized, oci.CodeUnauthorized)
+			c := resp.Header.Get("WWW-Authenticate")
+			if !strings.Contains(c, `error="insufficient_scope"`) {
+				t.Errorf("challenge %q has no insufficient_scope", c)
+			}
+			_, desc, ok := strings.Cut(c, `error_description="`)
+			if !ok {
+				t.Fatalf("challenge %q has no error_description", c)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(desc, w) {
+					t.Errorf("error_description %q does not say %q", desc, w)
+				}
+			}
+		})
+	}
+}
