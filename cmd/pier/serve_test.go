@@ -34,7 +34,7 @@ func TestLongListCursor(t *testing.T) {
 				"/v2/team/app/referrers/" + digestOf(blob) + "?artifactType=" + long,
 			} {
 				resp, body := do(t, http.MethodGet, s.url(path), nil, nil)
-				if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"code":"UNSUPPORTED"`)  {
+				if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"code":"UNSUPPORTED"`) {
 					t.Errorf("GET %.60s...: %s %.300s; want 400 UNSUPPORTED", path, resp.Status, body)
 				}
 			}
