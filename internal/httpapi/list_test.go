@@ -2,10 +2,18 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/pier-registry/pier/internal/registry"
 )
 
 // walkCatalog follows the catalog's Link headers from path on with the
@@ -72,5 +80,62 @@ func TestCatalogCursorHidesNames(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestReferrersPageBounded: a referrers page holds at most
+// registry.MaxReferrersPage bytes of descriptors (or one descriptor), and
+// links to the next; the pages hold every referrer with its annotations.
+func TestReferrersPageBounded(t *testing.T) {
+	s := newServer(t, registry.Options{})
+	const repo = "refs/big"
+	subject := image(t, s, repo, "v1", v1.MediaTypeImageLayerGzip, "layer")
+	empty := s.pushBlob(t, repo, v1.MediaTypeEmptyJSON, []byte("{}"))
+	want := map[digest.Digest]string{}
+	for i := range 12 {
+		// 300 KB of annotations each, 3.6 MB in all.
+		note := strings.Repeat(string(rune('a'+i)), 300_000)
+		m := v1.Manifest{
+			Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageManifest,
+			ArtifactType: "application/vnd.example.big", Config: empty, Layers: []v1.Descriptor{empty},
+			Subject: &subject, Annotations: map[string]string{"note": note},
+		}
+		body := mustJSON(t, m)
+		s.put(t, repo, digest.FromBytes(body).String(), v1.MediaTypeImageManifest, body, http.StatusCreated)
+		want[digest.FromBytes(body)] = note
+	}
+	path := "/v2/" + repo + "/referrers/" + subject.Digest.String()
+	got := map[digest.Digest]string{}
+	pages := 0
+	for path != "" && pages < 50 {
+		pages++
+		resp, body := s.do(t, request{method: http.MethodGet, path: path})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s %.200s", path, resp.Status, body)
+		}
+		var idx v1.Index
+		if err := json.Unmarshal(body, &idx); err != nil {
+			t.Fatal(err)
+		}
+		if len(body) > registry.MaxReferrersPage && len(idx.Manifests) > 1 {
+			t.Errorf("page %d: %d bytes of %d descriptors, want at most %d bytes", pages, len(body), len(idx.Manifests), registry.MaxReferrersPage)
+		}
+		for _, d := range idx.Manifests {
+			got[d.Digest] = d.Annotations["note"]
+		}
+		path = ""
+		if link := resp.Header.Get("Link"); link != "" {
+			m := linkRE.FindStringSubmatch(link)
+			if m == nil {
+				t.Fatalf("Link %q", link)
+			}
+			path = m[1]
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("the pages list %d referrers, want %d, with their annotations", len(got), len(want))
+	}
+	if pages < 3 {
+		t.Errorf("3.6 MB of referrers in %d pages", pages)
 	}
 }
