@@ -11,7 +11,6 @@ import (
 
 	"github.com/pier-registry/pier/internal/auth"
 	"github.com/pier-registry/pier/internal/oci"
-	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/store"
 )
 
@@ -253,13 +252,4 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, _ route) {
 		return
 	}
 	h.tokens.ServeHTTP(w, r)
-}
-
-// withCaller puts c's name into the registry's context: an upload belongs
-// to the identity that started it.
-func withCaller(ctx context.Context, c *caller) context.Context {
-	if c.open {
-		return ctx
-	}
-	return registry.WithOwner(ctx, c.name)
 }

@@ -77,7 +77,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r = r.WithContext(context.WithValue(withCaller(r.Context(), c), callerKey, c))
+	r = r.WithContext(context.WithValue(r.Context(), callerKey, c))
 	fn(h, w, r, rt)
 }
 

@@ -57,7 +57,7 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 		blobCreated(w, rt.name, d)
 		return
 	}
-	u, err := h.reg.StartUpload(ctx, rt.name, registry.OwnerOf(ctx))
+	u, err := h.reg.StartUpload(ctx, rt.name, callerOf(ctx).name)
 	if err != nil {
 		h.error(w, r, err)
 		return
@@ -116,6 +116,12 @@ func setUploadHeaders(hdr http.Header, u store.Upload) {
 	hdr.Set("Docker-Upload-UUID", u.ID)
 }
 
+// uploadRef names the upload of route rt for the caller of r: the
+// identity that sent it ("" anonymous or on an open registry).
+func uploadRef(r *http.Request, rt route) registry.UploadRef {
+	return registry.UploadRef{Repo: rt.name, ID: rt.arg, Owner: callerOf(r.Context()).name}
+}
+
 func uploadPath(u store.Upload) string {
 	return "/v2/" + u.Repository + "/blobs/uploads/" + u.ID
 }
@@ -161,7 +167,7 @@ func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, rt route) 
 		h.error(w, r, err)
 		return
 	}
-	u, err := h.reg.WriteChunk(r.Context(), rt.name, rt.arg, start, r.Body)
+	u, err := h.reg.WriteChunk(r.Context(), uploadRef(r, rt), start, r.Body)
 	if err != nil {
 		h.uploadError(w, r, err)
 		return
@@ -189,7 +195,7 @@ func (h *Handler) finishUpload(w http.ResponseWriter, r *http.Request, rt route)
 	if r.ContentLength != 0 {
 		body = r.Body
 	}
-	if err := h.reg.FinishUpload(r.Context(), rt.name, rt.arg, d, start, body); err != nil {
+	if err := h.reg.FinishUpload(r.Context(), uploadRef(r, rt), d, start, body); err != nil {
 		h.uploadError(w, r, err)
 		return
 	}
@@ -197,7 +203,7 @@ func (h *Handler) finishUpload(w http.ResponseWriter, r *http.Request, rt route)
 }
 
 func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, rt route) {
-	u, err := h.reg.Upload(r.Context(), rt.name, rt.arg)
+	u, err := h.reg.Upload(r.Context(), uploadRef(r, rt))
 	if err != nil {
 		h.error(w, r, err)
 		return
@@ -206,7 +212,7 @@ func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, rt route)
 }
 
 func (h *Handler) cancelUpload(w http.ResponseWriter, r *http.Request, rt route) {
-	if err := h.reg.CancelUpload(r.Context(), rt.name, rt.arg); err != nil {
+	if err := h.reg.CancelUpload(r.Context(), uploadRef(r, rt)); err != nil {
 		h.error(w, r, err)
 		return
 	}

@@ -60,45 +60,39 @@ func (r *Registry) StartUpload(ctx context.Context, repo, owner string) (store.U
 	return u, nil
 }
 
-// Upload returns upload session id of repo.
-func (r *Registry) Upload(ctx context.Context, repo, id string) (store.Upload, error) {
-	if err := checkName(repo); err != nil {
+// UploadRef names an upload and who continues it.
+type UploadRef struct {
+	// Repo is the repository and ID the id of the upload.
+	Repo, ID string
+	// Owner is the identity that continues the upload ("" anonymous, as on
+	// a registry without access control): only the identity that started
+	// an upload may continue it.
+	Owner string
+}
+
+// Upload returns the upload session that ref names, when ref.Owner
+// started it.
+func (r *Registry) Upload(ctx context.Context, ref UploadRef) (store.Upload, error) {
+	if err := checkName(ref.Repo); err != nil {
 		return store.Upload{}, err
 	}
-	unknown := oci.Errorf(oci.CodeBlobUploadUnknown, "upload %s not found in %s", id, repo)
-	if !validUploadID(id) {
+	unknown := uploadUnknown(ref)
+	if !validUploadID(ref.ID) {
 		return store.Upload{}, unknown
 	}
-	u, err := r.meta.Upload(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || err == nil && (u.Repository != repo || !ownedBy(ctx, u)) {
+	u, err := r.meta.Upload(ctx, ref.ID)
+	if errors.Is(err, store.ErrNotFound) || err == nil && (u.Repository != ref.Repo || u.Owner != ref.Owner) {
 		return store.Upload{}, unknown
 	}
 	if err != nil {
-		return store.Upload{}, fmt.Errorf("read upload %s: %w", id, err)
+		return store.Upload{}, fmt.Errorf("read upload %s: %w", ref.ID, err)
 	}
 	return u, nil
 }
 
-type ownerKey struct{}
-
-// WithOwner returns ctx for requests of the identity name ("" anonymous):
-// uploads it starts are its own, and it may continue only those.
-func WithOwner(ctx context.Context, name string) context.Context {
-	return context.WithValue(ctx, ownerKey{}, name)
-}
-
-// ownedBy reports whether the caller of ctx may continue upload u: the
-// identity that started it, or anyone on a registry without access
-// control (no owner in ctx).
-func ownedBy(ctx context.Context, u store.Upload) bool {
-	name, ok := ctx.Value(ownerKey{}).(string)
-	return !ok || name == u.Owner
-}
-
-// OwnerOf returns the identity name that ctx carries.
-func OwnerOf(ctx context.Context) string {
-	name, _ := ctx.Value(ownerKey{}).(string)
-	return name
+// uploadUnknown is the error of an upload that ref does not name.
+func uploadUnknown(ref UploadRef) error {
+	return oci.Errorf(oci.CodeBlobUploadUnknown, "upload %s not found in %s", ref.ID, ref.Repo)
 }
 
 // RangeError is the error of a chunk that does not continue its upload
@@ -120,12 +114,12 @@ func rangeError(u store.Upload, format string, args ...any) *RangeError {
 	}
 }
 
-// WriteChunk adds the bytes of body to upload id of repo. start is where
+// WriteChunk adds the bytes of body to the upload ref names. start is where
 // the client says the chunk starts (Content-Range), or -1 when it did not
 // say. A chunk that does not start at the upload's end is refused with a
 // *RangeError.
-func (r *Registry) WriteChunk(ctx context.Context, repo, id string, start int64, body io.Reader) (store.Upload, error) {
-	u, err := r.Upload(ctx, repo, id)
+func (r *Registry) WriteChunk(ctx context.Context, ref UploadRef, start int64, body io.Reader) (store.Upload, error) {
+	u, err := r.Upload(ctx, ref)
 	if err != nil {
 		return store.Upload{}, err
 	}
@@ -186,14 +180,15 @@ func (r *Registry) writeChunk(ctx context.Context, u store.Upload, start int64, 
 	return next, nil
 }
 
-// FinishUpload ends upload id of repo as blob d, after adding body (the
+// FinishUpload ends the upload ref names as blob d, after adding body (the
 // last chunk, which may be empty). A repeated finish of an upload that
 // made blob d answers as the first did.
-func (r *Registry) FinishUpload(ctx context.Context, repo, id string, d digest.Digest, start int64, body io.Reader) error {
-	u, err := r.Upload(ctx, repo, id)
+func (r *Registry) FinishUpload(ctx context.Context, ref UploadRef, d digest.Digest, start int64, body io.Reader) error {
+	repo := ref.Repo
+	u, err := r.Upload(ctx, ref)
 	if err != nil {
 		var oe *oci.Error
-		if errors.As(err, &oe) && oe.Code == oci.CodeBlobUploadUnknown && validUploadID(id) {
+		if errors.As(err, &oe) && oe.Code == oci.CodeBlobUploadUnknown && validUploadID(ref.ID) {
 			// Finished already (the session goes with its end): the
 			// same answer again, when repo has the blob.
 			if _, berr := r.meta.Blob(ctx, repo, d); berr == nil {
@@ -285,9 +280,9 @@ func uploadChanged(id string) error {
 		"upload %s: its staged bytes were changed by concurrent requests and no longer match what was recorded; cancel it and upload the blob again", id)
 }
 
-// CancelUpload ends upload id of repo and drops what it staged.
-func (r *Registry) CancelUpload(ctx context.Context, repo, id string) error {
-	u, err := r.Upload(ctx, repo, id)
+// CancelUpload ends the upload ref names and drops what it staged.
+func (r *Registry) CancelUpload(ctx context.Context, ref UploadRef) error {
+	u, err := r.Upload(ctx, ref)
 	if err != nil {
 		return err
 	}
