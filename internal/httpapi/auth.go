@@ -119,6 +119,9 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, rt route) (*
 		return &caller{open: true}, true
 	}
 	repo, action := required(rt, r.Method)
+	if c := h.capability(r, rt); c != nil {
+		return c, true
+	}
 	c, err := h.authenticate(r)
 	if err != nil {
 		var limited *limitedError
@@ -153,6 +156,25 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, rt route) (*
 		h.challenge(w, r, repo, action, "", "authentication required to "+action+" "+repo)
 	}
 	return nil, false
+}
+
+// capability returns the caller of a request on an upload that carries
+// no credentials but the upload's signed state (its Location): the
+// upload's owner, for that upload alone (the registry checks that the
+// state is the upload's and has not expired). nil for any other request.
+func (h *Handler) capability(r *http.Request, rt route) *caller {
+	if rt.kind != routeUpload || r.Header.Get("Authorization") != "" {
+		return nil
+	}
+	s := r.URL.Query().Get(stateParam)
+	if s == "" {
+		return nil
+	}
+	owner, ok := h.reg.Capability(rt.name, rt.arg, s)
+	if !ok {
+		return nil
+	}
+	return &caller{name: owner}
 }
 
 var errCredentials = errors.New("invalid credentials")

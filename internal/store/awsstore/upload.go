@@ -66,7 +66,9 @@ func decodeState(id string, b []byte) (uploadState, error) {
 	if len(b) == 0 {
 		return s, nil
 	}
-	if err := json.Unmarshal(b, &s); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
 		return s, fmt.Errorf("upload %s: bad state: %w", id, err)
 	}
 	for _, t := range s.Tail {
