@@ -6,8 +6,8 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
