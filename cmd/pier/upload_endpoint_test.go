@@ -251,3 +251,91 @@ func TestAWSUploadEndpointCrane(t *testing.T) {
 		t.Error("the upload endpoint logged no PATCH")
 	}
 }
+
+// measureSignedUpload measures, on a registry with auth on (upload states
+// signed into Locations), a chunked push of three 4 MiB chunks as the
+// Lambda path sends them, and its status, with measure.
+func measureSignedUpload(t *testing.T, measure func(srv *instance, name string, resp *http.Response, wantStatus int)) {
+	a := newAuthAWS(t)
+	s := a.serve(t, "--blob-link-cache-ttl", "0")
+	alice := a.bearer(t, s, "alice")
+	blob := make([]byte, 12<<20)
+	rand.Read(blob)
+	resp := call(t, "POST", s.url("/v2/cap/app/blobs/uploads/"), nil, "Authorization", alice)
+	measure(s, "upload start, signed state", resp, 202)
+	loc := resp.Header.Get("Location")
+	for i := range 3 {
+		resp = call(t, "PATCH", s.url(loc), blob[i<<22:(i+1)<<22], "Content-Range", fmt.Sprintf("%d-%d", i<<22, (i+1)<<22-1),
+			"Content-Type", "application/octet-stream")
+		measure(s, fmt.Sprintf("upload chunk %d of 4 MiB, signed state", i+1), resp, 202)
+		loc = resp.Header.Get("Location")
+	}
+	measure(s, "upload status, signed state", call(t, "GET", s.url(loc), nil), 204)
+	measure(s, "upload finish, signed state", call(t, "PUT", s.url(withQuery(loc, "digest", digestOf(blob))), nil), 201)
+}
+
+// TestAWSChunkedPushCost counts the S3 and DynamoDB requests of a 64 MiB
+// blob pushed in 4 MiB chunks (as through Lambda: POST, 16 PATCH, PUT),
+// with signed upload states (auth on) and with sessions (auth off), and
+// projects the count of a 1 GiB blob: 16 times the chunks, and the finish
+// of 256 parts of 4 MiB chunks (128 parts instead of 8, and a parallel
+// copy into place above 256 MiB instead of one CopyObject). With signed
+// states the projection must be at most 600 requests.
+func TestAWSChunkedPushCost(t *testing.T) {
+	const (
+		size  = 64 << 20
+		chunk = 4 << 20
+	)
+	blob := make([]byte, size)
+	rand.Read(blob)
+	d := digestOf(blob)
+	a := newAuthAWS(t)
+	for _, c := range []struct {
+		name  string
+		serve func() (*instance, string)
+	}{
+		{"signed states (auth on)", func() (*instance, string) { s := a.serve(t); return s, a.bearer(t, s, "alice") }},
+		{"sessions (auth off)", func() (*instance, string) { return awsServer(t), "" }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, auth := c.serve()
+			total := map[string]int{}
+			count := func(phase string, resp *http.Response, want int) {
+				t.Helper()
+				if resp.StatusCode != want {
+					t.Fatalf("%s: %s, want %d", phase, resp.Status, want)
+				}
+				_, _, ops := s.backendRequests(t, resp.Header.Get("X-Request-Id"))
+				for op, n := range ops {
+					if strings.HasPrefix(op, "s3.") || strings.HasPrefix(op, "dynamodb.") {
+						total[phase] += n
+						total[op] += n
+					}
+				}
+			}
+			resp := call(t, "POST", s.url("/v2/cap/app/blobs/uploads/"), nil, "Authorization", auth)
+			count("start", resp, 202)
+			loc := resp.Header.Get("Location")
+			for off := 0; off < size; off += chunk {
+				resp = call(t, "PATCH", s.url(loc), blob[off:off+chunk], "Content-Range", fmt.Sprintf("%d-%d", off, off+chunk-1),
+					"Content-Type", "application/octet-stream", "Authorization", auth)
+				count("chunks", resp, 202)
+				loc = resp.Header.Get("Location")
+			}
+			count("finish", call(t, "PUT", s.url(withQuery(loc, "digest", d)), nil, "Authorization", auth), 201)
+			all := total["start"] + total["chunks"] + total["finish"]
+			parts := size / (2 * chunk)
+			// 1 GiB: 16 times the chunks; the finish copies 128 parts
+			// instead of 8 and moves the blob with a parallel copy (a
+			// CreateMultipartUpload, 4 UploadPartCopy, a
+			// CompleteMultipartUpload) instead of a CopyObject.
+			projected := total["start"] + 16*total["chunks"] + total["finish"] + (16*parts - parts) + (3 + 4 - 1)
+			t.Logf("64 MiB in 4 MiB chunks: %d requests (start %d, 16 chunks %d: %.2f per chunk, finish %d); by operation %v",
+				all, total["start"], total["chunks"], float64(total["chunks"])/16, total["finish"], total)
+			t.Logf("1 GiB in 4 MiB chunks, projected: %d requests", projected)
+			if strings.HasPrefix(c.name, "signed") && projected > 600 {
+				t.Errorf("a 1 GiB chunked push is projected at %d requests, want at most 600", projected)
+			}
+		})
+	}
+}
