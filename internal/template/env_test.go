@@ -44,6 +44,7 @@ var notOnGc = map[string]string{
 	"PIER_AUTH_SECRET": "the gc function signs and checks no token, and may not read the signing key (no secretsmanager grant)",
 	"PIER_PUBLIC":      "the gc function serves no request",
 	"PIER_TOKEN_TTL":   "the gc function issues no token",
+	"PIER_UPLOAD_URL":  "the gc function answers no upload",
 }
 
 // wantEnv is the environment of ApiFunction, with the template's
@@ -62,6 +63,7 @@ var wantEnv = map[string]string{
 	"PIER_AUTH_SECRET":      "${TokenSigningKey}",
 	"PIER_PUBLIC":           "",
 	"PIER_TOKEN_TTL":        "5m",
+	"PIER_UPLOAD_URL":       "",
 }
 
 func TestEnvironment(t *testing.T) {
