@@ -10,7 +10,6 @@ package push
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -122,6 +121,11 @@ func (r *registry) send(ctx context.Context, req request, ok ...int) (*http.Resp
 		if err := transport.CheckError(resp, ok...); err != nil {
 			resp.Body.Close()
 			last = err
+			if req.method == http.MethodHead && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+				// No body to say more.
+				return nil, fmt.Errorf("HEAD %s: %s: log in (docker login %s) as an identity that may pull and push %s",
+					req.loc, resp.Status, r.repo.RegistryStr(), r.repo.RepositoryStr())
+			}
 			if temporary(resp.StatusCode) {
 				continue
 			}
@@ -183,6 +187,3 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
-
-// errNotFound is a 404 of a HEAD, which has no body to say more.
-var errNotFound = errors.New("not found")

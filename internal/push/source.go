@@ -92,14 +92,16 @@ func Open(ctx context.Context, spec string, o OpenOptions) (Source, error) {
 	}
 }
 
-// splitTag splits PATH[:TAG], where the path itself may hold a colon when
-// it exists as given.
+// splitTag splits PATH[:TAG] at the first colon after which the path
+// exists (a tag may hold colons: repo:tag); with none, s is the path.
 func splitTag(s string) (path, tag string) {
-	if _, err := os.Stat(s); err == nil {
-		return s, ""
-	}
-	if i := strings.LastIndex(s, ":"); i >= 0 && !strings.Contains(s[i:], "/") {
-		return s[:i], s[i+1:]
+	for i := 0; i < len(s); i++ {
+		if s[i] != ':' {
+			continue
+		}
+		if _, err := os.Stat(s[:i]); err == nil {
+			return s[:i], s[i+1:]
+		}
 	}
 	return s, ""
 }
