@@ -279,7 +279,9 @@ func (p *pusher) putDigest(ctx context.Context, b blobJob, loc string, body func
 		}
 		resp, err := p.reg.api.Do(req)
 		if err == nil && resp.StatusCode == http.StatusAccepted && waited < p.opts.FinishWait {
-			d := retryAfter(resp, time.Second)
+			// Retry-After: 0 asks again at once; a short pause keeps that
+			// from spinning.
+			d := max(retryAfter(resp, time.Second), 250*time.Millisecond)
 			resp.Body.Close()
 			if err := sleep(ctx, d); err != nil {
 				return err
