@@ -140,4 +140,3 @@ func TestPushLambda(t *testing.T) {
 		})
 	}
 }
-
