@@ -133,7 +133,7 @@ func TestPushLambda(t *testing.T) {
 			dest := s.addr + "/" + tc.repo + ":v1"
 			r := mustPush(t, home, dest, tc.want.root, "push", tc.source, dest)
 			checkPulled(t, s.url(""), tc.repo, "v1", tc.want)
-			if direct && !strings.Contains(r.stderr, "pushed direct (1 parts)") {
+			if direct && !strings.Contains(r.stderr, "pushed direct (1 part)") {
 				t.Errorf("the function offers direct uploads; the 60 MB layer did not go by one:\n%s", r.stderr)
 			}
 			t.Logf("direct uploads offered: %v\n%s", direct, r.stderr)

@@ -84,7 +84,11 @@ func (p *pusher) pushDirect(ctx context.Context, b blobJob, loc string, body io.
 	if err := p.putDigest(ctx, b, loc, nil); err != nil {
 		return err
 	}
-	b.prog.finish(fmt.Sprintf("pushed direct (%d parts)", u.nparts))
+	parts := "parts"
+	if u.nparts == 1 {
+		parts = "part"
+	}
+	b.prog.finish(fmt.Sprintf("pushed direct (%d %s)", u.nparts, parts))
 	return nil
 }
 
