@@ -36,6 +36,7 @@ type blobProgress struct {
 	note   atomic.Pointer[string] // how it ended; nil while under way
 	// skipped: the registry had the blob, or mounted it.
 	skipped atomic.Bool
+	started atomic.Bool
 }
 
 // isTerminal reports whether w is a terminal.
@@ -121,7 +122,9 @@ func (p *progress) draw() {
 			p.printed++
 			continue
 		}
-		live = append(live, b)
+		if b.started.Load() {
+			live = append(live, b)
+		}
 	}
 	for _, b := range live {
 		fmt.Fprintf(p.w, "\x1b[2K%s\n", b.line())
@@ -149,6 +152,9 @@ func totalLine(n, size int64, took time.Duration) string {
 	rate := float64(n) / max(took.Seconds(), 0.001)
 	return fmt.Sprintf("total %s / %s (%s/s, %s)", bytesString(n), bytesString(size), bytesString(int64(rate)), took.Round(100*time.Millisecond))
 }
+
+// begin says the blob's push has started.
+func (b *blobProgress) begin() { b.started.Store(true) }
 
 // add counts n more bytes sent (fewer, when n < 0).
 func (b *blobProgress) add(n int64) { b.n.Add(n) }

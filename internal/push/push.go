@@ -183,14 +183,19 @@ func (p *pusher) pushBlobs(ctx context.Context, blobs []v1.Descriptor) (int, err
 		pushed int
 		wg     sync.WaitGroup
 	)
-	work := make(chan v1.Descriptor)
+	jobs := make([]blobJob, len(blobs))
+	for i, d := range blobs {
+		jobs[i] = blobJob{desc: d, from: p.from, prog: p.prog.blob(d.Digest, d.Size),
+			open: func(ctx context.Context) (io.ReadCloser, error) { return p.src.Blob(ctx, d) }}
+	}
+	work := make(chan blobJob)
 	for range min(p.opts.Jobs, len(blobs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for d := range work {
-				job := blobJob{desc: d, from: p.from, prog: p.prog.blob(d.Digest, d.Size),
-					open: func(ctx context.Context) (io.ReadCloser, error) { return p.src.Blob(ctx, d) }}
+			for job := range work {
+				d := job.desc
+				job.prog.begin()
 				err := p.pushBlob(ctx, job)
 				mu.Lock()
 				if err != nil && first == nil {
@@ -204,9 +209,9 @@ func (p *pusher) pushBlobs(ctx context.Context, blobs []v1.Descriptor) (int, err
 			}
 		}()
 	}
-	for _, d := range blobs {
+	for _, job := range jobs {
 		select {
-		case work <- d:
+		case work <- job:
 			continue
 		case <-ctx.Done():
 		}
