@@ -164,7 +164,7 @@ func (u *directUpload) sendPart(ctx context.Context, i int, src io.ReaderAt, bas
 	var last error
 	for attempt := 0; attempt <= u.p.reg.retries; attempt++ {
 		if attempt > 0 {
-			if err := sleep(ctx, u.p.reg.backoff<<min(attempt-1, 4)); err != nil {
+			if err := u.p.reg.pause(ctx, attempt); err != nil {
 				return err
 			}
 		}

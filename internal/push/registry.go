@@ -106,7 +106,7 @@ func (r *registry) send(ctx context.Context, req request, ok ...int) (*http.Resp
 	var last error
 	for attempt := 0; attempt <= r.retries; attempt++ {
 		if attempt > 0 {
-			if err := sleep(ctx, r.backoff<<min(attempt-1, 4)); err != nil {
+			if err := r.pause(ctx, attempt); err != nil {
 				return nil, err
 			}
 		}
@@ -174,6 +174,12 @@ func retryAfter(resp *http.Response, def time.Duration) time.Duration {
 		return min(time.Duration(s)*time.Second, time.Minute)
 	}
 	return def
+}
+
+// pause waits before the retry-th try again (from 1): the backoff,
+// doubling up to 16 times it.
+func (r *registry) pause(ctx context.Context, retry int) error {
+	return sleep(ctx, r.backoff<<min(max(retry-1, 0), 4))
 }
 
 // sleep waits d, or until ctx ends.

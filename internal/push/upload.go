@@ -147,7 +147,7 @@ func (p *pusher) pushStandard(ctx context.Context, b blobJob, loc string, lim li
 		if failures > p.reg.retries {
 			return fmt.Errorf("chunk %d-%d: %w", off, off+n-1, err)
 		}
-		if err := sleep(ctx, p.reg.backoff<<min(failures-1, 4)); err != nil {
+		if err := p.reg.pause(ctx, failures); err != nil {
 			return err
 		}
 		// Resume from what the registry holds.
@@ -240,7 +240,7 @@ func (p *pusher) finishUpload(ctx context.Context, b blobJob, loc string, size i
 		if ctx.Err() != nil || attempt >= p.reg.retries || !retriable(err) {
 			return err
 		}
-		if err := sleep(ctx, p.reg.backoff<<min(attempt, 4)); err != nil {
+		if err := p.reg.pause(ctx, attempt+1); err != nil {
 			return err
 		}
 		// The failed upload may be gone: start another.
@@ -303,7 +303,7 @@ func (p *pusher) putDigest(ctx context.Context, b blobJob, loc string, body func
 		if body != nil || failures > p.reg.retries || !retriable(err) {
 			return err
 		}
-		if err := sleep(ctx, p.reg.backoff<<min(failures-1, 4)); err != nil {
+		if err := p.reg.pause(ctx, failures); err != nil {
 			return err
 		}
 	}
