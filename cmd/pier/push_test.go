@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -230,4 +232,36 @@ func TestPushAuth(t *testing.T) {
 
 func basicAuth(user, password string) string {
 	return base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
+}
+
+// On a terminal the progress is redrawn in place: a line per blob under
+// way and the total, then each blob's line once it is in the registry.
+func TestPushProgressOnTerminal(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("no script(1) to run pier push on a pseudo-terminal")
+	}
+	s := startServer(t, t.TempDir(), "--chunk-max-length", "1048576")
+	dir := t.TempDir()
+	img := rawImage(t, dir, "v1", 8<<20)
+	want := imageContent(t, img)
+	dest := s.addr + "/tty/app:v1"
+	cmd := exec.Command(script, "-qefc", strings.Join([]string{pierBinary(t), "push", "oci:" + dir + ":v1", dest}, " "), "/dev/null")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + pushHome(t, nil), "TERM=xterm"}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("pier push on a terminal: %v\n%q", err, out)
+	}
+	checkPulled(t, s.url(""), "tty/app", "v1", want)
+	text := string(out)
+	for _, w := range []string{"\x1b[2K", "total 8.0 MiB / 8.0 MiB", "pushed " + dest, "@" + want.root.String()} {
+		if !strings.Contains(text, w) {
+			t.Errorf("the terminal shows no %q:\n%q", w, text)
+		}
+	}
+	for d := range want.blobs {
+		if !strings.Contains(text, d.String()[:19]) {
+			t.Errorf("the terminal shows no line for blob %s:\n%q", d, text)
+		}
+	}
 }
