@@ -75,10 +75,13 @@ func (p *pusher) pushDirect(ctx context.Context, b blobJob, loc string, body io.
 	}
 	u.learn(s)
 	if err := u.sendParts(ctx); err != nil {
-		// End the upload: its parts are dropped.
-		if r, derr := p.reg.do(context.WithoutCancel(ctx), http.MethodDelete, loc, nil, nil); derr == nil {
+		// End the upload: its parts are dropped (also when the push was
+		// interrupted, briefly).
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if r, derr := p.reg.do(dctx, http.MethodDelete, loc, nil, nil); derr == nil {
 			r.Body.Close()
 		}
+		cancel()
 		return err
 	}
 	if err := p.putDigest(ctx, b, loc, nil); err != nil {
