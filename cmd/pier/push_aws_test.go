@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -106,8 +107,41 @@ func TestPushDirect(t *testing.T) {
 	if waits == 0 {
 		t.Errorf("no end of the direct upload was answered 202 with --copy-budget 0:\n%s", exchanges(reg.since(mr)))
 	}
-	if !strings.Contains(r.stderr, "pushed direct (2 parts)") || !strings.Contains(r.stderr, "part 1 failed") {
-		t.Errorf("stderr does not tell the direct upload and the retried part:\n%s", r.stderr)
+	if !strings.Contains(r.stderr, "pushed direct (2 parts)") || !regexp.MustCompile(`part [12] failed`).MatchString(r.stderr) || strings.Contains(r.stderr, "X-Amz-Signature") {
+		t.Errorf("stderr does not tell the direct upload and the retried part, or shows a part URL's signature:\n%s", r.stderr)
+	}
+
+	// A part that fails every time fails the push, which says which blob
+	// and part, cancels the upload (the multipart upload is aborted) and
+	// writes no manifest.
+	failing := t.TempDir()
+	small := imageContent(t, rawImage(t, failing, "v1", 6<<20))
+	var layer string
+	for d, size := range small.blobs {
+		if size > 1<<20 {
+			layer = d.String()
+		}
+	}
+	s3.arm("cut", 0, isPart)
+	s3.arm("cut", 0, isPart)
+	mr = reg.mark()
+	dest = reg.host + "/direct/failing:v1"
+	fail := runPush(t, pushHome(t, nil), "push", "--retries", "1", "oci:"+failing+":v1", dest)
+	if want := "blob " + layer + " (6.0 MiB): part 1:"; fail.err == nil || !strings.Contains(fail.stderr, want) || strings.Contains(fail.stderr, "X-Amz-Signature") {
+		t.Errorf("push with a failing part: %v\n%s\nwant a failure saying %q", fail.err, fail.stderr, want)
+	}
+	t.Logf("the push with a failing part said:\n%s", fail.stderr)
+	var deletes, manifests int
+	for _, e := range reg.since(mr) {
+		if e.method == http.MethodDelete && strings.Contains(e.uri, "/blobs/uploads/") && e.status == http.StatusNoContent {
+			deletes++
+		}
+		if e.method == http.MethodPut && strings.Contains(e.uri, "/manifests/") {
+			manifests++
+		}
+	}
+	if deletes != 1 || manifests != 0 {
+		t.Errorf("after the failed part: %d upload cancelled (want 1), %d manifests put (want none)\n%s", deletes, manifests, exchanges(reg.since(mr)))
 	}
 }
 

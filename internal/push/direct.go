@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"time"
@@ -207,6 +209,12 @@ func (u *directUpload) put(ctx context.Context, url string, body io.Reader, n in
 	req.ContentLength = n
 	resp, err := u.p.reg.bare.Do(req)
 	if err != nil {
+		// The URL's query is its signature: a credential, kept out of
+		// messages.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			ue.URL, _, _ = strings.Cut(ue.URL, "?")
+		}
 		return err
 	}
 	defer resp.Body.Close()
