@@ -195,7 +195,9 @@ func (u *directUpload) sendPart(ctx context.Context, i int, src io.ReaderAt, bas
 			return ctx.Err()
 		}
 		last = err
-		u.p.logf("%s: part %d failed (%v); sending it again", short(u.b.desc.Digest), i, err)
+		if attempt < u.p.reg.retries {
+			u.p.logf("%s: part %d failed (%v); sending it again", short(u.b.desc.Digest), i, err)
+		}
 	}
 	return fmt.Errorf("part %d: %w", i, last)
 }
