@@ -30,7 +30,7 @@ type pushFlags struct {
 }
 
 func (f *pushFlags) register(fs *flag.FlagSet) {
-	fs.IntVar(&f.jobs, "jobs", 4, "blobs pushed at a time, and parts of direct uploads sent at a time")
+	fs.IntVar(&f.jobs, "jobs", 4, "transfers at a time (direct parts, chunks, whole blobs); twice as many blobs are under way, so that while the registry checks one at its end another is sent")
 	fs.BoolVar(&f.insecure, "insecure", false, "allow plain HTTP and unverified TLS to the registries (loopback registries may use plain HTTP without it)")
 	fs.BoolVar(&f.direct, "direct", true, "use direct-to-S3 uploads when the registry offers them (--direct=false: standard uploads only)")
 	fs.Int64Var(&f.directMin, "direct-min", 5<<20, "smallest blob, in bytes, sent by a direct upload; smaller ones go in one standard request")

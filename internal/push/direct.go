@@ -57,7 +57,7 @@ type directUpload struct {
 
 // pushDirect sends the blob of b on the direct upload at loc, whose start
 // answered body: its parts go to the object store's presigned URLs in
-// parallel (at most p.opts.Jobs parts at a time over the whole push), and
+// parallel (in the push's transfer slots: p.opts.Jobs at a time), and
 // the registry checks and places the bytes when the upload ends.
 func (p *pusher) pushDirect(ctx context.Context, b blobJob, loc string, body io.Reader) error {
 	var s directSession

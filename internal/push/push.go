@@ -16,8 +16,10 @@ import (
 
 // Options are how a push goes.
 type Options struct {
-	// Jobs is how many blobs go up at a time, and how many parts of
-	// direct uploads at a time over the whole push (at least 1).
+	// Jobs is how many transfers of bytes (direct parts, chunks, whole
+	// blobs) go at a time over the whole push (at least 1); twice as many
+	// blobs are under way, so that while the registry checks the bytes of
+	// one at its end, another is sent.
 	Jobs int
 	// Direct asks the registry for direct uploads of blobs of at least
 	// DirectMin bytes; a registry that does not offer them gets standard
@@ -59,7 +61,7 @@ type pusher struct {
 	src   Source
 	reg   *registry
 	prog  *progress
-	slots chan struct{} // parts of direct uploads under way
+	slots chan struct{} // transfers of bytes under way
 	// from is the source repository when it is in the destination
 	// registry: blobs are mounted from it.
 	from string
@@ -173,7 +175,7 @@ func (p *pusher) walk(ctx context.Context, d v1.Descriptor, manifests *[]manifes
 	return nil
 }
 
-// pushBlobs pushes blobs, Jobs at a time, and returns how many it sent.
+// pushBlobs pushes blobs, 2×Jobs at a time, and returns how many it sent.
 func (p *pusher) pushBlobs(ctx context.Context, blobs []v1.Descriptor) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -189,7 +191,9 @@ func (p *pusher) pushBlobs(ctx context.Context, blobs []v1.Descriptor) (int, err
 			open: func(ctx context.Context) (io.ReadCloser, error) { return p.src.Blob(ctx, d) }}
 	}
 	work := make(chan blobJob)
-	for range min(p.opts.Jobs, len(blobs)) {
+	// Twice as many blobs as transfers: while the registry checks the
+	// bytes of one at its end, another is sent.
+	for range min(2*p.opts.Jobs, len(blobs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -240,7 +244,7 @@ func (p *pusher) putManifest(ctx context.Context, m manifestJob, ref string) err
 	return nil
 }
 
-// acquire takes a slot for a part of a direct upload.
+// acquire takes a slot for a transfer of bytes.
 func (p *pusher) acquire(ctx context.Context) error {
 	select {
 	case p.slots <- struct{}{}:

@@ -192,7 +192,7 @@ func (p *pusher) patch(ctx context.Context, b blobJob, loc string, off, n int64)
 	req.GetBody = body
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.Header.Set("Content-Range", fmt.Sprintf("%d-%d", off, off+n-1))
-	resp, err := p.reg.api.Do(req)
+	resp, err := p.sendBytes(req)
 	if err != nil {
 		return "", err
 	}
@@ -277,7 +277,11 @@ func (p *pusher) putDigest(ctx context.Context, b blobJob, loc string, body func
 			req.ContentLength = b.desc.Size
 			req.Header.Set("Content-Type", "application/octet-stream")
 		}
-		resp, err := p.reg.api.Do(req)
+		do := p.reg.api.Do
+		if body != nil {
+			do = p.sendBytes
+		}
+		resp, err := do(req)
 		if err == nil && resp.StatusCode == http.StatusAccepted && waited < p.opts.FinishWait {
 			// Retry-After: 0 asks again at once; a short pause keeps that
 			// from spinning.
@@ -307,6 +311,17 @@ func (p *pusher) putDigest(ctx context.Context, b blobJob, loc string, body func
 			return err
 		}
 	}
+}
+
+// sendBytes sends req, which carries a blob's bytes, in one of the push's
+// transfer slots.
+func (p *pusher) sendBytes(req *http.Request) (*http.Response, error) {
+	if err := p.acquire(req.Context()); err != nil {
+		req.Body.Close()
+		return nil, err
+	}
+	defer p.release()
+	return p.reg.api.Do(req)
 }
 
 // checkStatus is nil when resp's status is one of ok, else the
