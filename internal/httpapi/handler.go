@@ -15,6 +15,7 @@ import (
 	"github.com/pier-registry/pier/internal/auth"
 	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/registry"
+	"github.com/pier-registry/pier/internal/site"
 )
 
 // Options tune a Handler.
@@ -23,6 +24,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Auth is the access control; nil serves an open registry.
 	Auth *Auth
+	// Sites serves the files of artifacts under /sites/ (access checked
+	// by Auth); nil: none.
+	Sites *site.Server
 }
 
 // Handler is the http.Handler of the /v2 API.
@@ -31,6 +35,7 @@ type Handler struct {
 	log    *slog.Logger
 	auth   *Auth
 	tokens *auth.TokenHandler
+	sites  *site.Server
 }
 
 // New returns the handler of the /v2 API for reg, with logging and panic
@@ -39,7 +44,7 @@ func New(reg *registry.Registry, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &Handler{reg: reg, log: opts.Logger, auth: opts.Auth}
+	h := &Handler{reg: reg, log: opts.Logger, auth: opts.Auth, sites: opts.Sites}
 	if a := opts.Auth; a != nil {
 		h.tokens = &auth.TokenHandler{
 			Verifier: a.Verifier, Signer: a.Signer, Policy: a.Policy, Limiter: a.Limiter,
@@ -51,6 +56,10 @@ func New(reg *registry.Registry, opts Options) http.Handler {
 
 // ServeHTTP routes a request to the handler of its endpoint.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.isSite(r) {
+		h.sites.Serve(w, r, h.siteAccess)
+		return
+	}
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	rt, err := parseRoute(r.URL.Path)
 	if err != nil {
