@@ -288,3 +288,78 @@ func TestSites(t *testing.T) {
 		})
 	}
 }
+
+// siteView is the S3 and DynamoDB requests of one view of a site's home
+// page (the page, its stylesheet and its image).
+type siteView struct{ s3, dynamodb int }
+
+// view GETs the home page of the site at base and its two assets from s,
+// checks the answers, and returns the backend requests they made.
+func view(t *testing.T, s *instance, base string) siteView {
+	t.Helper()
+	var v siteView
+	for _, f := range []struct{ path, typ string }{{"", "text/html; charset=utf-8"}, {"style.css", "text/css; charset=utf-8"}, {"logo.png", "image/png"}} {
+		resp, body := httpGet(t, s.url(base+f.path))
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != f.typ || len(body) == 0 {
+			t.Fatalf("GET %s%s: %s, %s, %d bytes", base, f.path, resp.Status, resp.Header.Get("Content-Type"), len(body))
+		}
+		s3, ddb, ops := s.backendRequests(t, resp.Header.Get("X-Request-Id"))
+		t.Logf("GET %-40s S3 %d, DynamoDB %d %v", base+f.path, s3, ddb, ops)
+		v.s3 += s3
+		v.dynamodb += ddb
+	}
+	return v
+}
+
+// TestSitesAWSRequests measures the S3 and DynamoDB requests of a page
+// view on the aws backend (docs/sites.md): a site served from its layers,
+// and one unpacked from a directory, on the first view of a process, a
+// later one, and the first view of another process (which reads the
+// recorded index instead of unpacking again).
+func TestSitesAWSRequests(t *testing.T) {
+	if !sitesSelected() {
+		t.Skip("the site tests need oras: run with -run Sites (make sites) or PIER_SITES=1")
+	}
+	flags := awsBackendFlags(t)
+	s := startServer(t, t.TempDir(), flags...)
+	oras := siteTool(t, "oras")
+	dir := siteFiles(t)
+	www := filepath.Join(dir, "www")
+	push := func(wd, repo string, args ...string) {
+		cmd := exec.Command(oras, append([]string{"push", "--plain-http", s.addr + "/" + repo}, args...)...)
+		cmd.Dir = wd
+		cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "DOCKER_CONFIG="+t.TempDir())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("oras push %s: %v\n%s", repo, err, out)
+		}
+	}
+	push(www, "counts/files:v1", "index.html:text/html", "page2.html:text/html", "style.css:text/css", "logo.png:image/png")
+	push(dir, "counts/dir:v1", "www")
+
+	// cold is a process that has seen nothing of the sites (the pushes
+	// went to s, whose blob link cache holds their layers).
+	cold := startServer(t, t.TempDir(), flags...)
+	for _, step := range []struct {
+		name string
+		srv  *instance
+		base string
+		want siteView
+	}{
+		// Per file: the tag (GetItem), the layer's link (GetItem, then
+		// cached), the bytes (GetObject).
+		{"a layer per file, first view of a process", cold, "/sites/counts/files/@v1/", siteView{3, 6}},
+		{"a layer per file, later view", cold, "/sites/counts/files/@v1/", siteView{3, 3}},
+		// The first view ever unpacks: the tag, the site index record
+		// (none), the archive's link (GetItem x3), the archive (GetObject),
+		// its 5 files and the index (PutObject x6), the record (PutItem).
+		{"a directory, first view (unpacks)", cold, "/sites/counts/dir/@v1/", siteView{10, 6}},
+		{"a directory, later view", cold, "/sites/counts/dir/@v1/", siteView{3, 3}},
+		// Another process reads the record and the index once.
+		{"a directory, first view of another process", s, "/sites/counts/dir/@v1/", siteView{4, 4}},
+		{"a directory, later view of another process", s, "/sites/counts/dir/@v1/", siteView{3, 3}},
+	} {
+		if got := view(t, step.srv, step.base); got != step.want {
+			t.Errorf("%s: S3 %d, DynamoDB %d; want S3 %d, DynamoDB %d (docs/sites.md)", step.name, got.s3, got.dynamodb, step.want.s3, step.want.dynamodb)
+		}
+	}
+}
