@@ -16,15 +16,9 @@ import (
 	"github.com/pier-registry/pier/internal/store"
 )
 
-// Records keeps, for each manifest whose archives were unpacked, the
-// digest of its site's index (a blob). Metadata stores implement it.
-type Records interface {
-	// SiteIndex returns the index digest recorded for manifest d, or
-	// store.ErrNotFound.
-	SiteIndex(ctx context.Context, d digest.Digest) (digest.Digest, error)
-	// PutSiteIndex records index as the index of manifest d.
-	PutSiteIndex(ctx context.Context, d, index digest.Digest) error
-}
+// Records keeps the digest of the index of each unpacked site: a
+// metadata store's store.SiteIndexes.
+type Records = store.SiteIndexes
 
 // Options tune a Server. The zero value is usable.
 type Options struct {

@@ -19,6 +19,8 @@ func siteKey(d digest.Digest) map[string]types.AttributeValue {
 
 const siteSK = "i"
 
+var _ store.SiteIndexes = (*Metadata)(nil)
+
 // SiteIndex returns the digest of the index of the unpacked site of
 // manifest d (package site), or store.ErrNotFound. One strongly
 // consistent GetItem.

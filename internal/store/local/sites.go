@@ -14,6 +14,8 @@ import (
 // documentation).
 var bucketSites = []byte("sites")
 
+var _ store.SiteIndexes = (*Metadata)(nil)
+
 // SiteIndex returns the digest of the index of the unpacked site of
 // manifest d (package site), or store.ErrNotFound.
 func (m *Metadata) SiteIndex(ctx context.Context, d digest.Digest) (digest.Digest, error) {
