@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"flag"
 	"image"
 	"image/color"
 	"image/png"
@@ -29,13 +28,7 @@ import (
 // sitesSelected reports whether the site tests should run: they need oras
 // and Chromium (scripts/tools.sh), so they run when asked for (make sites:
 // go test -run Sites) or with PIER_SITES=1.
-func sitesSelected() bool {
-	if os.Getenv("PIER_SITES") == "1" {
-		return true
-	}
-	f := flag.Lookup("test.run")
-	return f != nil && strings.Contains(f.Value.String(), "Sites")
-}
+func sitesSelected() bool { return suiteSelected("PIER_SITES", "Sites") }
 
 // siteTool returns the path that scripts/tools.sh prints for name.
 func siteTool(t *testing.T, name string) string {
@@ -333,8 +326,21 @@ func TestSitesAWSRequests(t *testing.T) {
 			t.Fatalf("oras push %s: %v\n%s", repo, err, out)
 		}
 	}
-	push(www, "counts/files:v1", "index.html:text/html", "page2.html:text/html", "style.css:text/css", "logo.png:image/png")
 	push(dir, "counts/dir:v1", "www")
+	// A file over the 1 MiB that come through the registry: a layer of
+	// counts/files, and in a directory of its own, counts/big.
+	big := make([]byte, 1<<20+1)
+	rand.Read(big)
+	for _, p := range []string{filepath.Join(www, "big.bin"), filepath.Join(dir, "big", "big.bin")} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, big, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push(www, "counts/files:v1", "index.html:text/html", "page2.html:text/html", "style.css:text/css", "logo.png:image/png", "big.bin")
+	push(dir, "counts/big:v1", "big")
 
 	// cold is a process that has seen nothing of the sites (the pushes
 	// went to s, whose blob link cache holds their layers).
@@ -360,6 +366,19 @@ func TestSitesAWSRequests(t *testing.T) {
 	} {
 		if got := view(t, step.srv, step.base); got != step.want {
 			t.Errorf("%s: S3 %d, DynamoDB %d; want S3 %d, DynamoDB %d (docs/sites.md)", step.name, got.s3, got.dynamodb, step.want.s3, step.want.dynamodb)
+		}
+	}
+
+	// A large file, a layer or unpacked, is a redirect to S3.
+	for _, base := range []string{"/sites/counts/files/@v1/", "/sites/counts/big/@v1/"} {
+		resp := call(t, "GET", s.url(base+"big.bin"), nil)
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusTemporaryRedirect || !strings.Contains(loc, "X-Amz-Signature=") {
+			t.Errorf("GET %sbig.bin: %s, Location %q; want a 307 to a presigned URL", base, resp.Status, loc)
+			continue
+		}
+		if resp, body := httpGet(t, loc); resp.StatusCode != http.StatusOK || !bytes.Equal(body, big) {
+			t.Errorf("GET %sbig.bin from S3: %s, %d bytes; want the file's %d", base, resp.Status, len(body), len(big))
 		}
 	}
 }
