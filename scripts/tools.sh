@@ -10,6 +10,8 @@
 #   scripts/tools.sh regctl        # regclient's regctl
 #   scripts/tools.sh skopeo        # skopeo, from Debian's packages (apt-get
 #                                  # install when missing; not pinned here)
+#   scripts/tools.sh chromium      # Debian's chromium, for the browser test
+#                                  # of sites (apt-get install when missing)
 #   scripts/tools.sh interop       # all four clients of the interop suite
 #   scripts/tools.sh distribution  # CNCF Distribution's registry (make bench)
 #
@@ -48,18 +50,20 @@ build() {
 	echo "$out"
 }
 
-# skopeo is a Debian package (bookworm: 1.9.3): installed with apt-get when
-# it is missing, and found on PATH.
-skopeo_path() {
-	if ! command -v skopeo >/dev/null 2>&1; then
-		echo "installing skopeo (apt-get)" >&2
+# debian_path NAME: a Debian package's command (skopeo, bookworm: 1.9.3;
+# chromium, for the browser test of sites), installed with apt-get when it
+# is missing (not pinned here), and found on PATH.
+debian_path() {
+	local name=$1
+	if ! command -v "$name" >/dev/null 2>&1; then
+		echo "installing $name (apt-get)" >&2
 		if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends skopeo; } >&2; then
-			echo "tools.sh: could not install skopeo with apt-get (it needs root)" >&2
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$name"; } >&2; then
+			echo "tools.sh: could not install $name with apt-get (it needs root)" >&2
 			exit 1
 		fi
 	fi
-	command -v skopeo
+	command -v "$name"
 }
 
 case "${1:-}" in
@@ -82,7 +86,10 @@ regctl)
 	build regctl "$REGCTL_VERSION" github.com/regclient/regclient/cmd/regctl
 	;;
 skopeo)
-	skopeo_path
+	debian_path skopeo
+	;;
+chromium)
+	debian_path chromium
 	;;
 distribution)
 	build distribution "$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3/cmd/registry
@@ -91,10 +98,10 @@ interop)
 	build crane "$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane
 	build oras "$ORAS_VERSION" oras.land/oras/cmd/oras
 	build regctl "$REGCTL_VERSION" github.com/regclient/regclient/cmd/regctl
-	skopeo_path
+	debian_path skopeo
 	;;
 *)
-	echo "usage: $0 conformance|crane|versitygw|rie|oras|regctl|skopeo|interop|distribution" >&2
+	echo "usage: $0 conformance|crane|versitygw|rie|oras|regctl|skopeo|chromium|interop|distribution" >&2
 	exit 2
 	;;
 esac
