@@ -11,6 +11,8 @@
 #   scripts/tools.sh skopeo        # skopeo, from Debian's packages (apt-get
 #                                  # install when missing; not pinned here)
 #   scripts/tools.sh interop       # all four clients of the interop suite
+#   scripts/tools.sh docker        # Debian's docker.io (apt-get install when
+#                                  # missing): prints its client, then dockerd
 #   scripts/tools.sh distribution  # CNCF Distribution's registry (make bench)
 #
 # The cache is $PIER_CACHE (default: $XDG_CACHE_HOME/pier or ~/.cache/pier).
@@ -62,6 +64,30 @@ skopeo_path() {
 	command -v skopeo
 }
 
+# docker is Debian's docker.io (bookworm: 20.10.24): the daemon and the
+# client of the same version (another docker on PATH, e.g. a newer one in
+# /usr/local/bin, may not speak to it), installed with apt-get when
+# missing. It prints the client's path, then dockerd's.
+docker_paths() {
+	local client=/usr/bin/docker dockerd=/usr/sbin/dockerd
+	if ! dpkg-query -W -f='${Status}' docker.io 2>/dev/null | grep -q 'install ok installed'; then
+		echo "installing docker.io (apt-get)" >&2
+		if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io; } >&2; then
+			echo "tools.sh: could not install docker.io with apt-get (it needs root)" >&2
+			exit 1
+		fi
+	fi
+	for f in "$client" "$dockerd"; do
+		if [ ! -x "$f" ]; then
+			echo "tools.sh: docker.io is installed but $f is missing" >&2
+			exit 1
+		fi
+	done
+	echo "$client"
+	echo "$dockerd"
+}
+
 case "${1:-}" in
 conformance)
 	build conformance "$CONFORMANCE_VERSION" github.com/opencontainers/distribution-spec/conformance
@@ -84,6 +110,9 @@ regctl)
 skopeo)
 	skopeo_path
 	;;
+docker)
+	docker_paths
+	;;
 distribution)
 	build distribution "$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3/cmd/registry
 	;;
@@ -94,7 +123,7 @@ interop)
 	skopeo_path
 	;;
 *)
-	echo "usage: $0 conformance|crane|versitygw|rie|oras|regctl|skopeo|interop|distribution" >&2
+	echo "usage: $0 conformance|crane|versitygw|rie|oras|regctl|skopeo|interop|docker|distribution" >&2
 	exit 2
 	;;
 esac
