@@ -328,7 +328,9 @@ func showsReason(t *testing.T, r *result, action, repo string) {
 	var reason string
 	described := false
 	for _, e := range refusals {
-		var body struct{ Errors []struct{ Code, Message string } }
+		var body struct {
+			Errors []struct{ Code, Message string }
+		}
 		json.Unmarshal([]byte(e.body), &body)
 		for _, m := range body.Errors {
 			if strings.Contains(m.Message, action) && strings.Contains(m.Message, repo) {
