@@ -3,7 +3,8 @@
 #   make test   run every test (unit, store contract on both backends, fuzz
 #               seeds and short fuzzing, the OCI conformance suite on both
 #               backends, crane end to end, the interop suite: crane, oras,
-#               regctl and skopeo on pier serve and the local Lambda path)
+#               regctl and skopeo on pier serve and the local Lambda path,
+#               and headless Chromium opening sites on both)
 # Outside tools are built once into $(PIER_CACHE) (scripts/tools.sh); the
 # tests of the aws backend run on DynamoDB Local and versitygw, started on
 # free loopback ports and always stopped (scripts/with-local-aws.sh).
@@ -15,7 +16,7 @@ export PIER_CACHE
 # exceeded" and no crasher on Go 1.26 (golang/go#75804).
 FUZZTIME  ?= 300000x
 
-.PHONY: run test unit fuzz conformance conformance-local conformance-aws conformance-lambda local-api bench bench-coldstart bench-registry build-pier vet clean local-aws-start local-aws-stop interop
+.PHONY: run test unit fuzz conformance conformance-local conformance-aws conformance-lambda local-api bench bench-coldstart bench-registry build-pier vet clean local-aws-start local-aws-stop interop sites
 
 # A development registry on loopback: open (--auth=none). See the README's
 # "Logging in" for a registry with auth on.
@@ -112,7 +113,14 @@ interop:
 	scripts/tools.sh interop >/dev/null
 	scripts/with-local-aws.sh $(GO) test -count=1 -run Interop ./cmd/pier
 
-test: vet unit fuzz conformance interop
+# The end-to-end test of sites (cmd/pier/site_e2e_test.go): oras pushes a
+# site to pier serve and the local Lambda path, headless Chromium opens it.
+sites:
+	scripts/tools.sh oras >/dev/null
+	scripts/tools.sh chromium >/dev/null
+	scripts/with-local-aws.sh $(GO) test -count=1 -run Sites ./cmd/pier
+
+test: vet unit fuzz conformance interop sites
 
 clean:
 	rm -rf build data
