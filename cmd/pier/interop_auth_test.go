@@ -60,8 +60,10 @@ func startAuthPath(t *testing.T, p *pierPath) *authPath {
 	var backend []string
 	data := t.TempDir()
 	kind := "http"
-	if strings.HasSuffix(p.name, "-rest") {
-		kind = "rest"
+	for _, k := range []string{"rest", "url"} {
+		if strings.HasSuffix(p.name, "-"+k) {
+			kind = k
+		}
 	}
 	bucket, prefix := "auth-"+kind+"-"+suffix, "auth-"+kind+"-"+suffix+"-"
 	if p.lambda {
