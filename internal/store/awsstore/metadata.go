@@ -79,7 +79,7 @@ package awsstore
 //	Repositories        1 Query
 //	LinkBlob            1 BatchWriteItem (the link and the catalog item)
 //	UnlinkBlob          1 DeleteItem
-//	MissingBlobs/...    1 BatchGetItem per 100 digests (none for no digests)
+//	BlobSizes, Missing… 1 BatchGetItem per 100 digests (none for no digests)
 //	CreateUpload        1 PutItem
 //	UpdateUpload        1 PutItem
 //	DeleteUpload        1 DeleteItem
