@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestLongListCursor: a last= cursor longer than any tag or repository
@@ -44,4 +49,58 @@ func TestLongListCursor(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConnectionTimeouts: pier serve closes a keep-alive connection left
+// idle and a request whose body stalls, after its timeouts; a body whose
+// bytes keep coming may take longer than the read timeout.
+func TestConnectionTimeouts(t *testing.T) {
+	s := startServer(t, t.TempDir(), "--idle-timeout", "500ms", "--read-timeout", "500ms")
+	// closed reports whether the server closes conn within 5 s (reading
+	// and dropping whatever it answers first).
+	closed := func(conn net.Conn) bool {
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err := io.Copy(io.Discard, conn)
+		return err == nil // EOF: closed by the server; a timeout: still open
+	}
+	dial := func() net.Conn {
+		conn, err := net.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+
+	t.Run("idle keep-alive", func(t *testing.T) {
+		conn := dial()
+		fmt.Fprintf(conn, "GET /v2/ HTTP/1.1\r\nHost: %s\r\n\r\n", s.addr)
+		if !closed(conn) {
+			t.Error("an idle keep-alive connection is still open 5 s after the answer")
+		}
+	})
+	t.Run("stalled body", func(t *testing.T) {
+		conn := dial()
+		fmt.Fprintf(conn, "POST /v2/team/app/blobs/uploads/?digest=%s HTTP/1.1\r\nHost: %s\r\nContent-Length: 100\r\n\r\n0123456789", digestOf([]byte("x")), s.addr)
+		if !closed(conn) {
+			t.Error("a request whose body stalled is still open 5 s later")
+		}
+	})
+	t.Run("slow body", func(t *testing.T) {
+		blob := []byte("dripped, one byte at a time")
+		conn := dial()
+		fmt.Fprintf(conn, "POST /v2/team/app/blobs/uploads/?digest=%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", digestOf(blob), s.addr, len(blob))
+		for _, b := range blob { // 27 bytes in 2.7 s
+			time.Sleep(100 * time.Millisecond)
+			conn.Write([]byte{b})
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("slow upload: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Errorf("slow upload: %s, want 201 Created", resp.Status)
+		}
+	})
 }

@@ -74,6 +74,13 @@ type Config struct {
 	// BlobLinkCacheEntries is the largest number of blob links the cache
 	// keeps (PIER_BLOB_LINK_CACHE_ENTRIES); 0 turns the cache off.
 	BlobLinkCacheEntries int64
+	// IdleTimeout is how long `pier serve` keeps a connection that has no
+	// request under way (PIER_IDLE_TIMEOUT).
+	IdleTimeout time.Duration
+	// ReadTimeout is how long `pier serve` waits for the next bytes of a
+	// request body (PIER_READ_TIMEOUT): a body may take any time as long
+	// as its bytes keep coming.
+	ReadTimeout time.Duration
 }
 
 // setting describes one setting: its flag, its variable, its default.
@@ -106,6 +113,8 @@ func (c *Config) settings() []setting {
 		{flag: "chunk-max-length", env: "PIER_CHUNK_MAX_LENGTH", def: "0", usage: "largest request body of an upload, in bytes, advertised as OCI-Chunk-Max-Length (0: no limit)", integer: &c.ChunkMaxLength},
 		{flag: "blob-link-cache-ttl", env: "PIER_BLOB_LINK_CACHE_TTL", def: "5m", usage: "how long a blob link this process wrote or read is answered from its cache; a blob deleted through another process is served for up to this long (0: no cache)", duration: &c.BlobLinkCacheTTL},
 		{flag: "blob-link-cache-entries", env: "PIER_BLOB_LINK_CACHE_ENTRIES", def: "10000", usage: "most blob links the cache keeps (0: no cache)", integer: &c.BlobLinkCacheEntries},
+		{flag: "idle-timeout", env: "PIER_IDLE_TIMEOUT", def: "2m", usage: "how long a connection with no request under way is kept open", duration: &c.IdleTimeout},
+		{flag: "read-timeout", env: "PIER_READ_TIMEOUT", def: "1m", usage: "how long to wait for the next bytes of a request body (a large upload may take any time while its bytes keep coming)", duration: &c.ReadTimeout},
 	}
 }
 
@@ -221,6 +230,9 @@ func (c Config) Validate() error {
 	}
 	if c.BlobLinkCacheTTL < 0 || c.BlobLinkCacheEntries < 0 {
 		return fmt.Errorf("blob link cache TTL %s and entries %d: want 0 (no cache) or more", c.BlobLinkCacheTTL, c.BlobLinkCacheEntries)
+	}
+	if c.IdleTimeout <= 0 || c.ReadTimeout <= 0 {
+		return fmt.Errorf("idle timeout %s and read timeout %s: want more than 0", c.IdleTimeout, c.ReadTimeout)
 	}
 	if c.ChunkMinLength < 0 || c.ChunkMaxLength < 0 {
 		return fmt.Errorf("chunk lengths must not be negative")
