@@ -11,8 +11,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/pier-registry/pier/internal/config"
 	"github.com/pier-registry/pier/internal/registry"
@@ -34,7 +37,15 @@ func serve(args []string) error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
+	if cfg.Auth == "token" && cfg.AuthSecret == "" && cfg.AuthKeyFile == "" {
+		// One server: a key file of its own, as with the local backend
+		// (servers that share a table share a key: --auth-secret).
+		cfg.AuthKeyFile = filepath.Join(cfg.DataDir, "auth.key")
+	}
 	s, err := server.New(context.Background(), cfg, log, registry.Options{})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return fmt.Errorf("the data directory %s is in use by another process, most likely another pier serve: stop it, or give this one another --data (%w)", cfg.DataDir, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -103,4 +106,52 @@ func TestConnectionTimeouts(t *testing.T) {
 			t.Errorf("slow upload: %s, want 201 Created", resp.Status)
 		}
 	})
+}
+
+// TestServeAWSWithAuth: the README's `pier serve --backend aws` runs
+// with auth on (the default) without a signing key set: the key is made
+// in the data directory, as with the local backend.
+func TestServeAWSWithAuth(t *testing.T) {
+	data := t.TempDir()
+	startServer(t, data, append(awsBackendFlags(t), "--auth", "token")...)
+	if _, err := os.Stat(filepath.Join(data, "auth.key")); err != nil {
+		t.Errorf("no signing key made in the data directory: %v", err)
+	}
+}
+
+// TestServeDataInUse: a second pier serve on a data directory in use
+// says so, and what to do, instead of "timeout".
+func TestServeDataInUse(t *testing.T) {
+	data := t.TempDir()
+	startServer(t, data)
+	cmd := exec.Command(pierBinary(t), "serve", "--addr", freeAddr(t), "--data", data, "--auth", "none")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("a second pier serve on the same data directory ran:\n%s", out)
+	}
+	for _, want := range []string{data, "in use", "--data"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the second pier serve says %q, which lacks %q", out, want)
+		}
+	}
+}
+
+// TestServeHelp: pier serve -h shows each flag's environment variable
+// and default once.
+func TestServeHelp(t *testing.T) {
+	out, err := exec.Command(pierBinary(t), "serve", "-h").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pier serve -h: %v\n%s", err, out)
+	}
+	for _, want := range []string{"PIER_ADDR", "127.0.0.1:5000", "PIER_READ_TIMEOUT"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("pier serve -h does not show %s:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(string(out), "127.0.0.1:5000"); n != 1 {
+		t.Errorf("pier serve -h shows the default address %d times, want once:\n%s", n, out)
+	}
+	if strings.Contains(string(out), ") (default ") {
+		t.Errorf("pier serve -h shows defaults twice:\n%s", out)
+	}
 }

@@ -105,7 +105,7 @@ func (c *Config) settings() []setting {
 		{flag: "allow-sparse", env: "PIER_ALLOW_SPARSE", def: "false", usage: "accept image manifests whose config or layers are not in the repository", boolean: &c.AllowSparse},
 		{flag: "auth", env: "PIER_AUTH", def: "token", usage: "token (logins and per-repository grants) or none (an open registry)", str: &c.Auth},
 		{flag: "public", env: "PIER_PUBLIC", def: "", usage: "repository-name patterns anyone may pull, comma separated (e.g. site/*,public/*)", str: &c.Public},
-		{flag: "auth-key-file", env: "PIER_AUTH_KEY_FILE", def: "", usage: "file of the token signing key, made when missing (default <data>/auth.key with the local backend)", str: &c.AuthKeyFile},
+		{flag: "auth-key-file", env: "PIER_AUTH_KEY_FILE", def: "", usage: "file of the token signing key, made when missing (pier serve: <data>/auth.key unless --auth-secret is set)", str: &c.AuthKeyFile},
 		{flag: "auth-secret", env: "PIER_AUTH_SECRET", def: "", usage: "AWS Secrets Manager secret holding the token signing key", str: &c.AuthSecret},
 		{flag: "token-ttl", env: "PIER_TOKEN_TTL", def: "5m", usage: "how long issued access tokens are valid", duration: &c.TokenTTL},
 		{flag: "log-level", env: "PIER_LOG_LEVEL", def: "info", usage: "lowest log level: debug, info, warn, error", str: &c.LogLevel},
@@ -156,16 +156,23 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 	for _, s := range c.settings() {
 		s := s
 		usage := fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def)
+		// The usage says the default: the flag package would say it
+		// again, unless it takes it for the zero value (zero).
+		var zero string
 		switch {
 		case s.boolean != nil:
 			fs.BoolVar(s.boolean, s.flag, *s.boolean, usage)
+			zero = "false"
 		case s.integer != nil:
 			fs.Int64Var(s.integer, s.flag, *s.integer, usage)
+			zero = "0"
 		case s.duration != nil:
 			fs.DurationVar(s.duration, s.flag, *s.duration, usage)
+			zero = "0s"
 		default:
 			fs.StringVar(s.str, s.flag, *s.str, usage)
 		}
+		fs.Lookup(s.flag).DefValue = zero
 	}
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
