@@ -24,7 +24,8 @@ type Auth struct {
 	Signer *auth.Signer
 	// Policy says which repositories anyone may pull.
 	Policy auth.Policy
-	// Limiter limits failed logins per user and client address.
+	// Limiter limits failed logins per user at a client address and per
+	// client address ([auth.Limiter.Login]).
 	Limiter *auth.Limiter
 	// TokenTTL is the lifetime of issued access tokens.
 	TokenTTL time.Duration
@@ -124,11 +125,11 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, rt route) (*
 	}
 	c, err := h.authenticate(r)
 	if err != nil {
-		var limited *limitedError
+		var limited *auth.LimitedError
 		switch {
 		case errors.As(err, &limited):
-			w.Header().Set("Retry-After", strconv.Itoa(int(limited.after.Seconds()+0.999)))
-			h.error(w, r, oci.Errorf(oci.CodeTooManyRequests, "too many failed logins: try again in %s", limited.after.Round(time.Second)))
+			w.Header().Set("Retry-After", strconv.Itoa(int(limited.Wait.Seconds()+0.999)))
+			h.error(w, r, oci.Errorf(oci.CodeTooManyRequests, "%s", limited))
 		case errors.Is(err, errCredentials):
 			h.challenge(w, r, repo, action, "invalid_token", err.Error())
 		default:
@@ -151,7 +152,12 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, rt route) (*
 	case c.basic:
 		h.error(w, r, oci.Errorf(oci.CodeDenied, "%s may not %s %s", c.name, action, repo))
 	case c.claims != nil:
-		h.challenge(w, r, repo, action, "insufficient_scope", "the token does not allow "+action+" on "+repo)
+		msg, err := h.denial(r.Context(), c, repo, action)
+		if err != nil {
+			h.error(w, r, err)
+			return nil, false
+		}
+		h.challenge(w, r, repo, action, "insufficient_scope", msg)
 	default:
 		h.challenge(w, r, repo, action, "", "authentication required to "+action+" "+repo)
 	}
@@ -177,11 +183,23 @@ func (h *Handler) capability(r *http.Request, rt route) *caller {
 	return &caller{name: owner}
 }
 
+// denial says why the bearer token of c does not allow action on repo:
+// no login, no grant, or a grant the token was not asked for.
+func (h *Handler) denial(ctx context.Context, c *caller, repo, action string) (string, error) {
+	if c.name == "" {
+		return action + " on " + repo + " needs a login: log in to this registry first (docker login)", nil
+	}
+	id, err := h.identity(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	if !auth.Allowed(id, h.auth.Policy, repo, action) {
+		return c.name + " may not " + action + " " + repo + ": no grant allows it", nil
+	}
+	return "the token does not allow " + action + " on " + repo + ": ask the token endpoint for scope repository:" + repo + ":" + action, nil
+}
+
 var errCredentials = errors.New("invalid credentials")
-
-type limitedError struct{ after time.Duration }
-
-func (e *limitedError) Error() string { return "too many failed logins" }
 
 // authenticate reads r's Authorization header: a bearer token, Basic
 // credentials, or none (anonymous).
@@ -203,13 +221,8 @@ func (h *Handler) authenticate(r *http.Request) (*caller, error) {
 		if !ok {
 			return nil, errCredentials
 		}
-		key := user + "@" + clientAddr(r)
-		if !h.auth.Limiter.Allow(key) {
-			return nil, &limitedError{h.auth.Limiter.RetryAfter(key)}
-		}
-		id, err := h.auth.Verifier.Check(r.Context(), user, pass)
+		id, err := h.auth.Limiter.Login(r.Context(), h.auth.Verifier, user, pass, clientAddr(r))
 		if errors.Is(err, auth.ErrBadCredentials) {
-			h.auth.Limiter.Fail(key)
 			return nil, errCredentials
 		}
 		if err != nil {
@@ -234,7 +247,7 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, repo, action
 	}
 	c := auth.Challenge(realm(r), h.service(), scopes)
 	if code != "" {
-		c += `,error="` + code + `"`
+		c = auth.ChallengeError(c, code, msg)
 	}
 	w.Header().Set("WWW-Authenticate", c)
 	h.error(w, r, oci.Errorf(oci.CodeUnauthorized, "%s", msg))

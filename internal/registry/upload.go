@@ -395,8 +395,10 @@ func (r *Registry) chunkAfterShort(u store.Upload) error {
 }
 
 func (r *Registry) chunkTooLarge() error {
+	// What to do, in the message: clients (docker, crane, oras, skopeo)
+	// print it.
 	return oci.Errorf(oci.CodeSizeInvalid,
-		"request body is larger than %d bytes, the most this registry takes in one request: push the blob in chunks (POST, then PATCH chunks of at most %d bytes with Content-Range, then PUT ?digest=)",
+		"request body is larger than %d bytes, the most this registry takes in one request: push with `pier push`, which sends large layers in chunks (or to the upload endpoint, when PIER_UPLOAD_URL is set), or push the blob in chunks (POST, then PATCH chunks of at most %d bytes with Content-Range, then PUT ?digest=)",
 		r.opts.ChunkMaxLength, r.opts.ChunkMaxLength).WithStatus(http.StatusRequestEntityTooLarge)
 }
 

@@ -53,7 +53,7 @@ var notOnGc = map[string]string{
 var wantEnv = map[string]string{
 	"PIER_BACKEND":          "aws",
 	"PIER_BUCKET":           "${Bucket}",
-	"PIER_TABLE_PREFIX":     "${AWS::StackName}-",
+	"PIER_TABLE_PREFIX":     defaultTablePrefix,
 	"PIER_PRESIGN_TTL":      "5m",
 	"PIER_COPY_BUDGET":      "20s",
 	"PIER_LOG_LEVEL":        "info",
