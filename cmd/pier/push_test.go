@@ -145,6 +145,44 @@ func TestPushChunked(t *testing.T) {
 	}
 }
 
+// A push that fails mid-blob leaves the upload where it stands; the next
+// push of the blob to the repository continues it from the registry's
+// Range instead of sending it all again.
+func TestPushContinuesAnEarlierPush(t *testing.T) {
+	s := startServer(t, t.TempDir(), "--chunk-min-length", "65536", "--chunk-max-length", "1048576")
+	f := startFront(t, "continue", s.addr)
+	home := pushHome(t, nil)
+	dir := t.TempDir()
+	want := imageContent(t, rawImage(t, dir, "v1", 4<<20))
+	dest := f.host + "/continue/app:v1"
+	args := []string{"push", "--retries", "0", "--jobs", "1", "oci:" + dir + ":v1", dest}
+
+	// The third chunk is cut off, and with --retries 0 the push fails.
+	f.arm("cut", 2, func(r *http.Request) bool { return r.Method == http.MethodPatch })
+	if r := runPush(t, home, args...); r.err == nil || !strings.Contains(r.stderr, "chunk 2097152-3145727") {
+		t.Fatalf("push with a chunk cut off: %v\n%s\nwant a failure naming the chunk", r.err, r.stderr)
+	}
+	m := f.mark()
+	r := mustPush(t, home, dest, want.root, args...)
+	checkPulled(t, s.url(""), "continue/app", "v1", want)
+	var posts int
+	var patched int64
+	for _, e := range f.since(m) {
+		if e.method == http.MethodPost {
+			posts++
+		}
+		if e.method == http.MethodPatch {
+			patched += e.sent
+		}
+	}
+	// The layer's upload is continued: no new upload, only the bytes from
+	// the end of the first two chunks on (the config went in the first
+	// push).
+	if posts != 0 || patched > 2<<20+1<<19 || !strings.Contains(r.stderr, "continuing the upload of an earlier push at byte") {
+		t.Errorf("the second push started %d uploads (want none), sent %d bytes in chunks (want at most the last 2.5 MiB):\n%s\n%s", posts, patched, r.stderr, exchanges(f.since(m)))
+	}
+}
+
 // exchanges lists a front's log, one exchange a line.
 func exchanges(log []exchange) string {
 	var b strings.Builder
