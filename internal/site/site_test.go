@@ -396,3 +396,28 @@ func TestNotSite(t *testing.T) {
 		}
 	}
 }
+
+// A repository that names another's archive without holding it (a sparse
+// manifest, --allow-sparse) does not get its files, even once the site
+// was unpacked for the repository that holds it.
+func TestSparseArchive(t *testing.T) {
+	f := newFixture(t, site.Options{})
+	f.reg = registry.New(f.blobs, f.meta, registry.Options{AllowSparse: true})
+	f.srv = site.New(f.reg, f.blobs, f.meta, site.Options{})
+	f.pushBoth(t)
+	if resp, body := f.get(t, "GET", "/sites/dir/@v1/style.css"); resp.StatusCode != 200 || body != styleCSS {
+		t.Fatalf("dir: %d %q", resp.StatusCode, body)
+	}
+	// The same manifest, pushed to thief, which holds only the config.
+	_, body, err := f.reg.Manifest(context.Background(), "dir", oci.Reference{Tag: "v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.blob(t, "thief", v1.MediaTypeEmptyJSON, "", []byte("{}"))
+	if _, err := f.reg.PutManifest(context.Background(), "thief", oci.Reference{Tag: "v1"}, v1.MediaTypeImageManifest, body, nil); err != nil {
+		t.Fatal(err)
+	}
+	if resp, got := f.get(t, "GET", "/sites/thief/@v1/style.css"); resp.StatusCode == 200 || strings.Contains(got, styleCSS) {
+		t.Errorf("thief: %d %q; want a refusal", resp.StatusCode, got)
+	}
+}
