@@ -85,6 +85,10 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, authorize Authori
 		s.opts.Logger.WarnContext(ctx, "site not unpacked", "error", err.Error())
 		page(w, r, http.StatusInsufficientStorage, "This site is too large to unpack: "+err.Error())
 		return
+	case errors.Is(err, errBadArchive):
+		s.opts.Logger.WarnContext(ctx, "site not unpacked", "error", err.Error())
+		page(w, r, http.StatusUnprocessableEntity, "This site's archive cannot be unpacked: "+err.Error())
+		return
 	case err != nil:
 		s.fail(w, r, err)
 		return

@@ -319,6 +319,10 @@ func TestUnpackBounds(t *testing.T) {
 			status:  507,
 		},
 		{
+			name:   "not gzip",
+			status: 422,
+		},
+		{
 			name:    "too many bytes",
 			opts:    site.Options{MaxUnpacked: 10},
 			entries: []tarEntry{{name: "site/a", body: "0123456789"}, {name: "site/b", body: "x"}},
@@ -327,7 +331,11 @@ func TestUnpackBounds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, tc.opts)
-			arch := f.blob(t, "dir", v1.MediaTypeImageLayerGzip, "site", targz(t, tc.entries...), site.AnnotationUnpack, "true")
+			content := []byte("not a gzipped tar")
+			if tc.entries != nil {
+				content = targz(t, tc.entries...)
+			}
+			arch := f.blob(t, "dir", v1.MediaTypeImageLayerGzip, "site", content, site.AnnotationUnpack, "true")
 			f.manifest(t, "dir", "v1", arch)
 			resp, _ := f.get(t, "GET", "/sites/dir/@v1/index.html")
 			if tc.status != 200 {
