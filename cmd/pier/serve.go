@@ -33,6 +33,15 @@ func serve(args []string) error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
+	if cfg.Stack != "" {
+		cf, err := newStackDescriber(context.Background())
+		if err != nil {
+			return err
+		}
+		if cfg, err = fromStack(context.Background(), cfg, cf, log); err != nil {
+			return err
+		}
+	}
 	s, err := server.New(context.Background(), cfg, log, registry.Options{})
 	if err != nil {
 		return err

@@ -25,10 +25,10 @@ func (h *Handler) siteAccess(r *http.Request, repo string) site.Access {
 		return site.Access{Public: true}
 	}
 	c, err := h.authenticate(r)
-	var limited *limitedError
+	var limited *auth.LimitedError
 	switch {
 	case errors.As(err, &limited):
-		return site.Access{Status: http.StatusTooManyRequests, Message: "Too many failed logins: try again later.", RetryAfter: limited.after}
+		return site.Access{Status: http.StatusTooManyRequests, Message: "Too many failed logins: try again later.", RetryAfter: limited.Wait}
 	case errors.Is(err, errCredentials):
 		return site.Access{Status: http.StatusUnauthorized, Message: "Invalid credentials."}
 	case err != nil:
