@@ -382,7 +382,7 @@ func interopDockerLargeServe(t *testing.T, d *dockerd, tools clients) {
 func interopDockerLargeLambda(t *testing.T, d *dockerd, tools clients) {
 	flags := awsBackendFlags(t) // --backend aws --bucket B --table-prefix P --create-resources
 	key := filepath.Join(t.TempDir(), "auth.key")
-	upload := startServer(t, t.TempDir(), append(flags, "--auth-key-file", key)...)
+	upload := startServer(t, t.TempDir(), append(flags, "--auth", "none", "--auth-key-file", key)...)
 	uploadFront := startFront(t, "upload-endpoint", upload.addr)
 	lambda := startLocalAPI(t, "http", "PIER_BUCKET="+flags[3], "PIER_TABLE_PREFIX="+flags[5],
 		"PIER_AUTH_KEY_FILE="+key, "PIER_UPLOAD_URL=http://"+uploadFront.host)
