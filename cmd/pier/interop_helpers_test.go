@@ -35,12 +35,16 @@ import (
 // long and needs the four clients, so it runs when asked for (make
 // interop: go test -run Interop) or with PIER_INTEROP=1, not in every
 // go test ./...
-func interopSelected() bool {
-	if os.Getenv("PIER_INTEROP") == "1" {
+func interopSelected() bool { return suiteSelected("PIER_INTEROP", "Interop") }
+
+// suiteSelected reports whether a suite that runs only when asked for was:
+// with env=1, or by a -run pattern that holds word.
+func suiteSelected(env, word string) bool {
+	if os.Getenv(env) == "1" {
 		return true
 	}
 	f := flag.Lookup("test.run")
-	return f != nil && strings.Contains(f.Value.String(), "Interop")
+	return f != nil && strings.Contains(f.Value.String(), word)
 }
 
 // clients are the paths of the pinned clients (scripts/tools.sh interop),
