@@ -336,11 +336,13 @@ func showsReason(t *testing.T, r *result, action, repo string) {
 		json.Unmarshal([]byte(e.body), &body)
 		for _, m := range body.Errors {
 			if strings.Contains(m.Message, action) && strings.Contains(m.Message, repo) {
+				// What docker shows depends on the challenge of the
+				// answer that gave the reason.
 				reason = m.Message
+				www := e.header.Get("WWW-Authenticate")
+				described, challenged = strings.Contains(www, "error_description="), www != ""
 			}
 		}
-		described = described || strings.Contains(e.header.Get("WWW-Authenticate"), "error_description=")
-		challenged = challenged || e.header.Get("WWW-Authenticate") != ""
 	}
 	switch {
 	case reason == "":
