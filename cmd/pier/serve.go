@@ -37,6 +37,15 @@ func serve(args []string) error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
+	if cfg.Stack != "" {
+		cf, err := newStackDescriber(context.Background())
+		if err != nil {
+			return err
+		}
+		if cfg, err = fromStack(context.Background(), cfg, cf, log); err != nil {
+			return err
+		}
+	}
 	if cfg.Auth == "token" && cfg.AuthSecret == "" && cfg.AuthKeyFile == "" {
 		// One server: a key file of its own, as with the local backend
 		// (servers that share a table share a key: --auth-secret).

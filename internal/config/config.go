@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -71,9 +72,18 @@ type Config struct {
 	// the cache off. A link removed through another process is still
 	// answered by this one for up to this long.
 	BlobLinkCacheTTL time.Duration
+	// Stack is a deployed Pier CloudFormation stack (template.yaml) whose
+	// bucket, table and token signing key `pier serve` uses, read from
+	// the stack's outputs at start (PIER_STACK; the aws backend only).
+	Stack string
 	// BlobLinkCacheEntries is the largest number of blob links the cache
 	// keeps (PIER_BLOB_LINK_CACHE_ENTRIES); 0 turns the cache off.
 	BlobLinkCacheEntries int64
+	// UploadURL is the base URL (scheme and host) of an upload endpoint:
+	// a `pier serve --backend aws` with the same signing key, bucket and
+	// table, to which the Locations of uploads point (PIER_UPLOAD_URL);
+	// "": uploads continue where they started.
+	UploadURL string
 	// IdleTimeout is how long `pier serve` keeps a connection that has no
 	// request under way (PIER_IDLE_TIMEOUT).
 	IdleTimeout time.Duration
@@ -111,7 +121,9 @@ func (c *Config) settings() []setting {
 		{flag: "log-level", env: "PIER_LOG_LEVEL", def: "info", usage: "lowest log level: debug, info, warn, error", str: &c.LogLevel},
 		{flag: "chunk-min-length", env: "PIER_CHUNK_MIN_LENGTH", def: "1048576", usage: "OCI-Chunk-Min-Length advertised to clients, in bytes (0: none)", integer: &c.ChunkMinLength},
 		{flag: "chunk-max-length", env: "PIER_CHUNK_MAX_LENGTH", def: "0", usage: "largest request body of an upload, in bytes, advertised as OCI-Chunk-Max-Length (0: no limit)", integer: &c.ChunkMaxLength},
+		{flag: "stack", env: "PIER_STACK", def: "", usage: "CloudFormation stack of a deployed Pier whose bucket, table and token signing key to use, read from its outputs (with --backend aws; instead of --bucket and --table-prefix)", str: &c.Stack},
 		{flag: "blob-link-cache-ttl", env: "PIER_BLOB_LINK_CACHE_TTL", def: "5m", usage: "how long a blob link this process wrote or read is answered from its cache; a blob deleted through another process is served for up to this long (0: no cache)", duration: &c.BlobLinkCacheTTL},
+		{flag: "upload-url", env: "PIER_UPLOAD_URL", def: "", usage: "base URL (https://host[:port]) of an upload endpoint (pier serve --backend aws with the same signing key, bucket and table) that upload Locations point to", str: &c.UploadURL},
 		{flag: "blob-link-cache-entries", env: "PIER_BLOB_LINK_CACHE_ENTRIES", def: "10000", usage: "most blob links the cache keeps (0: no cache)", integer: &c.BlobLinkCacheEntries},
 		{flag: "idle-timeout", env: "PIER_IDLE_TIMEOUT", def: "2m", usage: "how long a connection with no request under way is kept open", duration: &c.IdleTimeout},
 		{flag: "read-timeout", env: "PIER_READ_TIMEOUT", def: "1m", usage: "how long to wait for the next bytes of a request body (a large upload may take any time while its bytes keep coming)", duration: &c.ReadTimeout},
@@ -211,11 +223,17 @@ func (c Config) Validate() error {
 	switch c.Backend {
 	case "local":
 	case "aws":
-		if c.Bucket == "" {
-			return fmt.Errorf("the aws backend needs a bucket: --bucket or PIER_BUCKET")
+		if c.Bucket == "" && c.Stack == "" {
+			return fmt.Errorf("the aws backend needs a bucket: --bucket or PIER_BUCKET, or a deployed stack: --stack or PIER_STACK")
+		}
+		if c.Bucket != "" && c.Stack != "" {
+			return fmt.Errorf("both a bucket (%s) and a stack (%s): the stack's outputs name its bucket, give one or the other", c.Bucket, c.Stack)
 		}
 	default:
 		return fmt.Errorf("unknown backend %q (want local or aws)", c.Backend)
+	}
+	if c.Stack != "" && c.Backend != "aws" {
+		return fmt.Errorf("stack %s: a deployed stack's storage is S3 and DynamoDB: --stack needs --backend aws", c.Stack)
 	}
 	if c.PresignTTL <= 0 || c.PresignTTL > 7*24*time.Hour {
 		return fmt.Errorf("presign TTL %s: want more than 0 and at most 7 days (S3's limit)", c.PresignTTL)
@@ -237,6 +255,12 @@ func (c Config) Validate() error {
 	}
 	if c.BlobLinkCacheTTL < 0 || c.BlobLinkCacheEntries < 0 {
 		return fmt.Errorf("blob link cache TTL %s and entries %d: want 0 (no cache) or more", c.BlobLinkCacheTTL, c.BlobLinkCacheEntries)
+	}
+	if c.UploadURL != "" {
+		u, err := url.Parse(c.UploadURL)
+		if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil {
+			return fmt.Errorf("upload URL %q: want http(s)://host[:port]", c.UploadURL)
+		}
 	}
 	if c.IdleTimeout <= 0 || c.ReadTimeout <= 0 {
 		return fmt.Errorf("idle timeout %s and read timeout %s: want more than 0", c.IdleTimeout, c.ReadTimeout)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/pier-registry/pier/internal/auth"
 	"github.com/pier-registry/pier/internal/oci"
-	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/store"
 )
 
@@ -121,6 +120,9 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, rt route) (*
 		return &caller{open: true}, true
 	}
 	repo, action := required(rt, r.Method)
+	if c := h.capability(r, rt); c != nil {
+		return c, true
+	}
 	c, err := h.authenticate(r)
 	if err != nil {
 		var limited *auth.LimitedError
@@ -176,6 +178,25 @@ func (h *Handler) denial(ctx context.Context, c *caller, repo, action string) (s
 		return c.name + " may not " + action + " " + repo + ": no grant allows it", nil
 	}
 	return "the token does not allow " + action + " on " + repo + ": ask the token endpoint for scope repository:" + repo + ":" + action, nil
+}
+
+// capability returns the caller of a request on an upload that carries
+// no credentials but the upload's signed state (its Location): the
+// upload's owner, for that upload alone (the registry checks that the
+// state is the upload's and has not expired). nil for any other request.
+func (h *Handler) capability(r *http.Request, rt route) *caller {
+	if rt.kind != routeUpload || r.Header.Get("Authorization") != "" {
+		return nil
+	}
+	s := r.URL.Query().Get(stateParam)
+	if s == "" {
+		return nil
+	}
+	owner, ok := h.reg.Capability(rt.name, rt.arg, s)
+	if !ok {
+		return nil
+	}
+	return &caller{name: owner}
 }
 
 var errCredentials = errors.New("invalid credentials")
@@ -266,13 +287,4 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, _ route) {
 		return
 	}
 	h.tokens.ServeHTTP(w, r)
-}
-
-// withCaller puts c's name into the registry's context: an upload belongs
-// to the identity that started it.
-func withCaller(ctx context.Context, c *caller) context.Context {
-	if c.open {
-		return ctx
-	}
-	return registry.WithOwner(ctx, c.name)
 }

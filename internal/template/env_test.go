@@ -32,6 +32,7 @@ var notOnLambda = map[string]string{
 	"PIER_CREATE_RESOURCES":        "the template creates the bucket and the table; the functions may not (their grants have no CreateBucket or CreateTable)",
 	"PIER_ALLOW_SPARSE":            "off by default (a conformance-suite option for sparse manifests), not offered by the template",
 	"PIER_AUTH_KEY_FILE":           "the token signing key comes from Secrets Manager in AWS (PIER_AUTH_SECRET: the template's TokenSigningKey), not from a file",
+	"PIER_STACK":                   "pier serve's way to find a deployed stack's bucket and table; the functions are given them",
 	"PIER_BLOB_LINK_CACHE_TTL":     "each API instance caches blob links for the default 5m (the README says what that trades); not offered by the template",
 	"PIER_BLOB_LINK_CACHE_ENTRIES": "the default 10000 links (a few MB) fits any function size; not offered by the template",
 	"PIER_IDLE_TIMEOUT":            "connection timeouts of `pier serve`: API Gateway holds the connections",
@@ -46,6 +47,7 @@ var notOnGc = map[string]string{
 	"PIER_AUTH_SECRET": "the gc function signs and checks no token, and may not read the signing key (no secretsmanager grant)",
 	"PIER_PUBLIC":      "the gc function serves no request",
 	"PIER_TOKEN_TTL":   "the gc function issues no token",
+	"PIER_UPLOAD_URL":  "the gc function answers no upload",
 }
 
 // wantEnv is the environment of ApiFunction, with the template's
@@ -64,6 +66,7 @@ var wantEnv = map[string]string{
 	"PIER_AUTH_SECRET":      "${TokenSigningKey}",
 	"PIER_PUBLIC":           "",
 	"PIER_TOKEN_TTL":        "5m",
+	"PIER_UPLOAD_URL":       "",
 }
 
 func TestEnvironment(t *testing.T) {

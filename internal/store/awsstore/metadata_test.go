@@ -55,6 +55,12 @@ func TestIdentitiesContract(t *testing.T) {
 	})
 }
 
+func TestSiteIndexesContract(t *testing.T) {
+	storetest.TestSiteIndexes(t, func(t *testing.T) store.SiteIndexes {
+		return newMetadata(t)
+	})
+}
+
 // TestIdentitiesRequests checks the number of DynamoDB requests of each
 // method of store.Identities, as their documentation gives it.
 func TestIdentitiesRequests(t *testing.T) {
