@@ -145,7 +145,7 @@ func (s *siteRegistry) pushSites(t *testing.T) {
 	www := filepath.Join(dir, "www")
 	files := []string{"index.html:text/html", "page2.html:text/html", "style.css:text/css", "logo.png:image/png"}
 	s.orasPush(t, oras, www, "public/files:v1", files...)
-	s.orasPush(t, oras, dir, "public/dir:v1", "www")
+	s.orasPush(t, oras, dir, "public/dir:v1", "./www") // as the README shows it
 	s.orasPush(t, oras, www, "private/files:v1", files...)
 }
 
