@@ -22,6 +22,7 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -355,13 +356,12 @@ func showsReason(t *testing.T, r *result, action, repo string) {
 // chunks the function advertises; docker sends it in one PATCH.
 const largeLayer = 60 << 20
 
-// interopDockerLarge pushes an image with a 60 MB layer through f and
-// pulls it back; a failure shows the exchanges of f and more.
-func interopDockerLarge(t *testing.T, d *dockerd, tools clients, f *front, name string, more ...*front) {
+// interopDockerLarge pushes an image with a 60 MB layer to repository
+// large/<name> of host with the docker of c, and pulls it back.
+func interopDockerLarge(t *testing.T, c *clientEnv, host, name string) {
 	t.Helper()
 	im := newDockerImage(t, t.TempDir(), name, largeLayer)
-	c := d.env(t, tools, append([]*front{f}, more...)...)
-	ref := f.host + "/large/" + name + ":v1"
+	ref := host + "/large/" + name + ":v1"
 	_, digest := im.push(t, c, ref)
 	im.pullBack(t, c, ref, digest)
 	im.remove(t, c)
@@ -371,30 +371,42 @@ func interopDockerLarge(t *testing.T, d *dockerd, tools clients, f *front, name 
 // (no request-size limit of its own).
 func interopDockerLargeServe(t *testing.T, d *dockerd, tools clients) {
 	s := awsServer(t)
-	interopDockerLarge(t, d, tools, startFront(t, "serve-aws", s.addr), "serve-aws")
+	f := startFront(t, "serve-aws", s.addr)
+	interopDockerLarge(t, d.env(t, tools, f), f.host, "serve-aws")
 }
 
-// interopDockerLargeLambda: the Lambda path with PIER_UPLOAD_URL set to a
-// second pier serve --backend aws on the same bucket, table and signing
-// key (the upload endpoint of infra/upload-endpoint). It runs once the
-// function sends uploads there: when the POST that starts an upload is
-// answered with an absolute Location on the endpoint's host.
+// interopDockerLargeLambda: the Lambda path, with auth on, with
+// PIER_UPLOAD_URL set to a second pier serve --backend aws on the same
+// bucket, table and signing key (the upload endpoint of
+// infra/upload-endpoint). docker logs in to the Lambda path only; the
+// layer goes to the endpoint, and no request over Lambda's 6 MB goes
+// through the function. It runs when the function sends uploads there:
+// when the POST that starts an upload is answered with an absolute
+// Location on the endpoint's host.
 func interopDockerLargeLambda(t *testing.T, d *dockerd, tools clients) {
 	flags := awsBackendFlags(t) // --backend aws --bucket B --table-prefix P --create-resources
 	key := filepath.Join(t.TempDir(), "auth.key")
-	upload := startServer(t, t.TempDir(), append(flags, "--auth-key-file", key)...)
+	const password = "large-layers-password"
+	mustAdmin(t, flags, password+"\n", "user", "add", "alice", "--password-stdin", "--grant", "large/*=pull,push")
+	upload := startServer(t, t.TempDir(), append(flags, "--auth", "token", "--auth-key-file", key)...)
 	uploadFront := startFront(t, "upload-endpoint", upload.addr)
-	lambda := startLocalAPI(t, "http", "PIER_BUCKET="+flags[3], "PIER_TABLE_PREFIX="+flags[5],
+	lambda := startLocalAPI(t, "http", "PIER_AUTH=token", "PIER_BUCKET="+flags[3], "PIER_TABLE_PREFIX="+flags[5],
 		"PIER_AUTH_KEY_FILE="+key, "PIER_UPLOAD_URL=http://"+uploadFront.host)
 
-	resp := call(t, http.MethodPost, lambda.url("/v2/large/probe/blobs/uploads/"), nil)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:"+password))
+	resp := call(t, http.MethodPost, lambda.url("/v2/large/probe/blobs/uploads/"), nil, "Authorization", basic)
 	loc, _ := url.Parse(resp.Header.Get("Location"))
 	if resp.StatusCode != http.StatusAccepted || loc == nil || !loc.IsAbs() || loc.Host != uploadFront.host {
 		t.Skipf("the Lambda path has no upload endpoint yet: with PIER_UPLOAD_URL=http://%s, POST /v2/<name>/blobs/uploads/ answered %s with Location %q (want 202 and an absolute Location on the endpoint's host)",
 			uploadFront.host, resp.Status, resp.Header.Get("Location"))
 	}
 	lambdaFront := startFront(t, "lambda", lambda.addr)
-	interopDockerLarge(t, d, tools, lambdaFront, "lambda-upload", uploadFront)
+	c := d.env(t, tools, lambdaFront, uploadFront)
+	r := c.exec(t, strings.NewReader(password+"\n"), "docker", "login", "-u", "alice", "--password-stdin", lambdaFront.host)
+	if r.err != nil {
+		r.fatalf(t, "docker login failed")
+	}
+	interopDockerLarge(t, c, lambdaFront.host, "lambda-upload")
 	var sent int64
 	for _, e := range uploadFront.since(0) {
 		sent += e.sent
