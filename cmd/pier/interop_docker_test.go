@@ -318,7 +318,8 @@ func interopDocker(t *testing.T, d *dockerd, p *pierPath) {
 // showsReason checks that Pier refused r's command with its reason, which
 // names the action and the repository, in the body of a 401 or 403; and
 // that docker shows that reason when the challenge carries it as
-// error_description. Without one, docker shows its own words for a
+// error_description, or when the refusal has no challenge at all. Without
+// error_description, docker shows its own words for a
 // challenge with error="insufficient_scope" ("denied: requested access
 // to the resource is denied"), never the body's message.
 func showsReason(t *testing.T, r *result, action, repo string) {
@@ -327,7 +328,7 @@ func showsReason(t *testing.T, r *result, action, repo string) {
 		return !isTokenRequest(e) && (e.status == http.StatusUnauthorized || e.status == http.StatusForbidden)
 	})
 	var reason string
-	described := false
+	described, challenged := false, false
 	for _, e := range refusals {
 		var body struct {
 			Errors []struct{ Code, Message string }
@@ -339,11 +340,14 @@ func showsReason(t *testing.T, r *result, action, repo string) {
 			}
 		}
 		described = described || strings.Contains(e.header.Get("WWW-Authenticate"), "error_description=")
+		challenged = challenged || e.header.Get("WWW-Authenticate") != ""
 	}
 	switch {
 	case reason == "":
 		r.errorf(t, "no refusal (401 or 403) gave a reason naming %s and %s", action, repo)
-	case described:
+	case described, !challenged:
+		// Without a challenge (behind a REST API, which renames Pier's
+		// WWW-Authenticate), docker shows the body's message.
 		outputSays(t, r, reason)
 	default:
 		outputSays(t, r, "requested access to the resource is denied")
