@@ -35,6 +35,8 @@ var notOnLambda = map[string]string{
 	"PIER_STACK":                   "pier serve's way to find a deployed stack's bucket and table; the functions are given them",
 	"PIER_BLOB_LINK_CACHE_TTL":     "each API instance caches blob links for the default 5m (the README says what that trades); not offered by the template",
 	"PIER_BLOB_LINK_CACHE_ENTRIES": "the default 10000 links (a few MB) fits any function size; not offered by the template",
+	"PIER_IDLE_TIMEOUT":            "connection timeouts of `pier serve`: API Gateway holds the connections",
+	"PIER_READ_TIMEOUT":            "connection timeouts of `pier serve`: API Gateway holds the connections",
 }
 
 // notOnGc lists the variables that ApiFunction sets and GcFunction

@@ -47,6 +47,8 @@ func TestResources(t *testing.T) {
 		{"ApiFunctionUrl", "AWS::Lambda::Url", "HasFunctionUrl"},
 		{"ApiFunctionUrlPermission", "AWS::Lambda::Permission", "HasFunctionUrl"},
 		{"ApiFunctionUrlInvokePermission", "AWS::Lambda::Permission", "HasFunctionUrl"},
+		{"CdnCachePolicy", "AWS::CloudFront::CachePolicy", "HasCdn"},
+		{"Cdn", "AWS::CloudFront::Distribution", "HasCdn"},
 		{"Bucket", "AWS::S3::Bucket", ""},
 		{"BucketPolicy", "AWS::S3::BucketPolicy", ""},
 		{"Table", "AWS::DynamoDB::Table", ""},
@@ -727,6 +729,8 @@ func TestOutputs(t *testing.T) {
 			"BucketName":      "${Bucket}",
 			"TableName":       "${Table}",
 			"TablePrefix":     defaultTablePrefix,
+			// Under condition HasCdn (goformation keeps it): TestCdn.
+			"CdnDomainName": "${Cdn.DomainName}",
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("ApiType=%s: outputs\n got %v\nwant %v", tt.apiType, got, want)

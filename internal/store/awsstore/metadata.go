@@ -83,7 +83,7 @@ package awsstore
 //	SiteIndex           1 GetItem
 //	PutSiteIndex        1 PutItem
 //	UnlinkBlob          1 DeleteItem
-//	MissingBlobs/...    1 BatchGetItem per 100 digests (none for no digests)
+//	BlobSizes, Missing… 1 BatchGetItem per 100 digests (none for no digests)
 //	CreateUpload        1 PutItem
 //	UpdateUpload        1 PutItem
 //	DeleteUpload        1 DeleteItem

@@ -271,8 +271,8 @@ func TestMetadataRequests(t *testing.T) {
 		_, err := m.Repositories(ctx, "", 10)
 		return err
 	})
-	counted(t, "MissingBlobs", one("BatchGetItem"), func(ctx context.Context) error {
-		_, err := m.MissingBlobs(ctx, repo, []digest.Digest{blob, subject.Digest, blob})
+	counted(t, "BlobSizes", one("BatchGetItem"), func(ctx context.Context) error {
+		_, err := m.BlobSizes(ctx, repo, []digest.Digest{blob, subject.Digest, blob})
 		return err
 	})
 	counted(t, "MissingManifests of none", map[string]int{}, func(ctx context.Context) error {
