@@ -164,6 +164,22 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, rt route) (*
 	return nil, false
 }
 
+// denial says why the bearer token of c does not allow action on repo:
+// no login, no grant, or a grant the token was not asked for.
+func (h *Handler) denial(ctx context.Context, c *caller, repo, action string) (string, error) {
+	if c.name == "" {
+		return action + " on " + repo + " needs a login: log in to this registry first (docker login)", nil
+	}
+	id, err := h.identity(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	if !auth.Allowed(id, h.auth.Policy, repo, action) {
+		return c.name + " may not " + action + " " + repo + ": no grant allows it", nil
+	}
+	return "the token does not allow " + action + " on " + repo + ": ask the token endpoint for scope repository:" + repo + ":" + action, nil
+}
+
 // capability returns the caller of a request on an upload that carries
 // no credentials but the upload's signed state (its Location): the
 // upload's owner, for that upload alone (the registry checks that the
@@ -181,22 +197,6 @@ func (h *Handler) capability(r *http.Request, rt route) *caller {
 		return nil
 	}
 	return &caller{name: owner}
-}
-
-// denial says why the bearer token of c does not allow action on repo:
-// no login, no grant, or a grant the token was not asked for.
-func (h *Handler) denial(ctx context.Context, c *caller, repo, action string) (string, error) {
-	if c.name == "" {
-		return action + " on " + repo + " needs a login: log in to this registry first (docker login)", nil
-	}
-	id, err := h.identity(ctx, c)
-	if err != nil {
-		return "", err
-	}
-	if !auth.Allowed(id, h.auth.Policy, repo, action) {
-		return c.name + " may not " + action + " " + repo + ": no grant allows it", nil
-	}
-	return "the token does not allow " + action + " on " + repo + ": ask the token endpoint for scope repository:" + repo + ":" + action, nil
 }
 
 var errCredentials = errors.New("invalid credentials")

@@ -15,6 +15,7 @@ import (
 	"github.com/pier-registry/pier/internal/config"
 	"github.com/pier-registry/pier/internal/httpapi"
 	"github.com/pier-registry/pier/internal/registry"
+	"github.com/pier-registry/pier/internal/site"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
 	"github.com/pier-registry/pier/internal/store/linkcache"
@@ -47,6 +48,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry
 	if err != nil {
 		return nil, err
 	}
+	records, _ := meta.(site.Records)
 	meta = linkcache.New(meta, linkcache.Options{
 		TTL:        cfg.BlobLinkCacheTTL,
 		MaxEntries: int(min(cfg.BlobLinkCacheEntries, math.MaxInt32)),
@@ -75,7 +77,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry
 	}
 	reg := registry.New(blobs, meta, opts)
 	return &Server{
-		Handler:  httpapi.New(reg, httpapi.Options{Logger: log, Auth: a, UploadURL: cfg.UploadURL}),
+		Handler: httpapi.New(reg, httpapi.Options{Logger: log, Auth: a, UploadURL: cfg.UploadURL,
+			Sites: site.New(reg, blobs, records, site.Options{Logger: log})}),
 		Registry: reg,
 		close:    closeStore,
 	}, nil

@@ -168,8 +168,9 @@ type Metadata interface {
 	Blob(ctx context.Context, repo string, d digest.Digest) (BlobLink, error)
 	// UnlinkBlob removes repo's link to blob d, or returns ErrNotFound.
 	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error
-	// MissingBlobs returns those of ds that repo does not link, in order.
-	MissingBlobs(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error)
+	// BlobSizes returns the sizes (BlobLink.Size) of the blobs of ds that
+	// repo links; a digest repo does not link is not in the map.
+	BlobSizes(ctx context.Context, repo string, ds []digest.Digest) (map[digest.Digest]int64, error)
 	// MissingManifests returns those of ds that repo does not hold, in
 	// order.
 	MissingManifests(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error)

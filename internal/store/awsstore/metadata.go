@@ -19,6 +19,8 @@ package awsstore
 //	                                                                       version (N), expires (N), owner
 //	identity      identities               <name>                          kind, secret, grants (L of M: pattern (S),
 //	                                                                       actions (L of S)), created (N), notAfter (N)
+//	site index    s#<manifest digest>      i                               digest: the blob of the index of the
+//	                                                                       manifest's unpacked site (package site)
 //
 // The manifest record is mediaType (S), size (N), artifactType (S),
 // annotations (M of S), subject (S) and body (B): the manifest's bytes when
@@ -78,8 +80,10 @@ package awsstore
 //	Referrers           1 Query
 //	Repositories        1 Query
 //	LinkBlob            1 BatchWriteItem (the link and the catalog item)
+//	SiteIndex           1 GetItem
+//	PutSiteIndex        1 PutItem
 //	UnlinkBlob          1 DeleteItem
-//	MissingBlobs/...    1 BatchGetItem per 100 digests (none for no digests)
+//	BlobSizes, Missing… 1 BatchGetItem per 100 digests (none for no digests)
 //	CreateUpload        1 PutItem
 //	UpdateUpload        1 PutItem
 //	DeleteUpload        1 DeleteItem
