@@ -55,7 +55,7 @@ func New(blobs store.Blobs, meta store.Metadata, opts Options) *Registry {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Registry{blobs: blobs, meta: meta, opts: opts}
+	return &Registry{blobs: blobs, meta: withGC(meta, blobs), opts: opts}
 }
 
 // Options returns the registry's options, defaults filled in.

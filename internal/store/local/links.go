@@ -22,6 +22,9 @@ func (m *Metadata) LinkBlob(ctx context.Context, repo string, d digest.Digest, l
 	v := binary.BigEndian.AppendUint64(nil, uint64(link.Size))
 	v = append(v, link.Location...)
 	err := m.update(ctx, func(tx *bolt.Tx) error {
+		if err := passMark(tx, d); err != nil {
+			return err
+		}
 		r, err := createRepository(tx, repo)
 		if err != nil {
 			return err
@@ -50,13 +53,18 @@ func (m *Metadata) Blob(ctx context.Context, repo string, d digest.Digest) (stor
 		if len(v) < 8 {
 			return fmt.Errorf("bad link record of %d bytes", len(v))
 		}
-		link = store.BlobLink{Size: int64(binary.BigEndian.Uint64(v)), Location: string(v[8:])}
+		link = decodeLink(v)
 		return nil
 	})
 	if err != nil {
 		return store.BlobLink{}, fmt.Errorf("blob %s in %s: %w", d, repo, err)
 	}
 	return link, nil
+}
+
+// decodeLink decodes a link record of at least 8 bytes.
+func decodeLink(v []byte) store.BlobLink {
+	return store.BlobLink{Size: int64(binary.BigEndian.Uint64(v)), Location: string(v[8:])}
 }
 
 // UnlinkBlob removes repo's link to blob d, or returns store.ErrNotFound.
