@@ -9,8 +9,8 @@
 //     claims the mark and deletes the bytes;
 //   - expired upload sessions, with what they staged;
 //   - what uploads left in the blob store (staged chunks, assembled
-//     copies, unfinished multipart uploads) that no live session or link
-//     needs, once older than the grace period.
+//     copies, unfinished multipart uploads, temporary files) that no live
+//     session or link needs, once older than LeftoverGrace.
 //
 // It also finishes the copies of large uploads that Commit left at
 // another location (BlobLink.Location), and re-points their links.
@@ -70,9 +70,13 @@ const (
 
 // Options tune a collection. The zero value is usable.
 type Options struct {
-	// Grace is how old an unreferenced blob or an upload's leftover must
-	// be before it goes. Default DefaultGrace.
+	// Grace is how old an unreferenced blob must be before it goes.
+	// Default DefaultGrace.
 	Grace time.Duration
+	// LeftoverGrace is how old what an upload left (staging no live
+	// session owns, a temporary file) must be before it goes: more than
+	// any registry request lasts. Default DefaultGrace.
+	LeftoverGrace time.Duration
 	// Settle is how long a mark waits before its blob may be deleted: more
 	// than any registry request lasts. Default DefaultSettle.
 	Settle time.Duration
@@ -139,6 +143,9 @@ type Collector struct {
 func New(blobs Blobs, meta Metadata, opts Options) *Collector {
 	if opts.Grace <= 0 {
 		opts.Grace = DefaultGrace
+	}
+	if opts.LeftoverGrace <= 0 {
+		opts.LeftoverGrace = DefaultGrace
 	}
 	if opts.Settle <= 0 {
 		opts.Settle = DefaultSettle
@@ -464,7 +471,7 @@ func (c *Collector) leftovers(ctx context.Context, s *scan, now time.Time, rep *
 			return fmt.Errorf("gc: %w", err)
 		}
 		for _, l := range ls {
-			if l.Upload != "" && s.live[l.Upload] || s.locations[l.Key] || now.Sub(l.Modified) < c.opts.Grace {
+			if l.Upload != "" && s.live[l.Upload] || s.locations[l.Key] || now.Sub(l.Modified) < c.opts.LeftoverGrace {
 				continue
 			}
 			if !c.opts.DryRun {

@@ -87,8 +87,10 @@ func randomHex(n int) string {
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // testOptions collect at once: no grace, marks settle at the next pass.
+// (The race test keeps LeftoverGrace: a push's temporary files are
+// leftovers too.)
 func testOptions() gc.Options {
-	return gc.Options{Grace: time.Nanosecond, Settle: time.Nanosecond, Wait: true, PageSize: 3, Log: quiet}
+	return gc.Options{Grace: time.Nanosecond, LeftoverGrace: time.Nanosecond, Settle: time.Nanosecond, Wait: true, PageSize: 3, Log: quiet}
 }
 
 // image is a pushed image manifest.
