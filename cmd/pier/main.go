@@ -7,6 +7,7 @@
 //	pier gateway [flags]      the local API Gateway front of `make local-api`
 //	pier user add|rm|list     manage users (see pier user -h)
 //	pier token create|revoke  manage robot (CI) tokens (see pier token -h)
+//	pier gc [--dry-run]       collect garbage (see pier gc -h)
 //	pier version              print the version
 package main
 
@@ -33,6 +34,8 @@ func main() {
 		err = userCommand(os.Args[2:])
 	case "token":
 		err = tokenCommand(os.Args[2:])
+	case "gc":
+		err = gcCommand(os.Args[2:])
 	case "version":
 		fmt.Println("pier", version)
 	case "help", "-h", "--help":
@@ -59,6 +62,8 @@ commands:
             (pier user -h)
   token     manage robot (CI) tokens: token create NAME, token revoke NAME
             (pier token -h)
+  gc        collect garbage: blobs nothing references, expired uploads
+            (pier gc --dry-run shows what it would delete; pier gc -h)
   version   print the version
 `)
 }

@@ -74,6 +74,9 @@ type Config struct {
 	// BlobLinkCacheEntries is the largest number of blob links the cache
 	// keeps (PIER_BLOB_LINK_CACHE_ENTRIES); 0 turns the cache off.
 	BlobLinkCacheEntries int64
+	// GCGrace, GCLeftoverGrace, GCSettle and GCTombstone tune garbage collection (PIER_GC_GRACE, PIER_GC_LEFTOVER_GRACE,
+	// PIER_GC_SETTLE, PIER_GC_TOMBSTONE; see internal/gc.Options).
+	GCGrace, GCLeftoverGrace, GCSettle, GCTombstone time.Duration
 }
 
 // setting describes one setting: its flag, its variable, its default.
@@ -106,6 +109,10 @@ func (c *Config) settings() []setting {
 		{flag: "chunk-max-length", env: "PIER_CHUNK_MAX_LENGTH", def: "0", usage: "largest request body of an upload, in bytes, advertised as OCI-Chunk-Max-Length (0: no limit)", integer: &c.ChunkMaxLength},
 		{flag: "blob-link-cache-ttl", env: "PIER_BLOB_LINK_CACHE_TTL", def: "5m", usage: "how long a blob link this process wrote or read is answered from its cache; a blob deleted through another process is served for up to this long (0: no cache)", duration: &c.BlobLinkCacheTTL},
 		{flag: "blob-link-cache-entries", env: "PIER_BLOB_LINK_CACHE_ENTRIES", def: "10000", usage: "most blob links the cache keeps (0: no cache)", integer: &c.BlobLinkCacheEntries},
+		{flag: "gc-grace", env: "PIER_GC_GRACE", def: "1h", usage: "garbage collection: a blob nothing references goes once it is this old", duration: &c.GCGrace},
+		{flag: "gc-leftover-grace", env: "PIER_GC_LEFTOVER_GRACE", def: "1h", usage: "garbage collection: what an upload left goes once it is this old (more than any request lasts)", duration: &c.GCLeftoverGrace},
+		{flag: "gc-settle", env: "PIER_GC_SETTLE", def: "15m", usage: "garbage collection: a marked blob is deleted by a run this long after the mark (more than any request lasts, and than the blob link cache TTL)", duration: &c.GCSettle},
+		{flag: "gc-tombstone", env: "PIER_GC_TOMBSTONE", def: "24h", usage: "garbage collection: how long the mark of a deleted blob is kept (more than any request lasts)", duration: &c.GCTombstone},
 	}
 }
 
@@ -218,6 +225,11 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.Level(); err != nil {
 		return err
+	}
+	for _, d := range []time.Duration{c.GCGrace, c.GCLeftoverGrace, c.GCSettle, c.GCTombstone} {
+		if d <= 0 {
+			return fmt.Errorf("garbage collection duration %s: want more than 0", d)
+		}
 	}
 	if c.BlobLinkCacheTTL < 0 || c.BlobLinkCacheEntries < 0 {
 		return fmt.Errorf("blob link cache TTL %s and entries %d: want 0 (no cache) or more", c.BlobLinkCacheTTL, c.BlobLinkCacheEntries)

@@ -16,7 +16,7 @@ import (
 )
 
 // gcAware is the registry's metadata store when the store has garbage
-// collection marks (store.GCMetadata): a link or manifest record refused
+// collection marks (Options.GC): a link or manifest record refused
 // because a collection deleted the blob (store.ErrBlobDeleted) is made
 // again when the bytes are there now (put again, for a manifest's body),
 // which must be bytes written after the deletion.
@@ -24,14 +24,6 @@ type gcAware struct {
 	store.Metadata
 	gc    store.GCMetadata
 	blobs store.Blobs
-}
-
-// withGC returns meta wrapped in gcAware when it has marks.
-func withGC(meta store.Metadata, blobs store.Blobs) store.Metadata {
-	if g, ok := meta.(store.GCMetadata); ok {
-		return gcAware{Metadata: meta, gc: g, blobs: blobs}
-	}
-	return meta
 }
 
 // LinkBlob links blob d, reviving it when a collection deleted it and its

@@ -35,6 +35,10 @@ type Options struct {
 	PageSize int
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
+	// GC is the garbage collection marks of the metadata store, when the
+	// store given to New is a wrapper that hides them (a cache); by
+	// default the store's own, if it has them.
+	GC store.GCMetadata
 }
 
 // Registry is the registry service.
@@ -55,7 +59,13 @@ func New(blobs store.Blobs, meta store.Metadata, opts Options) *Registry {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Registry{blobs: blobs, meta: withGC(meta, blobs), opts: opts}
+	if opts.GC == nil {
+		opts.GC, _ = meta.(store.GCMetadata)
+	}
+	if opts.GC != nil {
+		meta = gcAware{Metadata: meta, gc: opts.GC, blobs: blobs}
+	}
+	return &Registry{blobs: blobs, meta: meta, opts: opts}
 }
 
 // Options returns the registry's options, defaults filled in.

@@ -47,6 +47,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry
 	if err != nil {
 		return nil, err
 	}
+	opts.GC, _ = meta.(store.GCMetadata) // the cache hides them
 	meta = linkcache.New(meta, linkcache.Options{
 		TTL:        cfg.BlobLinkCacheTTL,
 		MaxEntries: int(min(cfg.BlobLinkCacheEntries, math.MaxInt32)),

@@ -34,6 +34,10 @@ var notOnLambda = map[string]string{
 	"PIER_AUTH_KEY_FILE":           "the token signing key comes from Secrets Manager in AWS (PIER_AUTH_SECRET: the template's TokenSigningKey), not from a file",
 	"PIER_BLOB_LINK_CACHE_TTL":     "each API instance caches blob links for the default 5m (the README says what that trades); not offered by the template",
 	"PIER_BLOB_LINK_CACHE_ENTRIES": "the default 10000 links (a few MB) fits any function size; not offered by the template",
+	"PIER_GC_GRACE":                "garbage collection's defaults (README, Garbage collection) suit a daily schedule; set on the function to change them",
+	"PIER_GC_LEFTOVER_GRACE":       "garbage collection's defaults (README, Garbage collection) suit a daily schedule; set on the function to change them",
+	"PIER_GC_SETTLE":               "garbage collection's defaults (README, Garbage collection) suit a daily schedule; set on the function to change them",
+	"PIER_GC_TOMBSTONE":            "garbage collection's defaults (README, Garbage collection) suit a daily schedule; set on the function to change them",
 }
 
 // notOnGc lists the variables that ApiFunction sets and GcFunction
