@@ -62,14 +62,17 @@ conformance-aws: build-pier
 	  scripts/conformance.sh aws-dev OCI_VERSION=dev $(AWS_CONFORMANCE) PIER_BUCKET=conf-dev PIER_TABLE_PREFIX=conf-dev-'
 
 # Through the local Lambda path (make local-api): the bootstrap binary
-# under the Runtime Interface Emulator, behind the local API Gateway front
-# of each kind, with auth on (the suite logs in).
+# under the Runtime Interface Emulator, behind the local front of each
+# front door (HTTP API, REST API with its gate, function URL), with auth on
+# (the suite logs in).
 conformance-lambda: build-pier
 	scripts/with-local-aws.sh sh -c '\
 	  PIER_TARGET=local-api PIER_LOCAL_API_KIND=http scripts/conformance.sh lambda-http OCI_VERSION=1.1 \
 	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_AUTH=token PIER_BUCKET=conf-lhttp PIER_TABLE_PREFIX=conf-lhttp- && \
 	  PIER_TARGET=local-api PIER_LOCAL_API_KIND=rest scripts/conformance.sh lambda-rest OCI_VERSION=1.1 \
-	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_AUTH=token PIER_BUCKET=conf-lrest PIER_TABLE_PREFIX=conf-lrest-'
+	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_AUTH=token PIER_BUCKET=conf-lrest PIER_TABLE_PREFIX=conf-lrest- && \
+	  PIER_TARGET=local-api PIER_LOCAL_API_KIND=url scripts/conformance.sh lambda-url OCI_VERSION=1.1 \
+	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_AUTH=token PIER_BUCKET=conf-lurl PIER_TABLE_PREFIX=conf-lurl-'
 
 # Benchmarks (never part of make test: figures, not pass/fail of the code).
 bench: bench-coldstart bench-registry
@@ -92,8 +95,8 @@ bench-registry:
 	scripts/with-local-aws.sh $(GO) run ./scripts/bench -pier build/bench/pier \
 	  -distribution "$$(scripts/tools.sh distribution || true)" -out docs/bench/results.md $(BENCH_FLAGS)
 
-# The Lambda function on this machine: RIE, the local API Gateway front
-# (PIER_LOCAL_API_KIND=http|rest, PIER_LOCAL_API_ADDR), DynamoDB Local and
+# The Lambda function on this machine: RIE, the local front door
+# (PIER_LOCAL_API_KIND=http|rest|url, PIER_LOCAL_API_ADDR), DynamoDB Local and
 # versitygw. Ctrl-C stops everything.
 local-api:
 	scripts/local-api.sh

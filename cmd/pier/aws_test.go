@@ -186,6 +186,7 @@ func TestAWSRequestCounts(t *testing.T) {
 		loc = resp.Header.Get("Location")
 	}
 	measure("upload finish", call(t, "PUT", s.url(loc+"?digest="+bd), nil), 201)
+	measureSignedUpload(t, measureOn)
 
 	manifest := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
 		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},`+

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -77,6 +78,11 @@ type Config struct {
 	// GCGrace, GCLeftoverGrace, GCSettle and GCTombstone tune garbage collection (PIER_GC_GRACE, PIER_GC_LEFTOVER_GRACE,
 	// PIER_GC_SETTLE, PIER_GC_TOMBSTONE; see internal/gc.Options).
 	GCGrace, GCLeftoverGrace, GCSettle, GCTombstone time.Duration
+	// UploadURL is the base URL (scheme and host) of an upload endpoint:
+	// a `pier serve --backend aws` with the same signing key, bucket and
+	// table, to which the Locations of uploads point (PIER_UPLOAD_URL);
+	// "": uploads continue where they started.
+	UploadURL string
 }
 
 // setting describes one setting: its flag, its variable, its default.
@@ -108,6 +114,7 @@ func (c *Config) settings() []setting {
 		{flag: "chunk-min-length", env: "PIER_CHUNK_MIN_LENGTH", def: "1048576", usage: "OCI-Chunk-Min-Length advertised to clients, in bytes (0: none)", integer: &c.ChunkMinLength},
 		{flag: "chunk-max-length", env: "PIER_CHUNK_MAX_LENGTH", def: "0", usage: "largest request body of an upload, in bytes, advertised as OCI-Chunk-Max-Length (0: no limit)", integer: &c.ChunkMaxLength},
 		{flag: "blob-link-cache-ttl", env: "PIER_BLOB_LINK_CACHE_TTL", def: "5m", usage: "how long a blob link this process wrote or read is answered from its cache; a blob deleted through another process is served for up to this long (0: no cache)", duration: &c.BlobLinkCacheTTL},
+		{flag: "upload-url", env: "PIER_UPLOAD_URL", def: "", usage: "base URL (https://host[:port]) of an upload endpoint (pier serve --backend aws with the same signing key, bucket and table) that upload Locations point to", str: &c.UploadURL},
 		{flag: "blob-link-cache-entries", env: "PIER_BLOB_LINK_CACHE_ENTRIES", def: "10000", usage: "most blob links the cache keeps (0: no cache)", integer: &c.BlobLinkCacheEntries},
 		{flag: "gc-grace", env: "PIER_GC_GRACE", def: "1h", usage: "garbage collection: a blob nothing references goes once it is this old", duration: &c.GCGrace},
 		{flag: "gc-leftover-grace", env: "PIER_GC_LEFTOVER_GRACE", def: "1h", usage: "garbage collection: what an upload left goes once it is this old (more than any request lasts)", duration: &c.GCLeftoverGrace},
@@ -233,6 +240,12 @@ func (c Config) Validate() error {
 	}
 	if c.BlobLinkCacheTTL < 0 || c.BlobLinkCacheEntries < 0 {
 		return fmt.Errorf("blob link cache TTL %s and entries %d: want 0 (no cache) or more", c.BlobLinkCacheTTL, c.BlobLinkCacheEntries)
+	}
+	if c.UploadURL != "" {
+		u, err := url.Parse(c.UploadURL)
+		if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil {
+			return fmt.Errorf("upload URL %q: want http(s)://host[:port]", c.UploadURL)
+		}
 	}
 	if c.ChunkMinLength < 0 || c.ChunkMaxLength < 0 {
 		return fmt.Errorf("chunk lengths must not be negative")

@@ -129,7 +129,7 @@ func TestCollectUploads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := reg.WriteChunk(ctx, "r", live.ID, 0, bytes.NewReader([]byte("live chunk"))); err != nil {
+		if _, err := reg.WriteChunk(ctx, registry.UploadRef{Repo: "r", ID: live.ID}, 0, bytes.NewReader([]byte("live chunk"))); err != nil {
 			t.Fatal(err)
 		}
 		expired := store.Upload{ID: randomHex(16), Repository: "r", Version: 1, Expires: time.Now().Add(-time.Minute)}
@@ -166,12 +166,12 @@ func TestCollectUploads(t *testing.T) {
 			t.Errorf("expired session: %v", err)
 		}
 		// The live upload goes on and finishes.
-		u, err := reg.WriteChunk(ctx, "r", live.ID, -1, bytes.NewReader([]byte(" and more")))
+		u, err := reg.WriteChunk(ctx, registry.UploadRef{Repo: "r", ID: live.ID}, -1, bytes.NewReader([]byte(" and more")))
 		if err != nil {
 			t.Fatal(err)
 		}
 		d := digest.FromString("live chunk and more")
-		if err := reg.FinishUpload(ctx, "r", u.ID, d, -1, nil); err != nil {
+		if err := reg.FinishUpload(ctx, registry.UploadRef{Repo: "r", ID: u.ID}, d, -1, nil); err != nil {
 			t.Fatal(err)
 		}
 		rep, err = gc.New(b.blobs, b.meta, testOptions()).Run(ctx)

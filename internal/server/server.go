@@ -62,15 +62,21 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry
 	if cfg.ChunkMaxLength > 0 {
 		opts.ChunkMaxLength = cfg.ChunkMaxLength
 	}
-	reg := registry.New(blobs, meta, opts)
 	ids, _ := meta.(store.Identities)
 	a, err := newAuth(ctx, cfg, ids, log)
 	if err != nil {
 		closeStore()
 		return nil, err
 	}
+	if a != nil {
+		// With access control, an upload's state travels signed in its
+		// Location (a capability for that upload alone); an open
+		// registry keeps it in the upload's session.
+		opts.UploadKey = a.Signer.UploadKey()
+	}
+	reg := registry.New(blobs, meta, opts)
 	return &Server{
-		Handler:  httpapi.New(reg, httpapi.Options{Logger: log, Auth: a}),
+		Handler:  httpapi.New(reg, httpapi.Options{Logger: log, Auth: a, UploadURL: cfg.UploadURL}),
 		Registry: reg,
 		close:    closeStore,
 	}, nil

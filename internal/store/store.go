@@ -190,6 +190,22 @@ type Metadata interface {
 	DeleteUpload(ctx context.Context, id string) error
 }
 
+// MaxRecordAnnotations is the most bytes of annotations (keys and values,
+// AnnotationsSize) that a metadata store keeps in a referrer record: a
+// manifest may have 4 MiB of them, and a referrers listing reads its
+// records in batches. Larger annotations are read from the manifest's
+// body (Manifest.AnnotationsInBody).
+const MaxRecordAnnotations = 64 << 10
+
+// AnnotationsSize is the bytes of the keys and values of a.
+func AnnotationsSize(a map[string]string) int {
+	n := 0
+	for k, v := range a {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
 // ReferrerKey is the sort key of a referrer entry: artifact type, then
 // digest, so that a listing filtered by artifact type is the key prefix
 // ReferrerPrefix(artifactType). The separator '|' cannot occur in a media

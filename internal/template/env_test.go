@@ -48,6 +48,7 @@ var notOnGc = map[string]string{
 	"PIER_AUTH_SECRET": "the gc function signs and checks no token, and may not read the signing key (no secretsmanager grant)",
 	"PIER_PUBLIC":      "the gc function serves no request",
 	"PIER_TOKEN_TTL":   "the gc function issues no token",
+	"PIER_UPLOAD_URL":  "the gc function answers no upload",
 }
 
 // wantEnv is the environment of ApiFunction, with the template's
@@ -56,7 +57,7 @@ var notOnGc = map[string]string{
 var wantEnv = map[string]string{
 	"PIER_BACKEND":          "aws",
 	"PIER_BUCKET":           "${Bucket}",
-	"PIER_TABLE_PREFIX":     "${AWS::StackName}-",
+	"PIER_TABLE_PREFIX":     defaultTablePrefix,
 	"PIER_PRESIGN_TTL":      "5m",
 	"PIER_COPY_BUDGET":      "20s",
 	"PIER_LOG_LEVEL":        "info",
@@ -66,6 +67,7 @@ var wantEnv = map[string]string{
 	"PIER_AUTH_SECRET":      "${TokenSigningKey}",
 	"PIER_PUBLIC":           "",
 	"PIER_TOKEN_TTL":        "5m",
+	"PIER_UPLOAD_URL":       "",
 }
 
 func TestEnvironment(t *testing.T) {

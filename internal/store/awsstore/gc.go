@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/pier-registry/pier/internal/store"
@@ -280,8 +281,7 @@ func (b *Blobs) Leftovers(ctx context.Context, cursor string, n int) ([]store.Le
 		last := ""
 		for _, o := range out.Contents {
 			last = aws.ToString(o.Key)
-			id, _, _ := strings.Cut(strings.TrimPrefix(last, prefix), "/")
-			ls = append(ls, store.Leftover{Key: last, Upload: id, Size: aws.ToInt64(o.Size), Modified: aws.ToTime(o.LastModified)})
+			ls = append(ls, store.Leftover{Key: last, Upload: uploadOf(last), Size: aws.ToInt64(o.Size), Modified: aws.ToTime(o.LastModified)})
 		}
 		if aws.ToBool(out.IsTruncated) {
 			return ls, string(prefix[0]) + "|" + last, nil
@@ -299,9 +299,7 @@ func (b *Blobs) Leftovers(ctx context.Context, cursor string, n int) ([]store.Le
 		for _, u := range out.Uploads {
 			key := aws.ToString(u.Key)
 			l := store.Leftover{Key: multipartKey + aws.ToString(u.UploadId) + ":" + key, Modified: aws.ToTime(u.Initiated)}
-			if id, ok := strings.CutPrefix(key, "assembled/"); ok {
-				l.Upload = id
-			}
+			l.Upload = uploadOf(key)
 			ls = append(ls, l)
 		}
 		if aws.ToBool(out.IsTruncated) {
@@ -310,6 +308,20 @@ func (b *Blobs) Leftovers(ctx context.Context, cursor string, n int) ([]store.Le
 		return ls, "", nil
 	}
 	return nil, "", fmt.Errorf("leftovers: bad cursor %q", cursor)
+}
+
+// uploadOf returns the upload id of key, under uploads/<id>/ or
+// assembled/<id>[-<nonce>], or "".
+func uploadOf(key string) string {
+	if rest, ok := strings.CutPrefix(key, "uploads/"); ok {
+		id, _, _ := strings.Cut(rest, "/")
+		return id
+	}
+	if rest, ok := strings.CutPrefix(key, "assembled/"); ok {
+		id, _, _ := strings.Cut(rest, "-")
+		return id
+	}
+	return ""
 }
 
 // DeleteLeftover deletes an object (one DeleteObject) or aborts a
@@ -328,7 +340,8 @@ func (b *Blobs) DeleteLeftover(ctx context.Context, l store.Leftover) error {
 		}
 		_, err = b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: &l.Key})
 	}
-	if err != nil && !consumed(err) {
+	var ae smithy.APIError
+	if err != nil && !isNotFound(err) && !(errors.As(err, &ae) && ae.ErrorCode() == "NoSuchUpload") {
 		return fmt.Errorf("delete leftover %s: %w", l.Key, err)
 	}
 	return nil

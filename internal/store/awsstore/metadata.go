@@ -421,7 +421,7 @@ func newManifestRecord(man store.Manifest) manifestRecord {
 	if len(man.Annotations) == 0 {
 		r.Annotations = nil
 	}
-	if annotationsSize(man.Annotations) > MaxAnnotations || man.AnnotationsInBody {
+	if store.AnnotationsSize(man.Annotations) > MaxAnnotations || man.AnnotationsInBody {
 		r.Annotations, r.AnnotationsInBody = nil, true
 	}
 	if len(man.Body) > 0 && len(man.Body) <= MaxInlineBody {
@@ -434,15 +434,7 @@ func newManifestRecord(man store.Manifest) manifestRecord {
 // the items of a manifest keep: an item holds at most 400 KB, and a
 // manifest may have 4 MiB of annotations. Larger annotations are left in
 // the manifest's body (store.Manifest.AnnotationsInBody).
-const MaxAnnotations = 64 << 10
-
-func annotationsSize(a map[string]string) int {
-	n := 0
-	for k, v := range a {
-		n += len(k) + len(v)
-	}
-	return n
-}
+const MaxAnnotations = store.MaxRecordAnnotations
 
 // hash returns the SHA-256 of the record's JSON (whose map keys are
 // sorted), which tells two records apart.
