@@ -48,6 +48,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry
 		return nil, err
 	}
 	opts.GC, _ = meta.(store.GCMetadata) // the cache hides them
+	opts.Policies, _ = meta.(store.Policies)
 	meta = linkcache.New(meta, linkcache.Options{
 		TTL:        cfg.BlobLinkCacheTTL,
 		MaxEntries: int(min(cfg.BlobLinkCacheEntries, math.MaxInt32)),
@@ -75,6 +76,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry
 		opts.UploadKey = a.Signer.UploadKey()
 	}
 	reg := registry.New(blobs, meta, opts)
+	if err := reg.LoadPolicies(ctx); err != nil {
+		closeStore()
+		return nil, err
+	}
 	return &Server{
 		Handler:  httpapi.New(reg, httpapi.Options{Logger: log, Auth: a, UploadURL: cfg.UploadURL}),
 		Registry: reg,

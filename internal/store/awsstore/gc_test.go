@@ -20,3 +20,9 @@ func TestGCBlobsContract(t *testing.T) {
 		return b
 	})
 }
+
+func TestPoliciesContract(t *testing.T) {
+	storetest.TestPolicies(t, func(t *testing.T) store.Metadata {
+		return newMetadata(t)
+	})
+}

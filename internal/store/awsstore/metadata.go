@@ -18,6 +18,7 @@ package awsstore
 //	upload        u#<id>                   u                               repository, offset (N), hash (B), state (B),
 //	                                                                       version (N), expires (N), owner
 //	gc mark       g#<digest>               g                               gcState (S), since (N) (see gc.go)
+//	policy        policies                 <pattern>                       policy (S: JSON store.Policy; policy.go)
 //	identity      identities               <name>                          kind, secret, grants (L of M: pattern (S),
 //	                                                                       actions (L of S)), created (N), notAfter (N)
 //

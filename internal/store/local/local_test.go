@@ -413,3 +413,9 @@ func TestGCBlobs(t *testing.T) {
 		return openBlobs(t, t.TempDir())
 	})
 }
+
+func TestPolicies(t *testing.T) {
+	storetest.TestPolicies(t, func(t *testing.T) store.Metadata {
+		return openMetadata(t, filepath.Join(t.TempDir(), "pier.db"))
+	})
+}
