@@ -33,6 +33,8 @@ type backend struct {
 	name  string
 	blobs gc.Blobs
 	meta  gc.Metadata
+	// awsBlobs returns another store of the same bucket (aws only).
+	awsBlobs func(awsstore.BlobsOptions) *awsstore.Blobs
 }
 
 // forEachBackend runs fn on fresh stores of each backend: local, and aws on
@@ -49,7 +51,7 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { meta.Close() })
-		fn(t, backend{"local", blobs, meta})
+		fn(t, backend{name: "local", blobs: blobs, meta: meta})
 	})
 	t.Run("aws", func(t *testing.T) {
 		if os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
@@ -73,7 +75,8 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 			t.Fatal(err)
 		}
 		t.Cleanup(blobs.Wait)
-		fn(t, backend{"aws", blobs, meta})
+		other := func(opts awsstore.BlobsOptions) *awsstore.Blobs { return awsstore.NewBlobs(c.S3, "gc-"+name, opts) }
+		fn(t, backend{name: "aws", blobs: blobs, meta: meta, awsBlobs: other})
 	})
 }
 

@@ -95,6 +95,9 @@ func AWSConfig(cfg config.Config) awsstore.Config {
 		PresignTTL:      cfg.PresignTTL,
 		CopyBudget:      cfg.CopyBudget,
 		CreateResources: cfg.CreateResources,
+		// Lambda freezes the environment when the handler returns: a copy
+		// left unfinished there is finished by garbage collection.
+		NoBackgroundCopy: os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "",
 	}
 }
 
