@@ -47,6 +47,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry
 	if err != nil {
 		return nil, err
 	}
+	closeStore = collectEvery(cfg, blobs, meta, log, closeStore)
 	opts.GC, _ = meta.(store.GCMetadata) // the cache hides them
 	opts.Policies, _ = meta.(store.Policies)
 	meta = linkcache.New(meta, linkcache.Options{

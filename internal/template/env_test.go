@@ -37,6 +37,7 @@ var notOnLambda = map[string]string{
 	"PIER_GC_GRACE":                "garbage collection's defaults (README, Garbage collection) suit a daily schedule; set on the function to change them",
 	"PIER_GC_LEFTOVER_GRACE":       "garbage collection's defaults (README, Garbage collection) suit a daily schedule; set on the function to change them",
 	"PIER_GC_SETTLE":               "garbage collection's defaults (README, Garbage collection) suit a daily schedule; set on the function to change them",
+	"PIER_GC_INTERVAL":             "the functions run no loop: the gc function is scheduled (GcSchedule)",
 	"PIER_GC_TOMBSTONE":            "garbage collection's defaults (README, Garbage collection) suit a daily schedule; set on the function to change them",
 }
 
