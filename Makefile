@@ -3,7 +3,8 @@
 #   make test   run every test (unit, store contract on both backends, fuzz
 #               seeds and short fuzzing, the OCI conformance suite on both
 #               backends, crane end to end, the interop suite: crane, oras,
-#               regctl and skopeo on pier serve and the local Lambda path)
+#               regctl and skopeo on pier serve and the local Lambda path,
+#               and headless Chromium opening sites on both)
 # Outside tools are built once into $(PIER_CACHE) (scripts/tools.sh); the
 # tests of the aws backend run on DynamoDB Local and versitygw, started on
 # free loopback ports and always stopped (scripts/with-local-aws.sh).
@@ -15,7 +16,7 @@ export PIER_CACHE
 # exceeded" and no crasher on Go 1.26 (golang/go#75804).
 FUZZTIME  ?= 300000x
 
-.PHONY: run test unit fuzz conformance conformance-local conformance-aws conformance-lambda local-api bench bench-coldstart bench-registry build-pier vet clean local-aws-start local-aws-stop interop
+.PHONY: run test unit fuzz conformance conformance-local conformance-aws conformance-lambda local-api bench bench-coldstart bench-registry build-pier vet clean local-aws-start local-aws-stop interop sites
 
 # A development registry on loopback: open (--auth=none). See the README's
 # "Logging in" for a registry with auth on.
@@ -63,14 +64,18 @@ conformance-aws: build-pier
 
 # Through the local Lambda path (make local-api): the bootstrap binary
 # under the Runtime Interface Emulator, behind the local front of each
-# front door (HTTP API, REST API with its gate, function URL), with auth on
-# (the suite logs in).
+# front door (HTTP API, REST API, function URL), with auth on (the suite
+# logs in) but behind the REST API: there AWS renames the WWW-Authenticate
+# of Pier's 401s, and the suite takes its token's scope from that header
+# alone (the gate's challenge, which AWS sends, cannot name the request's
+# repository). The interop suite logs in through the REST API's gate with
+# four clients that ask for the scopes they need.
 conformance-lambda: build-pier
 	scripts/with-local-aws.sh sh -c '\
 	  PIER_TARGET=local-api PIER_LOCAL_API_KIND=http scripts/conformance.sh lambda-http OCI_VERSION=1.1 \
 	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_AUTH=token PIER_BUCKET=conf-lhttp PIER_TABLE_PREFIX=conf-lhttp- && \
 	  PIER_TARGET=local-api PIER_LOCAL_API_KIND=rest scripts/conformance.sh lambda-rest OCI_VERSION=1.1 \
-	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_AUTH=token PIER_BUCKET=conf-lrest PIER_TABLE_PREFIX=conf-lrest- && \
+	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_BUCKET=conf-lrest PIER_TABLE_PREFIX=conf-lrest- && \
 	  PIER_TARGET=local-api PIER_LOCAL_API_KIND=url scripts/conformance.sh lambda-url OCI_VERSION=1.1 \
 	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_AUTH=token PIER_BUCKET=conf-lurl PIER_TABLE_PREFIX=conf-lurl-'
 
@@ -108,7 +113,14 @@ interop:
 	scripts/tools.sh interop >/dev/null
 	scripts/with-local-aws.sh $(GO) test -count=1 -run Interop ./cmd/pier
 
-test: vet unit fuzz conformance interop
+# The end-to-end test of sites (cmd/pier/site_e2e_test.go): oras pushes a
+# site to pier serve and the local Lambda path, headless Chromium opens it.
+sites:
+	scripts/tools.sh oras >/dev/null
+	scripts/tools.sh chromium >/dev/null
+	scripts/with-local-aws.sh $(GO) test -count=1 -run Sites ./cmd/pier
+
+test: vet unit fuzz conformance interop sites
 
 clean:
 	rm -rf build data

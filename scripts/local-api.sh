@@ -61,7 +61,11 @@ PIER_BACKEND=aws PIER_BUCKET=${PIER_BUCKET:-pier-local} PIER_TABLE_PREFIX=${PIER
 	"$rie" --runtime-interface-emulator-address "127.0.0.1:$rie_port" --runtime-api-address "127.0.0.1:$api_port" \
 	"$state/bootstrap" >"$state/rie.log" 2>&1 &
 pids+=($!)
-"$state/pier" gateway --kind "$kind" --addr "$addr" \
+# A REST API's gate (template.yaml) leads to the token endpoint: with auth
+# on, as in AWS.
+gate=()
+if [ "$kind" = rest ] && [ "${PIER_AUTH:-none}" = token ]; then gate=(--gate); fi
+"$state/pier" gateway --kind "$kind" --addr "$addr" "${gate[@]}" \
 	--invoke "http://127.0.0.1:$rie_port/2015-03-31/functions/function/invocations" >"$state/gateway.log" 2>&1 &
 pids+=($!)
 

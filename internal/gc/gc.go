@@ -2,8 +2,9 @@
 // registry serves (the scheduled gc function, `pier gc`), on either
 // backend, and deletes what nothing needs any more:
 //
-//   - blobs (and manifest bodies) that no repository links and no
-//     manifest of any repository names, once they are older than the grace
+//   - blobs (and manifest bodies) that no repository links, no manifest
+//     of any repository names (config, layers, index entries, subject) and
+//     no site index record keeps, once they are older than the grace
 //     period, in two steps: a run marks such a blob, and a run that scans
 //     at least Settle after the mark, and still finds nothing naming it,
 //     claims the mark and deletes the bytes;
@@ -254,6 +255,8 @@ func (c *Collector) scan(ctx context.Context, now time.Time, rep *Report) (*scan
 				}
 			case store.RecordMark:
 				s.marks = append(s.marks, r.Mark)
+			case store.RecordSiteIndex:
+				s.refs[r.Digest] = true
 			case store.RecordUpload:
 				rep.Uploads++
 				if !r.Upload.Expires.IsZero() && !now.Before(r.Upload.Expires) {

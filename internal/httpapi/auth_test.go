@@ -23,7 +23,8 @@ import (
 // authServer is a server with auth on, its signing key, and these
 // identities (password = name + "-pw"): alice may pull and push team/*;
 // reader may only pull team/*; owner may pull, push and delete team/app;
-// solo may pull and push solo/app only; everyone may pull public/*.
+// solo may pull and push solo/app only; publisher may pull and push
+// public/*; everyone may pull public/*.
 type authServer struct {
 	*server
 	key []byte
@@ -60,6 +61,7 @@ func newAuthServerWith(t *testing.T, lim *auth.Limiter) *authServer {
 		{"reader", []store.Grant{{Pattern: "team/*", Actions: []string{"pull"}}}},
 		{"owner", []store.Grant{{Pattern: "team/app", Actions: []string{"pull", "push", "delete"}}}},
 		{"solo", []store.Grant{{Pattern: "solo/app", Actions: []string{"pull", "push"}}}},
+		{"publisher", []store.Grant{{Pattern: "public/*", Actions: []string{"pull", "push"}}}},
 	} {
 		hash, err := auth.HashPassword(id.name + "-pw")
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/pier-registry/pier/internal/auth"
 	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/registry"
+	"github.com/pier-registry/pier/internal/site"
 )
 
 // Options tune a Handler.
@@ -29,6 +30,9 @@ type Options struct {
 	// its upload there without logging in. "": Locations are paths on
 	// this endpoint.
 	UploadURL string
+	// Sites serves the files of artifacts under /sites/ (access checked
+	// by Auth); nil: none.
+	Sites *site.Server
 }
 
 // Handler is the http.Handler of the /v2 API.
@@ -38,6 +42,7 @@ type Handler struct {
 	auth      *Auth
 	tokens    *auth.TokenHandler
 	uploadURL string
+	sites     *site.Server
 }
 
 // New returns the handler of the /v2 API for reg, with logging and panic
@@ -46,7 +51,7 @@ func New(reg *registry.Registry, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &Handler{reg: reg, log: opts.Logger, auth: opts.Auth, uploadURL: strings.TrimRight(opts.UploadURL, "/")}
+	h := &Handler{reg: reg, log: opts.Logger, auth: opts.Auth, uploadURL: strings.TrimRight(opts.UploadURL, "/"), sites: opts.Sites}
 	if a := opts.Auth; a != nil {
 		h.tokens = &auth.TokenHandler{
 			Verifier: a.Verifier, Signer: a.Signer, Policy: a.Policy, Limiter: a.Limiter,
@@ -58,6 +63,10 @@ func New(reg *registry.Registry, opts Options) http.Handler {
 
 // ServeHTTP routes a request to the handler of its endpoint.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.isSite(r) {
+		h.sites.Serve(w, r, h.siteAccess)
+		return
+	}
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	rt, err := parseRoute(r.URL.Path)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/pier-registry/pier/internal/config"
 	"github.com/pier-registry/pier/internal/httpapi"
 	"github.com/pier-registry/pier/internal/registry"
+	"github.com/pier-registry/pier/internal/site"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
 	"github.com/pier-registry/pier/internal/store/linkcache"
@@ -50,6 +51,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry
 	closeStore = collectEvery(cfg, blobs, meta, log, closeStore)
 	opts.GC, _ = meta.(store.GCMetadata) // the cache hides them
 	opts.Policies, _ = meta.(store.Policies)
+	records, _ := meta.(site.Records)
 	meta = linkcache.New(meta, linkcache.Options{
 		TTL:        cfg.BlobLinkCacheTTL,
 		MaxEntries: int(min(cfg.BlobLinkCacheEntries, math.MaxInt32)),
@@ -82,7 +84,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry
 		return nil, err
 	}
 	return &Server{
-		Handler:  httpapi.New(reg, httpapi.Options{Logger: log, Auth: a, UploadURL: cfg.UploadURL}),
+		Handler: httpapi.New(reg, httpapi.Options{Logger: log, Auth: a, UploadURL: cfg.UploadURL,
+			Sites: site.New(reg, blobs, records, site.Options{Logger: log})}),
 		Registry: reg,
 		close:    closeStore,
 	}, nil

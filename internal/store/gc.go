@@ -54,6 +54,9 @@ const (
 	RecordUpload
 	// RecordMark is a garbage collection mark.
 	RecordMark
+	// RecordSiteIndex is a site index record (SiteIndexes): Digest is the
+	// index's blob, which it keeps.
+	RecordSiteIndex
 )
 
 // Record is one record that names a blob, as a scan of the metadata store
@@ -83,7 +86,7 @@ type Record struct {
 // comes first (the claim fails) or the claim does (the write fails).
 type GCMetadata interface {
 	// ScanRecords returns a page of about n records (links, manifests,
-	// upload sessions, marks) from cursor ("" for the first page), and
+	// upload sessions, marks, site indexes) from cursor ("" for the first page), and
 	// the cursor of the next page ("" after the last). Every record
 	// written before the scan started and not removed is in some page.
 	ScanRecords(ctx context.Context, cursor string, n int) ([]Record, string, error)

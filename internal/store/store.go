@@ -37,8 +37,11 @@ var (
 // Uploads are staged through WriteChunk, Commit and Abort. A blob store
 // keeps no upload bookkeeping of its own: what it needs to find an upload's
 // staged bytes it returns as an opaque state, which the caller saves in the
-// upload session (Metadata) with a conditional write. A chunk staged by a
-// writer that then loses that write is never part of the blob.
+// upload session (Metadata) with a conditional write, or carries signed in
+// the upload's Location. A state stays small whatever the number of
+// chunks, and what one state staged is never changed by a chunk written
+// on another (a writer that lost the conditional write, or a replayed or
+// forked state): committing a state gives exactly its bytes.
 type Blobs interface {
 	// Stat returns the size of blob d, or ErrNotFound.
 	Stat(ctx context.Context, d digest.Digest) (int64, error)
@@ -165,8 +168,9 @@ type Metadata interface {
 	Blob(ctx context.Context, repo string, d digest.Digest) (BlobLink, error)
 	// UnlinkBlob removes repo's link to blob d, or returns ErrNotFound.
 	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error
-	// MissingBlobs returns those of ds that repo does not link, in order.
-	MissingBlobs(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error)
+	// BlobSizes returns the sizes (BlobLink.Size) of the blobs of ds that
+	// repo links; a digest repo does not link is not in the map.
+	BlobSizes(ctx context.Context, repo string, ds []digest.Digest) (map[digest.Digest]int64, error)
 	// MissingManifests returns those of ds that repo does not hold, in
 	// order.
 	MissingManifests(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error)

@@ -92,7 +92,7 @@ func (m *Metadata) linkTransact(ctx context.Context, d digest.Digest, link, cata
 	}
 }
 
-// ScanRecords returns the links, manifests, sessions and marks of one
+// ScanRecords returns the links, manifests, sessions, site indexes and marks of one
 // Scan page of n items (see above). The cursor is the page's last key.
 func (m *Metadata) ScanRecords(ctx context.Context, cursor string, n int) ([]store.Record, string, error) {
 	var start map[string]dtypes.AttributeValue
@@ -146,6 +146,8 @@ func recordFrom(item map[string]dtypes.AttributeValue, now time.Time) (store.Rec
 	case strings.HasPrefix(pk, "u#") && sk == sessionSK:
 		u, _, err := sessionFrom(item, pk[2:], now)
 		return store.Record{Kind: store.RecordUpload, Upload: u}, true, err
+	case strings.HasPrefix(pk, "s#") && sk == siteSK:
+		return store.Record{Kind: store.RecordSiteIndex, Digest: digest.Digest(getS(item, attrDigest))}, true, nil
 	case strings.HasPrefix(pk, markPrefix) && sk == markSK:
 		since, err := getN(item, attrSince)
 		mk := store.BlobMark{Digest: digest.Digest(pk[len(markPrefix):]), State: store.MarkState(getS(item, attrMarkState)), Since: time.Unix(since, 0)}

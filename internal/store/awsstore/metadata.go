@@ -21,6 +21,8 @@ package awsstore
 //	policy        policies                 <pattern>                       policy (S: JSON store.Policy; policy.go)
 //	identity      identities               <name>                          kind, secret, grants (L of M: pattern (S),
 //	                                                                       actions (L of S)), created (N), notAfter (N)
+//	site index    s#<manifest digest>      i                               digest: the blob of the index of the
+//	                                                                       manifest's unpacked site (package site)
 //
 // The manifest record is mediaType (S), size (N), artifactType (S),
 // annotations (M of S), subject (S) and body (B): the manifest's bytes when
@@ -81,8 +83,10 @@ package awsstore
 //	Referrers           1 Query
 //	Repositories        1 Query
 //	LinkBlob            1 TransactWriteItems (the link, the catalog item, the gc mark)
+//	SiteIndex           1 GetItem
+//	PutSiteIndex        1 PutItem
 //	UnlinkBlob          1 DeleteItem
-//	MissingBlobs/...    1 BatchGetItem per 100 digests (none for no digests)
+//	BlobSizes, Missing… 1 BatchGetItem per 100 digests (none for no digests)
 //	CreateUpload        1 PutItem
 //	UpdateUpload        1 PutItem
 //	DeleteUpload        1 DeleteItem

@@ -67,8 +67,8 @@ func passMark(tx *bolt.Tx, d digest.Digest) error {
 }
 
 // ScanRecords returns the records of whole repositories, in byte order of
-// their names, until the page holds n or more, then the upload sessions
-// and the marks (all in the last page). The cursor is "r" and the last
+// their names, until the page holds n or more, then the upload sessions,
+// the site indexes and the marks (all in the last page). The cursor is "r" and the last
 // repository of the page.
 func (m *Metadata) ScanRecords(ctx context.Context, cursor string, n int) ([]store.Record, string, error) {
 	var recs []store.Record
@@ -105,6 +105,12 @@ func (m *Metadata) ScanRecords(ctx context.Context, cursor string, n int) ([]sto
 			recs = append(recs, store.Record{Kind: store.RecordUpload, Upload: rec.upload(string(k))})
 			return nil
 		})
+		if b := tx.Bucket(bucketSites); err == nil && b != nil {
+			err = b.ForEach(func(_, v []byte) error {
+				recs = append(recs, store.Record{Kind: store.RecordSiteIndex, Digest: digest.Digest(v)})
+				return nil
+			})
+		}
 		if b := tx.Bucket(bucketMarks); err == nil && b != nil {
 			err = b.ForEach(func(k, v []byte) error {
 				mk, err := decodeMark(digest.Digest(k), v)
@@ -122,11 +128,9 @@ func (m *Metadata) ScanRecords(ctx context.Context, cursor string, n int) ([]sto
 
 func scanRepository(r repoBuckets, repo string, recs *[]store.Record) error {
 	err := r.blobs.ForEach(func(k, v []byte) error {
-		if len(v) < 8 {
-			return fmt.Errorf("bad link record of %d bytes", len(v))
-		}
-		*recs = append(*recs, store.Record{Kind: store.RecordLink, Repository: repo, Digest: digest.Digest(k), Link: decodeLink(v)})
-		return nil
+		link, err := decodeLink(v)
+		*recs = append(*recs, store.Record{Kind: store.RecordLink, Repository: repo, Digest: digest.Digest(k), Link: link})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("repository %s: %w", repo, err)

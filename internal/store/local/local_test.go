@@ -39,6 +39,12 @@ func TestIdentities(t *testing.T) {
 	})
 }
 
+func TestSiteIndexes(t *testing.T) {
+	storetest.TestSiteIndexes(t, func(t *testing.T) store.SiteIndexes {
+		return openMetadata(t, filepath.Join(t.TempDir(), "pier.db"))
+	})
+}
+
 func openBlobs(t *testing.T, dir string) *local.Blobs {
 	t.Helper()
 	b, err := local.OpenBlobs(dir)

@@ -122,6 +122,10 @@ func testScanRecords(t *testing.T, m store.Metadata, g store.GCMetadata) {
 	wantErr(t, "CreateUpload", m.CreateUpload(ctx, gone), nil)
 	mk := store.BlobMark{Digest: digest.FromString("old"), State: store.MarkPending, Since: at}
 	wantErr(t, "Mark", g.Mark(ctx, mk), nil)
+	site := digest.FromString("site index")
+	if si, ok := m.(store.SiteIndexes); ok {
+		wantErr(t, "PutSiteIndex", si.PutSiteIndex(ctx, man.Digest, site), nil)
+	}
 
 	want := []string{
 		"link a " + b1.String() + " 2 ",
@@ -132,6 +136,9 @@ func testScanRecords(t *testing.T, m store.Metadata, g store.GCMetadata) {
 		"upload " + live.ID + " a " + live.Expires.Format(time.RFC3339),
 		"upload " + gone.ID + " a " + gone.Expires.Format(time.RFC3339),
 		"mark " + mk.Digest.String() + " pending " + at.Format(time.RFC3339),
+	}
+	if _, ok := m.(store.SiteIndexes); ok {
+		want = append(want, "site "+site.String())
 	}
 	slices.Sort(want)
 	for _, n := range []int{1, 2, 1000} {
@@ -155,6 +162,8 @@ func testScanRecords(t *testing.T, m store.Metadata, g store.GCMetadata) {
 					}
 				case store.RecordUpload:
 					s = "upload " + r.Upload.ID + " " + r.Upload.Repository + " " + r.Upload.Expires.UTC().Format(time.RFC3339)
+				case store.RecordSiteIndex:
+					s = "site " + r.Digest.String()
 				case store.RecordMark:
 					s = "mark " + r.Mark.Digest.String() + " " + string(r.Mark.State) + " " + r.Mark.Since.UTC().Format(time.RFC3339)
 				}
