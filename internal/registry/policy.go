@@ -30,22 +30,13 @@ type policies struct {
 	loaded time.Time
 }
 
-// LoadPolicies reads the repository policies now (at a cold start), so
-// that requests find them read. A registry without policies does nothing.
-func (r *Registry) LoadPolicies(ctx context.Context) error {
-	if r.policies == nil {
-		return nil
-	}
-	_, err := r.policies.get(ctx, true)
-	return err
-}
-
-// get returns the policies, read again when older than policyTTL or when
-// fresh is set.
-func (p *policies) get(ctx context.Context, fresh bool) ([]store.Policy, error) {
+// get returns the policies, read (one Query on the aws backend) at the
+// first need and again when older than policyTTL: a cold start reads
+// nothing.
+func (p *policies) get(ctx context.Context) ([]store.Policy, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !fresh && !p.loaded.IsZero() && p.now().Sub(p.loaded) < policyTTL {
+	if !p.loaded.IsZero() && p.now().Sub(p.loaded) < policyTTL {
 		return p.list, nil
 	}
 	list, err := p.src.Policies(ctx)
@@ -62,7 +53,7 @@ func (r *Registry) policy(ctx context.Context, repo string) (store.Policy, bool,
 	if r.policies == nil {
 		return store.Policy{}, false, nil
 	}
-	list, err := r.policies.get(ctx, false)
+	list, err := r.policies.get(ctx)
 	if err != nil {
 		return store.Policy{}, false, err
 	}

@@ -79,10 +79,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry
 		opts.UploadKey = a.Signer.UploadKey()
 	}
 	reg := registry.New(blobs, meta, opts)
-	if err := reg.LoadPolicies(ctx); err != nil {
-		closeStore()
-		return nil, err
-	}
 	return &Server{
 		Handler: httpapi.New(reg, httpapi.Options{Logger: log, Auth: a, UploadURL: cfg.UploadURL,
 			Sites: site.New(reg, blobs, records, site.Options{Logger: log})}),
