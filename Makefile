@@ -16,7 +16,7 @@ export PIER_CACHE
 # exceeded" and no crasher on Go 1.26 (golang/go#75804).
 FUZZTIME  ?= 300000x
 
-.PHONY: run test unit fuzz conformance conformance-local conformance-aws conformance-lambda local-api bench bench-coldstart bench-registry build-pier vet clean local-aws-start local-aws-stop interop sites
+.PHONY: run test unit faults fuzz conformance conformance-local conformance-aws conformance-lambda local-api bench bench-coldstart bench-registry build-pier vet clean local-aws-start local-aws-stop interop sites
 
 # A development registry on loopback: open (--auth=none). See the README's
 # "Logging in" for a registry with auth on.
@@ -32,7 +32,17 @@ vet:
 	if [ -n "$$out" ]; then echo "gofmt needed:" $$out; exit 1; fi
 
 unit:
-	scripts/with-local-aws.sh $(GO) test -race -count=1 ./...
+	scripts/with-local-aws.sh $(GO) test -race -count=1 -skip '^TestFaultInjection$$' ./...
+
+# The fault-injection suite (cmd/pier/fault_test.go): S3 and DynamoDB
+# behind proxies that inject server errors, throttling, dropped
+# connections and slow answers; it prints its report line (pushes
+# acknowledged, failed, lost, corrupt objects).
+faults:
+	mkdir -p build
+	@rc=0; scripts/with-local-aws.sh $(GO) test -count=1 -v -run '^TestFaultInjection$$' ./cmd/pier >build/faults.log 2>&1 || rc=$$?; \
+	grep -E 'fault injection|^(--- |ok|FAIL)' build/faults.log; \
+	[ $$rc -eq 0 ] || { tail -50 build/faults.log; exit $$rc; }
 
 local-aws-start:
 	scripts/local-aws.sh start
@@ -120,7 +130,7 @@ sites:
 	scripts/tools.sh chromium >/dev/null
 	scripts/with-local-aws.sh $(GO) test -count=1 -run Sites ./cmd/pier
 
-test: vet unit fuzz conformance interop sites
+test: vet unit faults fuzz conformance interop sites
 
 clean:
 	rm -rf build data

@@ -75,6 +75,11 @@ if ! "$top/scripts/wait-http.sh" "http://$addr/v2/" "${pids[1]}"; then
 	exit 1
 fi
 echo "Pier on Lambda (RIE, front door: $kind) at http://$addr/v2/ (logs in $state)"
+if [ "${PIER_AUTH:-none}" = none ]; then
+	echo "auth is off: anyone may pull, push and delete (PIER_AUTH=token make local-api turns it on)"
+else
+	echo "auth is on; to add a user, in another shell: ${envfile:+. $envfile; }$state/pier user add NAME --grant '*=pull,push' --backend aws --bucket ${PIER_BUCKET:-pier-local} --table-prefix ${PIER_TABLE_PREFIX:-pier-local-}"
+fi
 wait -n "${pids[@]}" || true
 echo "local-api: a process ended; stopping" >&2
 exit 1

@@ -266,13 +266,7 @@ func interopDocker(t *testing.T, d *dockerd, p *pierPath) {
 	im := newDockerImage(t, t.TempDir(), "docker-"+p.name, 64<<10)
 
 	// Without a login: refused, nothing lands.
-	anon := d.env(t, p.tools, a.front)
-	im.load(t, anon, a.ref("auth/anonymous/docker:v1"))
-	r := anon.fails(t, "docker", "push", a.ref("auth/anonymous/docker:v1"))
-	refused(t, r, "denied", "unauthorized")
-	showsReason(t, r, "push", "auth/anonymous/docker")
-	a.checkNothingLanded(t, "auth/anonymous/", "auth/anonymous/docker")
-	im.remove(t, anon)
+	a.dockerRefused(t, d.env(t, p.tools, a.front), im, "auth/anonymous/docker")
 
 	// alice logs in, pushes, and pulls back.
 	alice := d.env(t, p.tools, a.front)
@@ -290,44 +284,46 @@ func interopDocker(t *testing.T, d *dockerd, p *pierPath) {
 	_, robotDigest := im.push(t, ci, robotRef)
 	a.checkManifest(t, "auth/robot/docker", "v1", robotDigest)
 	im.pullBack(t, ci, robotRef, robotDigest)
-	im.load(t, ci, a.ref("auth/elsewhere/docker:v1"))
-	r = ci.fails(t, "docker", "push", a.ref("auth/elsewhere/docker:v1"))
-	refused(t, r, "denied", "unauthorized")
-	showsReason(t, r, "push", "auth/elsewhere/docker")
-	a.checkNothingLanded(t, "auth/elsewhere", "auth/elsewhere/docker")
-	im.remove(t, ci)
+	a.dockerRefused(t, ci, im, "auth/elsewhere/docker")
 
 	// reader pulls alice's image and may not push.
 	reader := d.env(t, p.tools, a.front)
 	a.dockerLogin(t, reader, "reader")
 	im.pullBack(t, reader, ref, digest)
-	im.load(t, reader, a.ref("auth/reader/docker:v1"))
-	r = reader.fails(t, "docker", "push", a.ref("auth/reader/docker:v1"))
-	refused(t, r, "denied", "unauthorized")
-	showsReason(t, r, "push", "auth/reader/docker")
-	a.checkNothingLanded(t, "auth/reader/", "auth/reader/docker")
-	im.remove(t, reader)
+	a.dockerRefused(t, reader, im, "auth/reader/docker")
 
 	// After docker logout, alice's private image cannot be pulled.
 	alice.run(t, "docker", "logout", a.host())
-	r = alice.fails(t, "docker", "pull", ref)
+	r := alice.fails(t, "docker", "pull", ref)
 	outputSays(t, r, "denied", "unauthorized")
 	showsReason(t, r, "pull", "auth/docker/app")
 }
 
+// dockerRefused checks that c's docker is refused a push of im to repo,
+// with Pier's reason, and that nothing landed.
+func (a *authPath) dockerRefused(t *testing.T, c *clientEnv, im dockerImage, repo string) {
+	t.Helper()
+	im.load(t, c, a.ref(repo+":v1"))
+	r := c.fails(t, "docker", "push", a.ref(repo+":v1"))
+	refused(t, r, "denied", "unauthorized")
+	showsReason(t, r, "push", repo)
+	a.checkNothingLanded(t, repo, repo)
+	im.remove(t, c)
+}
+
 // showsReason checks that Pier refused r's command with its reason, which
-// names the action and the repository, in the body of a 401 or 403; and
-// that docker shows that reason when the challenge carries it as
-// error_description. Without one, docker shows its own words for a
-// challenge with error="insufficient_scope" ("denied: requested access
-// to the resource is denied"), never the body's message.
+// names the action and the repository, in the body of a 401 or 403, and
+// that docker shows that reason. The one exception is docker's: for a
+// challenge with error="insufficient_scope" and no error_description,
+// docker shows its own words ("denied: requested access to the resource
+// is denied"), never the body's message.
 func showsReason(t *testing.T, r *result, action, repo string) {
 	t.Helper()
 	refusals := r.exchanges(func(e exchange) bool {
 		return !isTokenRequest(e) && (e.status == http.StatusUnauthorized || e.status == http.StatusForbidden)
 	})
 	var reason string
-	described := false
+	generic := false
 	for _, e := range refusals {
 		var body struct {
 			Errors []struct{ Code, Message string }
@@ -338,16 +334,17 @@ func showsReason(t *testing.T, r *result, action, repo string) {
 				reason = m.Message
 			}
 		}
-		described = described || strings.Contains(e.header.Get("WWW-Authenticate"), "error_description=")
+		c := e.header.Get("WWW-Authenticate")
+		generic = generic || strings.Contains(c, `error="insufficient_scope"`) && !strings.Contains(c, "error_description=")
 	}
 	switch {
 	case reason == "":
 		r.errorf(t, "no refusal (401 or 403) gave a reason naming %s and %s", action, repo)
-	case described:
-		outputSays(t, r, reason)
-	default:
+	case generic:
 		outputSays(t, r, "requested access to the resource is denied")
-		t.Logf("Pier's reason %q is in the 401's body; docker shows its own words, as the challenge has no error_description", reason)
+		t.Logf("Pier's reason %q is in the 401's body; docker shows its own words, as the challenge has error=insufficient_scope and no error_description", reason)
+	default:
+		outputSays(t, r, reason)
 	}
 }
 

@@ -121,6 +121,13 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request, a address, acc Acc
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	if r.Method == http.MethodHead {
+		// The index knows the size: no read, and no redirect (a URL
+		// presigned for GET answers HEAD with 403).
+		hdr.Set("Content-Length", strconv.FormatInt(e.Size, 10))
+		w.WriteHeader(status)
+		return
+	}
 	ctx := r.Context()
 	url := ""
 	var body io.ReadCloser
