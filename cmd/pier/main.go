@@ -7,6 +7,8 @@
 //	pier gateway [flags]      the local API Gateway front of `make local-api`
 //	pier user add|rm|list     manage users (see pier user -h)
 //	pier token create|revoke  manage robot (CI) tokens (see pier token -h)
+//	pier gc [--dry-run]       collect garbage (see pier gc -h)
+//	pier policy set|rm|list   repository policies: immutable tags (pier policy -h)
 //	pier push SOURCE DEST     push an image from a layout or a tarball (pier push -h)
 //	pier copy SRC DEST        copy an image from a registry (pier copy -h)
 //	pier version              print the version
@@ -35,6 +37,10 @@ func main() {
 		err = userCommand(os.Args[2:])
 	case "token":
 		err = tokenCommand(os.Args[2:])
+	case "gc":
+		err = gcCommand(os.Args[2:])
+	case "policy":
+		err = policyCommand(os.Args[2:])
 	case "push":
 		err = pushCommand(os.Args[2:], false)
 	case "copy":
@@ -65,6 +71,10 @@ commands:
             (pier user -h)
   token     manage robot (CI) tokens: token create NAME, token revoke NAME
             (pier token -h)
+  gc        collect garbage: blobs nothing references, expired uploads
+            (pier gc --dry-run shows what it would delete; pier gc -h)
+  policy    repository policies (immutable tags): policy set PATTERN,
+            policy rm PATTERN, policy list (pier policy -h)
   push      push an image or artifact from an OCI layout or a docker save
             tarball to a registry (pier push -h)
   copy      copy an image or artifact from a registry to another

@@ -3,11 +3,15 @@
 // same PIER_* configuration as the api function (the backend must be aws,
 // the default) and builds the aws backend's stores at cold start.
 //
-// Its work comes in a later issue: deleting blobs that no repository links
-// any more (after a grace period), expired upload sessions and their
-// staging under uploads/, and finishing the background copies of
-// completed uploads still under assembled/. Until then each invocation
-// logs one JSON line that says what it would do, and returns.
+// Each invocation is one garbage collection (internal/gc), the same as
+// `pier gc`: it deletes the blobs that nothing references (marked by a run,
+// deleted by a run at least PIER_GC_SETTLE later), ends expired upload
+// sessions, deletes what uploads left under uploads/ and assembled/ and
+// their unfinished multipart uploads, and finishes the copies of large
+// uploads still under assembled/. The PIER_GC_* variables tune it
+// (internal/config). It logs one JSON line per pass and one with the
+// report, and fails the invocation when the collection fails (the next
+// one finishes the job).
 package main
 
 import (
@@ -21,6 +25,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/pier-registry/pier/internal/config"
+	"github.com/pier-registry/pier/internal/gc"
 	"github.com/pier-registry/pier/internal/server"
 	"github.com/pier-registry/pier/internal/store/awsstore"
 )
@@ -40,6 +45,7 @@ type function struct {
 	log   *slog.Logger
 	blobs *awsstore.Blobs
 	meta  *awsstore.Metadata
+	gc    *gc.Collector
 }
 
 // newFunction reads the configuration from getenv (the backend is aws
@@ -65,7 +71,9 @@ func newFunction(ctx context.Context, getenv func(string) string, logOut io.Writ
 	if err != nil {
 		return nil, err
 	}
-	return &function{cfg: cfg, log: log, blobs: blobs, meta: meta}, nil
+	opts := server.GCOptions(cfg)
+	opts.Log = log
+	return &function{cfg: cfg, log: log, blobs: blobs, meta: meta, gc: gc.New(blobs, meta, opts)}, nil
 }
 
 // scheduled is the part of an EventBridge event that the log shows; any
@@ -76,26 +84,23 @@ type scheduled struct {
 	Time       string `json:"time"`
 }
 
-// plan is what a run will do once garbage collection exists.
-var plan = []string{
-	"delete blobs under blobs/ that no repository links, after a grace period",
-	"delete expired upload sessions and their staging under uploads/",
-	"finish the background copies of completed uploads under assembled/ and move their blob records",
-}
-
-// run is one scheduled invocation: for now it logs what it would do.
+// run is one scheduled invocation: one collection.
 func (f *function) run(ctx context.Context, event json.RawMessage) error {
 	var e scheduled
 	_ = json.Unmarshal(event, &e) // whatever the event, the run is the same
-	f.log.LogAttrs(ctx, slog.LevelInfo, "gc",
+	rep, err := f.gc.Run(ctx)
+	attrs := []slog.Attr{
 		slog.String("event_id", e.ID),
 		slog.String("detail_type", e.DetailType),
 		slog.String("scheduled_time", e.Time),
 		slog.String("bucket", f.cfg.Bucket),
 		slog.String("table", f.meta.Table()),
-		slog.Bool("dry_run", true),
-		slog.Any("would", plan),
-		slog.String("status", "garbage collection is not implemented yet: nothing was deleted or copied"),
-	)
+		slog.Any("report", rep),
+	}
+	if err != nil {
+		f.log.LogAttrs(ctx, slog.LevelError, "gc", append(attrs, slog.String("error", err.Error()))...)
+		return err
+	}
+	f.log.LogAttrs(ctx, slog.LevelInfo, "gc", attrs...)
 	return nil
 }

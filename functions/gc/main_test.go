@@ -3,9 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/pier-registry/pier/internal/gc"
 )
 
 // scheduledEvent is an EventBridge schedule's event, as Lambda receives it.
@@ -21,43 +28,57 @@ const scheduledEvent = `{
   "detail": {}
 }`
 
+// TestRun invokes the function, as the schedule does, on the local AWS
+// servers: the first run deletes a blob nothing links and the second
+// deletes nothing; the log line of each carries the report.
 func TestRun(t *testing.T) {
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1") // nothing listens: a request would fail
+	if os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
+		if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
+			t.Skip("PIER_SKIP_AWS_TESTS=1")
+		}
+		t.Fatal("no local AWS servers: scripts/with-local-aws.sh go test ./functions/gc")
+	}
+	b := make([]byte, 5)
+	rand.Read(b)
+	name := hex.EncodeToString(b)
 	var logs bytes.Buffer
-	env := map[string]string{"PIER_BUCKET": "pier-blobs", "PIER_TABLE_PREFIX": "t-"}
-	f, err := newFunction(context.Background(), func(k string) string { return env[k] }, &logs)
+	env := map[string]string{
+		"PIER_BUCKET": "pier-gc-" + name, "PIER_TABLE_PREFIX": "t" + name + "-", "PIER_CREATE_RESOURCES": "true",
+		"PIER_GC_GRACE": "1ns", "PIER_GC_SETTLE": "1ns",
+	}
+	ctx := context.Background()
+	f, err := newFunction(ctx, func(k string) string { return env[k] }, &logs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, event := range []string{scheduledEvent, `{}`} {
+	t.Cleanup(func() { f.meta.DeleteTable(context.Background()) })
+	orphan := []byte("a blob no repository links")
+	if _, err := f.blobs.Put(ctx, digest.FromBytes(orphan), bytes.NewReader(orphan)); err != nil {
+		t.Fatal(err)
+	}
+	// The first run marks the orphan, the second deletes it, the third
+	// finds nothing.
+	for i, want := range []int64{0, int64(len(orphan)), 0} {
 		logs.Reset()
-		if err := f.run(context.Background(), json.RawMessage(event)); err != nil {
+		if err := f.run(ctx, json.RawMessage(scheduledEvent)); err != nil {
 			t.Fatal(err)
-		}
-		lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
-		if len(lines) != 1 {
-			t.Fatalf("log %q: want one line", logs.String())
 		}
 		var line struct {
-			Msg     string   `json:"msg"`
-			Bucket  string   `json:"bucket"`
-			Table   string   `json:"table"`
-			DryRun  bool     `json:"dry_run"`
-			Would   []string `json:"would"`
-			EventID string   `json:"event_id"`
+			Msg     string    `json:"msg"`
+			Bucket  string    `json:"bucket"`
+			EventID string    `json:"event_id"`
+			Report  gc.Report `json:"report"`
 		}
-		if err := json.Unmarshal([]byte(lines[0]), &line); err != nil {
+		lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &line); err != nil {
 			t.Fatal(err)
 		}
-		if line.Msg != "gc" || line.Bucket != "pier-blobs" || line.Table != "t-metadata" || !line.DryRun || len(line.Would) != 3 {
-			t.Errorf("log line %s", lines[0])
+		if line.Msg != "gc" || line.Bucket != env["PIER_BUCKET"] || line.EventID != "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa" || line.Report.Freed != want {
+			t.Errorf("run %d: log line %s; want %d bytes freed", i+1, lines[len(lines)-1], want)
 		}
-		if event == scheduledEvent && line.EventID != "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa" {
-			t.Errorf("event id %q", line.EventID)
-		}
+	}
+	if _, err := f.blobs.Stat(ctx, digest.FromBytes(orphan)); err == nil {
+		t.Error("the orphan blob is still there")
 	}
 }
 
@@ -68,6 +89,7 @@ func TestConfig(t *testing.T) {
 	}{
 		{env: map[string]string{}, err: "PIER_BUCKET"},
 		{env: map[string]string{"PIER_BACKEND": "local"}, err: "aws backend"},
+		{env: map[string]string{"PIER_BUCKET": "b", "PIER_GC_GRACE": "soon"}, err: "PIER_GC_GRACE"},
 	} {
 		_, err := newFunction(context.Background(), func(k string) string { return tt.env[k] }, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tt.err) {

@@ -79,6 +79,14 @@ type Config struct {
 	// BlobLinkCacheEntries is the largest number of blob links the cache
 	// keeps (PIER_BLOB_LINK_CACHE_ENTRIES); 0 turns the cache off.
 	BlobLinkCacheEntries int64
+	// GCGrace, GCLeftoverGrace, GCSettle and GCTombstone tune garbage
+	// collection (PIER_GC_GRACE, PIER_GC_LEFTOVER_GRACE, PIER_GC_SETTLE,
+	// PIER_GC_TOMBSTONE; see internal/gc.Options).
+	GCGrace, GCLeftoverGrace, GCSettle, GCTombstone time.Duration
+	// GCInterval, when positive, has `pier serve` collect garbage itself
+	// that often (PIER_GC_INTERVAL): the local backend's way, since
+	// `pier gc` cannot open its file while the server runs.
+	GCInterval time.Duration
 	// UploadURL is the base URL (scheme and host) of an upload endpoint:
 	// a `pier serve --backend aws` with the same signing key, bucket and
 	// table, to which the Locations of uploads point (PIER_UPLOAD_URL);
@@ -125,6 +133,11 @@ func (c *Config) settings() []setting {
 		{flag: "blob-link-cache-ttl", env: "PIER_BLOB_LINK_CACHE_TTL", def: "5m", usage: "how long a blob link this process wrote or read is answered from its cache; a blob deleted through another process is served for up to this long (0: no cache)", duration: &c.BlobLinkCacheTTL},
 		{flag: "upload-url", env: "PIER_UPLOAD_URL", def: "", usage: "base URL (https://host[:port]) of an upload endpoint (pier serve --backend aws with the same signing key, bucket and table) that upload Locations point to", str: &c.UploadURL},
 		{flag: "blob-link-cache-entries", env: "PIER_BLOB_LINK_CACHE_ENTRIES", def: "10000", usage: "most blob links the cache keeps (0: no cache)", integer: &c.BlobLinkCacheEntries},
+		{flag: "gc-grace", env: "PIER_GC_GRACE", def: "1h", usage: "garbage collection: a blob nothing references goes once it is this old", duration: &c.GCGrace},
+		{flag: "gc-leftover-grace", env: "PIER_GC_LEFTOVER_GRACE", def: "1h", usage: "garbage collection: what an upload left goes once it is this old (more than any request lasts)", duration: &c.GCLeftoverGrace},
+		{flag: "gc-settle", env: "PIER_GC_SETTLE", def: "15m", usage: "garbage collection: a marked blob is deleted by a run this long after the mark (more than any request lasts, and than the blob link cache TTL)", duration: &c.GCSettle},
+		{flag: "gc-interval", env: "PIER_GC_INTERVAL", def: "0s", usage: "pier serve collects garbage itself this often (e.g. 24h; 0: never, as on AWS, where the gc function is scheduled)", duration: &c.GCInterval},
+		{flag: "gc-tombstone", env: "PIER_GC_TOMBSTONE", def: "24h", usage: "garbage collection: how long the mark of a deleted blob is kept (more than any request lasts)", duration: &c.GCTombstone},
 		{flag: "idle-timeout", env: "PIER_IDLE_TIMEOUT", def: "2m", usage: "how long a connection with no request under way is kept open", duration: &c.IdleTimeout},
 		{flag: "read-timeout", env: "PIER_READ_TIMEOUT", def: "1m", usage: "how long to wait for the next bytes of a request body (a large upload may take any time while its bytes keep coming)", duration: &c.ReadTimeout},
 	}
@@ -252,6 +265,14 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.Level(); err != nil {
 		return err
+	}
+	for _, d := range []time.Duration{c.GCGrace, c.GCLeftoverGrace, c.GCSettle, c.GCTombstone} {
+		if d <= 0 {
+			return fmt.Errorf("garbage collection duration %s: want more than 0", d)
+		}
+	}
+	if c.GCInterval < 0 {
+		return fmt.Errorf("gc interval %s: want 0 (never) or more", c.GCInterval)
 	}
 	if c.BlobLinkCacheTTL < 0 || c.BlobLinkCacheEntries < 0 {
 		return fmt.Errorf("blob link cache TTL %s and entries %d: want 0 (no cache) or more", c.BlobLinkCacheTTL, c.BlobLinkCacheEntries)

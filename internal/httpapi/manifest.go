@@ -89,7 +89,7 @@ func (h *Handler) deleteManifest(w http.ResponseWriter, r *http.Request, rt rout
 		h.error(w, r, err)
 		return
 	}
-	if err := h.reg.DeleteManifest(r.Context(), rt.name, ref); err != nil {
+	if err := h.reg.DeleteManifest(registry.WithIdentity(r.Context(), callerOf(r.Context()).name), rt.name, ref); err != nil {
 		h.error(w, r, err)
 		return
 	}

@@ -115,7 +115,11 @@ func (r *Registry) Mount(ctx context.Context, repo string, d digest.Digest, from
 	if err != nil {
 		return false, fmt.Errorf("mount blob %s: %w", d, err)
 	}
-	if err := r.meta.LinkBlob(ctx, repo, d, link); err != nil {
+	err = r.meta.LinkBlob(ctx, repo, d, link)
+	if errors.Is(err, store.ErrBlobDeleted) {
+		return false, nil // garbage collection took it: the client uploads it
+	}
+	if err != nil {
 		return false, fmt.Errorf("link blob %s: %w", d, err)
 	}
 	return true, nil

@@ -115,6 +115,9 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 	}
 
 	res := PutResult{Digest: d, Tags: tags}
+	if err := r.checkTagsPush(ctx, repo, d, tags); err != nil {
+		return PutResult{}, err
+	}
 	if err := r.checkReferences(ctx, repo, m, &res); err != nil {
 		return PutResult{}, err
 	}
@@ -215,6 +218,9 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo string, ref oci.Refe
 		return err
 	}
 	if ref.Tag != "" {
+		if err := r.checkTagDelete(ctx, repo, ref.Tag); err != nil {
+			return err
+		}
 		if err := r.meta.DeleteTag(ctx, repo, ref.Tag); err != nil {
 			return notFound(err, oci.CodeManifestUnknown, "tag %s not found in %s", ref.Tag, repo)
 		}

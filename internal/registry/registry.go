@@ -35,6 +35,13 @@ type Options struct {
 	PageSize int
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
+	// GC is the garbage collection marks of the metadata store, when the
+	// store given to New is a wrapper that hides them (a cache); by
+	// default the store's own, if it has them.
+	GC store.GCMetadata
+	// Policies are the repository policies (immutable tags), when the
+	// store given to New hides them; by default the store's own, if any.
+	Policies store.Policies
 	// UploadKey, when set, signs the state of each upload into its
 	// Location (state.go): a chunk then reads and writes no session. It
 	// must be secret and the same for every process that serves the
@@ -49,6 +56,7 @@ type Registry struct {
 	meta     store.Metadata
 	opts     Options
 	stateKey []byte
+	policies *policies // nil: none
 }
 
 // New returns a Registry keeping bytes in blobs and records in meta.
@@ -62,7 +70,20 @@ func New(blobs store.Blobs, meta store.Metadata, opts Options) *Registry {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Registry{blobs: blobs, meta: meta, opts: opts, stateKey: stateKey(opts.UploadKey)}
+	if opts.Policies == nil {
+		opts.Policies, _ = meta.(store.Policies)
+	}
+	if opts.GC == nil {
+		opts.GC, _ = meta.(store.GCMetadata)
+	}
+	if opts.GC != nil {
+		meta = gcAware{Metadata: meta, gc: opts.GC, blobs: blobs}
+	}
+	r := &Registry{blobs: blobs, meta: meta, opts: opts, stateKey: stateKey(opts.UploadKey)}
+	if opts.Policies != nil {
+		r.policies = &policies{src: opts.Policies, now: opts.Now}
+	}
+	return r
 }
 
 // Options returns the registry's options, defaults filled in.

@@ -22,11 +22,7 @@ import (
 // `pier serve` runs on the same data directory, OpenIdentities fails after
 // a few seconds with an error that says to stop the server first.
 func OpenIdentities(ctx context.Context, cfg config.Config) (store.Identities, func(), error) {
-	_, meta, closeStore, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler))
-	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, nil, fmt.Errorf("%s is locked by another process, most likely `pier serve` on --data %s: stop the server first, then try again (%w)",
-			filepath.Join(cfg.DataDir, "metadata.db"), cfg.DataDir, err)
-	}
+	_, meta, closeStore, err := openAdmin(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -36,4 +32,16 @@ func OpenIdentities(ctx context.Context, cfg config.Config) (store.Identities, f
 		return nil, nil, fmt.Errorf("the %s backend keeps no identities", cfg.Backend)
 	}
 	return ids, closeStore, nil
+}
+
+// openAdmin opens the stores of cfg's backend for an admin command, with an
+// error that says what to do when `pier serve` has the local backend's
+// file locked.
+func openAdmin(ctx context.Context, cfg config.Config) (store.Blobs, store.Metadata, func(), error) {
+	blobs, meta, closeStore, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler))
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, nil, nil, fmt.Errorf("%s is locked by another process, most likely `pier serve` on --data %s: stop the server first, then try again (%w)",
+			filepath.Join(cfg.DataDir, "metadata.db"), cfg.DataDir, err)
+	}
+	return blobs, meta, closeStore, err
 }

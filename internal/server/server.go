@@ -48,6 +48,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry
 	if err != nil {
 		return nil, err
 	}
+	closeStore = collectEvery(cfg, blobs, meta, log, closeStore)
+	opts.GC, _ = meta.(store.GCMetadata) // the cache hides them
+	opts.Policies, _ = meta.(store.Policies)
 	records, _ := meta.(site.Records)
 	meta = linkcache.New(meta, linkcache.Options{
 		TTL:        cfg.BlobLinkCacheTTL,
@@ -92,6 +95,9 @@ func AWSConfig(cfg config.Config) awsstore.Config {
 		PresignTTL:      cfg.PresignTTL,
 		CopyBudget:      cfg.CopyBudget,
 		CreateResources: cfg.CreateResources,
+		// Lambda freezes the environment when the handler returns: a copy
+		// left unfinished there is finished by garbage collection.
+		NoBackgroundCopy: os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "",
 	}
 }
 

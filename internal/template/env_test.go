@@ -35,6 +35,11 @@ var notOnLambda = map[string]string{
 	"PIER_STACK":                   "pier serve's way to find a deployed stack's bucket and table; the functions are given them",
 	"PIER_BLOB_LINK_CACHE_TTL":     "each API instance caches blob links for the default 5m (the README says what that trades); not offered by the template",
 	"PIER_BLOB_LINK_CACHE_ENTRIES": "the default 10000 links (a few MB) fits any function size; not offered by the template",
+	"PIER_GC_GRACE":                "garbage collection's defaults (README, Garbage collection) suit a daily schedule; set on the function to change them",
+	"PIER_GC_LEFTOVER_GRACE":       "garbage collection's defaults (README, Garbage collection) suit a daily schedule; set on the function to change them",
+	"PIER_GC_SETTLE":               "garbage collection's defaults (README, Garbage collection) suit a daily schedule; set on the function to change them",
+	"PIER_GC_INTERVAL":             "the functions run no loop: the gc function is scheduled (GcSchedule)",
+	"PIER_GC_TOMBSTONE":            "garbage collection's defaults (README, Garbage collection) suit a daily schedule; set on the function to change them",
 	"PIER_IDLE_TIMEOUT":            "connection timeouts of `pier serve`: API Gateway holds the connections",
 	"PIER_READ_TIMEOUT":            "connection timeouts of `pier serve`: API Gateway holds the connections",
 }

@@ -246,12 +246,15 @@ var wantGrants = map[string]grants{
 	},
 	// Garbage collection: list and delete blobs and staged chunks, copy
 	// finished uploads into place (GetObject + PutObject), abort stale
-	// multipart uploads (listing them first); read the records and delete
-	// the dead ones. Never the signing key.
+	// multipart uploads (listing them first); scan the records, delete the
+	// dead ones, write the marks (internal/gc). Never the signing key.
 	gcFunction: {
 		s3Objects: {"s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"},
 		s3Bucket:  {"s3:ListBucket", "s3:ListBucketMultipartUploads"},
-		table:     {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query"},
+		table: {
+			"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+			"dynamodb:Query", "dynamodb:Scan",
+		},
 	},
 }
 

@@ -41,6 +41,10 @@ type BlobsOptions struct {
 	// PartSize is the size of the parts of streamed uploads. Default
 	// 16 MiB; at least MinPartSize.
 	PartSize int64
+	// NoBackgroundCopy stops a copy that did not finish within CopyBudget
+	// when Commit returns, instead of letting it go on (see
+	// Config.NoBackgroundCopy); garbage collection finishes it.
+	NoBackgroundCopy bool
 }
 
 // Blobs keeps blobs in an S3 bucket (see the package doc for the layout).

@@ -284,11 +284,15 @@ func (b *Blobs) abortMultipart(key, mpu string) {
 // not there.
 func (b *Blobs) moveWithin(ctx context.Context, src, dst string, size int64) (bool, error) {
 	done := make(chan error, 1)
+	// The copy outlives the request when it takes too long, unless
+	// NoBackgroundCopy: then it stops when moveWithin returns.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Minute)
+	if b.opts.NoBackgroundCopy {
+		defer cancel()
+	}
 	b.copies.Add(1)
 	go func() {
 		defer b.copies.Done()
-		// The copy outlives the request when it takes too long.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Minute)
 		defer cancel()
 		done <- b.copyLarge(cctx, src, dst, size)
 	}()

@@ -24,6 +24,11 @@ type Config struct {
 	// CopyBudget is how long finishing an upload may spend copying it into
 	// place before the copy goes on in the background.
 	CopyBudget time.Duration
+	// NoBackgroundCopy: a copy that does not finish within CopyBudget does
+	// not go on after Commit returns (on Lambda, where the environment is
+	// frozen when the handler returns); the blob stays at its assembled
+	// location until garbage collection copies it (Blobs.Settle).
+	NoBackgroundCopy bool
 	// CreateResources creates the bucket and the tables when missing (for
 	// local servers and LocalStack; in AWS the template creates them).
 	CreateResources bool

@@ -17,6 +17,8 @@ package awsstore
 //	referrer      f#<repo>#<subject>       store.ReferrerKey(type, digest) digest, mediaType, size, artifactType, annotations
 //	upload        u#<id>                   u                               repository, offset (N), hash (B), state (B),
 //	                                                                       version (N), expires (N), owner
+//	gc mark       g#<digest>               g                               gcState (S), since (N) (see gc.go)
+//	policy        policies                 <pattern>                       policy (S: JSON store.Policy; policy.go)
 //	identity      identities               <name>                          kind, secret, grants (L of M: pattern (S),
 //	                                                                       actions (L of S)), created (N), notAfter (N)
 //	site index    s#<manifest digest>      i                               digest: the blob of the index of the
@@ -59,7 +61,8 @@ package awsstore
 // # Reads and writes
 //
 // Every read is strongly consistent (ConsistentRead) and goes to the table
-// itself: there is no Scan and no secondary index. Each method's
+// itself: there is no secondary index, and no Scan but garbage
+// collection's (gc.go). Each method's
 // documentation says how many requests it makes; the usual counts are:
 //
 //	Tag                 1 GetItem (the tag item carries the manifest record)
@@ -79,7 +82,7 @@ package awsstore
 //	Tags                1 Query (+1 GetItem of the catalog when the page is empty)
 //	Referrers           1 Query
 //	Repositories        1 Query
-//	LinkBlob            1 BatchWriteItem (the link and the catalog item)
+//	LinkBlob            1 TransactWriteItems (the link, the catalog item, the gc mark)
 //	SiteIndex           1 GetItem
 //	PutSiteIndex        1 PutItem
 //	UnlinkBlob          1 DeleteItem
@@ -97,8 +100,10 @@ package awsstore
 // listing ends. Tag items carry the manifest record (up to MaxInlineBody of
 // body), so a tags listing reads more than the names (about 150 tags of
 // inline manifests per MB): it trades a dearer listing for a pull by tag
-// that is one read. A transaction costs two write units per item, so
-// LinkBlob writes its two items with BatchWriteItem instead.
+// that is one read. A transaction costs two write units per item: LinkBlob
+// is one (6 write units; a BatchWriteItem of its two items would cost 2)
+// because its link must not be written once garbage collection claimed
+// the blob (gc.go).
 //
 // # Consistency
 //

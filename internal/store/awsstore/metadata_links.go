@@ -14,10 +14,10 @@ import (
 )
 
 // LinkBlob records that repo holds blob d, replacing any link repo had to
-// it, and records repo in the catalog. One BatchWriteItem of the two
-// items (half the write units of a transaction; the catalog item is the
-// same whenever it is written, so the two need not be atomic: a write that
-// fails part way returns an error, and the client's retry writes both).
+// it, and records repo in the catalog. One TransactWriteItems of the two
+// items and the Delete of d's garbage collection mark, on the condition
+// that it is absent or pending (store.ErrBlobDeleted when it is not: see
+// gc.go); made again after a conflict with another transaction.
 func (m *Metadata) LinkBlob(ctx context.Context, repo string, d digest.Digest, link store.BlobLink) error {
 	if repo == "" || d == "" {
 		return fmt.Errorf("link blob %q in %q: empty name", d, repo)
@@ -27,7 +27,7 @@ func (m *Metadata) LinkBlob(ctx context.Context, repo string, d digest.Digest, l
 	if link.Location != "" {
 		item[attrLocation] = avS(link.Location)
 	}
-	if err := m.batchWrite(ctx, item, catalogKey(repo)); err != nil {
+	if err := m.linkTransact(ctx, d, item, catalogKey(repo)); err != nil {
 		return fmt.Errorf("link blob %s in %s: %w", d, repo, err)
 	}
 	return nil

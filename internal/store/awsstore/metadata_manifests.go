@@ -153,6 +153,7 @@ const (
 	actCopy                        // the Put of a copy in a tag that names the manifest
 	actRefDelete                   // the Delete of a stale ref
 	actTagDelete                   // the Delete of a tag that names the manifest
+	actMark                        // the Delete of a pending gc mark (gc.go)
 )
 
 // learn records what the cancellation reasons of the failed transaction
@@ -264,7 +265,7 @@ func (m *Metadata) putManifestOnce(ctx context.Context, w *manifestPut) error {
 	if w.rec.Subject != "" {
 		main = append(main, txAction{item: m.put(m.referrerItem(w.repo, w.d, w.rec))})
 	}
-	main = append(main, txAction{item: m.put(catalogKey(w.repo))})
+	main = append(main, txAction{item: m.put(catalogKey(w.repo))}, m.passMark(w.d))
 	tagged := make([][]txAction, len(w.tags))
 	for i, t := range w.tags {
 		tagged[i] = m.tagActions(w, t)
@@ -329,6 +330,9 @@ func (m *Metadata) putManifestOnce(ctx context.Context, w *manifestPut) error {
 func (m *Metadata) putTransact(ctx context.Context, w *manifestPut, tx []txAction) error {
 	if err := m.transactActions(ctx, tx); err != nil {
 		reasons := cancelReasons(err)
+		if markRefused(tx, reasons) {
+			return store.ErrBlobDeleted
+		}
 		if !lostRace(reasons) {
 			return err
 		}

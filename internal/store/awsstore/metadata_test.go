@@ -209,7 +209,7 @@ func TestMetadataRequests(t *testing.T) {
 	blob := digest.FromString("layer")
 	one := func(op string) map[string]int { return map[string]int{"dynamodb." + op: 1} }
 
-	counted(t, "LinkBlob", one("BatchWriteItem"), func(ctx context.Context) error {
+	counted(t, "LinkBlob", one("TransactWriteItems"), func(ctx context.Context) error {
 		return m.LinkBlob(ctx, repo, blob, store.BlobLink{Size: 5})
 	})
 	counted(t, "Blob", one("GetItem"), func(ctx context.Context) error {

@@ -22,6 +22,9 @@ func (m *Metadata) LinkBlob(ctx context.Context, repo string, d digest.Digest, l
 	v := binary.BigEndian.AppendUint64(nil, uint64(link.Size))
 	v = append(v, link.Location...)
 	err := m.update(ctx, func(tx *bolt.Tx) error {
+		if err := passMark(tx, d); err != nil {
+			return err
+		}
 		r, err := createRepository(tx, repo)
 		if err != nil {
 			return err

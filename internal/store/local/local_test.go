@@ -407,3 +407,21 @@ func TestReplaceReferrer(t *testing.T) {
 		t.Fatalf("Referrers(s2) = %+v, %v", refs, err)
 	}
 }
+
+func TestGCMetadata(t *testing.T) {
+	storetest.TestGCMetadata(t, func(t *testing.T) store.Metadata {
+		return openMetadata(t, filepath.Join(t.TempDir(), "pier.db"))
+	})
+}
+
+func TestGCBlobs(t *testing.T) {
+	storetest.TestGCBlobs(t, func(t *testing.T) store.Blobs {
+		return openBlobs(t, t.TempDir())
+	})
+}
+
+func TestPolicies(t *testing.T) {
+	storetest.TestPolicies(t, func(t *testing.T) store.Metadata {
+		return openMetadata(t, filepath.Join(t.TempDir(), "pier.db"))
+	})
+}

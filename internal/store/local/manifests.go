@@ -57,6 +57,9 @@ func (m *Metadata) PutManifest(ctx context.Context, repo string, man store.Manif
 	}
 	key := []byte(man.Digest)
 	err = m.update(ctx, func(tx *bolt.Tx) error {
+		if err := passMark(tx, man.Digest); err != nil {
+			return err
+		}
 		r, err := createRepository(tx, repo)
 		if err != nil {
 			return err

@@ -1,0 +1,113 @@
+package registry_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/pier-registry/pier/internal/oci"
+	"github.com/pier-registry/pier/internal/registry"
+	"github.com/pier-registry/pier/internal/store"
+	"github.com/pier-registry/pier/internal/store/local"
+)
+
+func TestMatchPolicy(t *testing.T) {
+	list := []store.Policy{{Pattern: "*"}, {Pattern: "team/*"}, {Pattern: "team/app/*"}, {Pattern: "team/open"}}
+	for _, tt := range []struct{ repo, want string }{
+		{"other", "*"},
+		{"team", "*"},
+		{"team/web", "team/*"},
+		{"team/app/web", "team/app/*"},
+		{"team/app", "team/*"},
+		{"team/open", "team/open"},
+	} {
+		p, ok, _ := registry.MatchPolicy(list, tt.repo)
+		if !ok || p.Pattern != tt.want {
+			t.Errorf("%s: policy %q (%v), want %q", tt.repo, p.Pattern, ok, tt.want)
+		}
+	}
+	if _, ok, _ := registry.MatchPolicy(list[1:], "other"); ok {
+		t.Error("a policy for a repository no pattern matches")
+	}
+}
+
+// TestImmutableTags: on a repository whose policy makes tags immutable, a
+// tag that exists may be pushed again naming the same manifest but not
+// another, and only the identities the policy names may delete it.
+func TestImmutableTags(t *testing.T) {
+	dir := t.TempDir()
+	blobs, err := local.OpenBlobs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := local.OpenMetadata(filepath.Join(dir, "metadata.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	ctx := context.Background()
+	for _, p := range []store.Policy{
+		{Pattern: "team/*", ImmutableTags: true, TagDeleters: []string{"alice"}},
+		{Pattern: "team/open"},
+	} {
+		if err := meta.PutPolicy(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := registry.New(blobs, meta, registry.Options{AllowSparse: true})
+	index := func(n int) []byte {
+		return []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[],"annotations":{"n":"%d"}}`, n))
+	}
+	push := func(repo, tag string, n int) error {
+		_, err := reg.PutManifest(ctx, repo, oci.Reference{Tag: tag}, "application/vnd.oci.image.index.v1+json", index(n), nil)
+		return err
+	}
+	del := func(repo, tag, who string) error {
+		return reg.DeleteManifest(registry.WithIdentity(ctx, who), repo, oci.Reference{Tag: tag})
+	}
+	for _, step := range []struct {
+		what string
+		do   func() error
+		code oci.Code // "": succeeds
+	}{
+		{"push a new tag", func() error { return push("team/app", "v1", 1) }, ""},
+		{"push the same manifest under it again", func() error { return push("team/app", "v1", 1) }, ""},
+		{"move it to another manifest", func() error { return push("team/app", "v1", 2) }, oci.CodeDenied},
+		{"push the other manifest under a new tag", func() error { return push("team/app", "v2", 2) }, ""},
+		{"delete it anonymously", func() error { return del("team/app", "v1", "") }, oci.CodeDenied},
+		{"delete it as an identity not named", func() error { return del("team/app", "v1", "bob") }, oci.CodeDenied},
+		{"delete it as the named identity", func() error { return del("team/app", "v1", "alice") }, ""},
+		{"push the deleted tag anew", func() error { return push("team/app", "v1", 2) }, ""},
+		{"move a tag where a more specific policy allows it", func() error {
+			if err := push("team/open", "v1", 1); err != nil {
+				return err
+			}
+			return push("team/open", "v1", 2)
+		}, ""},
+		{"delete a tag there", func() error { return del("team/open", "v1", "") }, ""},
+		{"move a tag where no policy applies", func() error {
+			if err := push("other", "v1", 1); err != nil {
+				return err
+			}
+			return push("other", "v1", 2)
+		}, ""},
+	} {
+		err := step.do()
+		if step.code == "" {
+			if err != nil {
+				t.Errorf("%s: %v", step.what, err)
+			}
+			continue
+		}
+		wantCode(t, step.what, err, step.code)
+	}
+	m, err := reg.StatManifest(ctx, "team/app", oci.Reference{Tag: "v2"})
+	if err != nil || m.Annotations["n"] != "2" {
+		t.Errorf("team/app:v2: %+v, %v", m.Annotations, err)
+	}
+	err = push("team/app", "v2", 3)
+	if oe, ok := oci.AsError(err); !ok || oe.Status() != 403 || oe.Message != `tag v2 of team/app is immutable by the policy "team/*": it names `+m.Digest.String()+`: push the manifest under a new tag` {
+		t.Errorf("error of a moved immutable tag: %v", err)
+	}
+}
