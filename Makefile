@@ -123,6 +123,7 @@ local-api:
 # and a daemon of its own, scripts/dockerd.sh, which needs root).
 interop:
 	scripts/tools.sh interop >/dev/null
+	scripts/tools.sh docker >/dev/null
 	scripts/with-local-aws.sh $(GO) test -count=1 -timeout 30m -run Interop ./cmd/pier
 
 # The end-to-end test of sites (cmd/pier/site_e2e_test.go): oras pushes a
