@@ -57,6 +57,10 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 		blobCreated(w, rt.name, d)
 		return
 	}
+	if h.wantsDirect(r) {
+		h.startDirectUpload(w, r, rt)
+		return
+	}
 	u, err := h.reg.StartUpload(ctx, rt.name, registry.OwnerOf(ctx))
 	if err != nil {
 		h.error(w, r, err)
@@ -190,6 +194,9 @@ func (h *Handler) finishUpload(w http.ResponseWriter, r *http.Request, rt route)
 		body = r.Body
 	}
 	if err := h.reg.FinishUpload(r.Context(), rt.name, rt.arg, d, start, body); err != nil {
+		if finishPending(w, err) {
+			return
+		}
 		h.uploadError(w, r, err)
 		return
 	}
@@ -197,6 +204,10 @@ func (h *Handler) finishUpload(w http.ResponseWriter, r *http.Request, rt route)
 }
 
 func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, rt route) {
+	if r.Header.Get(uploadPartsHeader) != "" {
+		h.directParts(w, r, rt)
+		return
+	}
 	u, err := h.reg.Upload(r.Context(), rt.name, rt.arg)
 	if err != nil {
 		h.error(w, r, err)

@@ -137,6 +137,9 @@ func (r *Registry) WriteChunk(ctx context.Context, repo, id string, start int64,
 // chunk is refused (DIGEST_INVALID) before anything of it is kept, and the
 // session stays as it was.
 func (r *Registry) writeChunk(ctx context.Context, u store.Upload, start int64, body io.Reader, final digest.Digest) (store.Upload, error) {
+	if _, _, ok := r.direct(u); ok {
+		return store.Upload{}, notDirect(u)
+	}
 	if start >= 0 && start != u.Offset {
 		return store.Upload{}, rangeError(u, "chunk starts at byte %d, but the upload has %d bytes", start, u.Offset)
 	}
@@ -201,6 +204,9 @@ func (r *Registry) FinishUpload(ctx context.Context, repo, id string, d digest.D
 			}
 		}
 		return err
+	}
+	if _, _, ok := r.direct(u); ok {
+		return r.finishDirect(ctx, u, d, body)
 	}
 	if body != nil && u.Offset == 0 && start <= 0 {
 		// The whole blob comes with the request that ends the upload

@@ -61,6 +61,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry
 	if cfg.ChunkMaxLength > 0 {
 		opts.ChunkMaxLength = cfg.ChunkMaxLength
 	}
+	opts.DirectBudget = cfg.CopyBudget
 	reg := registry.New(blobs, meta, opts)
 	ids, _ := meta.(store.Identities)
 	a, err := newAuth(ctx, cfg, ids, log)

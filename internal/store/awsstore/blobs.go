@@ -41,6 +41,10 @@ type BlobsOptions struct {
 	// PartSize is the size of the parts of streamed uploads. Default
 	// 16 MiB; at least MinPartSize.
 	PartSize int64
+	// DirectPartSize is the size of the parts of direct uploads (the
+	// smallest; more for blobs that would not fit in 10,000 parts).
+	// Default 64 MiB; at least MinPartSize.
+	DirectPartSize int64
 }
 
 // Blobs keeps blobs in an S3 bucket (see the package doc for the layout).
@@ -64,6 +68,9 @@ func NewBlobs(client *s3.Client, bucket string, opts BlobsOptions) *Blobs {
 	}
 	if opts.PartSize < MinPartSize {
 		opts.PartSize = 16 << 20
+	}
+	if opts.DirectPartSize < MinPartSize {
+		opts.DirectPartSize = defaultDirectPartSize
 	}
 	return &Blobs{client: client, presign: s3.NewPresignClient(client), bucket: bucket, opts: opts}
 }

@@ -516,6 +516,9 @@ func (b *Blobs) Abort(ctx context.Context, id string, state []byte) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
+	if _, ok := b.Direct(state); ok {
+		return b.abortDirect(ctx, id, state)
+	}
 	st, err := decodeState(id, state)
 	if err != nil {
 		return err
