@@ -307,6 +307,11 @@ func (r *Registry) verifyWithin(ctx context.Context, du store.DirectUploader, u 
 	defer timer.Stop()
 	select {
 	case err := <-done:
+		if errors.Is(err, errLeaseLost) {
+			// Another finish or a cancel came meanwhile: the next
+			// finish tells.
+			return pending(u, size)
+		}
 		var oe *oci.Error
 		if errors.As(err, &oe) && oe.Code == oci.CodeDigestInvalid {
 			// Answered: the upload ends.

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/pier-registry/pier/internal/store"
@@ -196,6 +197,10 @@ func (b *Blobs) Assemble(ctx context.Context, id string, state []byte) ([]byte, 
 		Bucket: &b.bucket, Key: aws.String(assembledKey(id)), UploadId: &st.MPU,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: cp},
 	})
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "InvalidPart" || ae.ErrorCode() == "EntityTooSmall") {
+		return nil, 0, fmt.Errorf("assemble upload %s: %w: a part was sent again while the upload was being finished (%v)", id, store.ErrBadParts, err)
+	}
 	if err != nil {
 		return b.assembledBefore(ctx, id, st, b.uploadLost(ctx, assembledKey(id), st.MPU, err))
 	}
