@@ -83,6 +83,7 @@ func AWSConfig(cfg config.Config) awsstore.Config {
 		TablePrefix:     cfg.TablePrefix,
 		PresignTTL:      cfg.PresignTTL,
 		CopyBudget:      cfg.CopyBudget,
+		PartURLTTL:      cfg.PartURLTTL,
 		CreateResources: cfg.CreateResources,
 	}
 }

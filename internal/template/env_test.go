@@ -34,6 +34,7 @@ var notOnLambda = map[string]string{
 	"PIER_AUTH_KEY_FILE":           "the token signing key comes from Secrets Manager in AWS (PIER_AUTH_SECRET: the template's TokenSigningKey), not from a file",
 	"PIER_BLOB_LINK_CACHE_TTL":     "each API instance caches blob links for the default 5m (the README says what that trades); not offered by the template",
 	"PIER_BLOB_LINK_CACHE_ENTRIES": "the default 10000 links (a few MB) fits any function size; not offered by the template",
+	"PIER_PART_URL_TTL":            "direct uploads' part URLs are valid for the default 15m (a client asks for fresh ones); not offered by the template",
 }
 
 // notOnGc lists the variables that ApiFunction sets and GcFunction

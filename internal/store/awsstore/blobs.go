@@ -41,6 +41,9 @@ type BlobsOptions struct {
 	// PartSize is the size of the parts of streamed uploads. Default
 	// 16 MiB; at least MinPartSize.
 	PartSize int64
+	// PartURLTTL is how long a presigned part URL of a direct upload is
+	// valid. Default 15m.
+	PartURLTTL time.Duration
 	// DirectPartSize is the size of the parts of direct uploads (the
 	// smallest; more for blobs that would not fit in 10,000 parts).
 	// Default 64 MiB; at least MinPartSize.
@@ -68,6 +71,9 @@ func NewBlobs(client *s3.Client, bucket string, opts BlobsOptions) *Blobs {
 	}
 	if opts.PartSize < MinPartSize {
 		opts.PartSize = 16 << 20
+	}
+	if opts.PartURLTTL <= 0 {
+		opts.PartURLTTL = 15 * time.Minute
 	}
 	if opts.DirectPartSize < MinPartSize {
 		opts.DirectPartSize = defaultDirectPartSize

@@ -24,6 +24,9 @@ type Config struct {
 	// CopyBudget is how long finishing an upload may spend copying it into
 	// place before the copy goes on in the background.
 	CopyBudget time.Duration
+	// PartURLTTL is how long a presigned part URL of a direct upload is
+	// valid.
+	PartURLTTL time.Duration
 	// CreateResources creates the bucket and the tables when missing (for
 	// local servers and LocalStack; in AWS the template creates them).
 	CreateResources bool

@@ -28,8 +28,10 @@ var _ store.DirectUploader = (*Blobs)(nil)
 const (
 	// defaultDirectPartSize is the part size of direct uploads.
 	defaultDirectPartSize = 64 << 20
-	// maxPartSize is S3's largest part.
-	maxPartSize = 5 << 30
+	// maxPartSize is S3's largest part, and maxObjectSize its largest
+	// object.
+	maxPartSize   = 5 << 30
+	maxObjectSize = 5 << 40
 )
 
 // directState is the state of a direct upload (JSON, saved by the caller
@@ -82,8 +84,8 @@ func (b *Blobs) StartDirect(ctx context.Context, id string, length int64) ([]byt
 		need := (length + maxParts - 1) / maxParts
 		size = max(size, (need+mib-1)/mib*mib)
 	}
-	if size > maxPartSize {
-		return nil, store.PartLayout{}, fmt.Errorf("%w: %d bytes do not fit in %d parts of at most %d bytes", store.ErrBadParts, length, maxParts, int64(maxPartSize))
+	if length > maxObjectSize || size > maxPartSize {
+		return nil, store.PartLayout{}, fmt.Errorf("%w: a blob of %d bytes is larger than S3 takes (%d bytes)", store.ErrBadParts, length, int64(maxObjectSize))
 	}
 	out, err := b.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &b.bucket, Key: aws.String(assembledKey(id))})
 	if err != nil {
@@ -102,7 +104,7 @@ func (b *Blobs) Direct(state []byte) (store.PartLayout, bool) {
 	return b.layout(st), true
 }
 
-// PartURL presigns an UploadPart of part n: valid for PresignTTL, and no
+// PartURL presigns an UploadPart of part n: valid for PartURLTTL, and no
 // later than notAfter. The signature covers the key, the upload id and the
 // part number: the URL writes that part of that upload only. No request.
 func (b *Blobs) PartURL(ctx context.Context, id string, state []byte, n int32, notAfter time.Time) (string, time.Time, error) {
@@ -110,7 +112,7 @@ func (b *Blobs) PartURL(ctx context.Context, id string, state []byte, n int32, n
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	ttl := min(b.opts.PresignTTL, time.Until(notAfter))
+	ttl := min(b.opts.PartURLTTL, time.Until(notAfter))
 	if ttl < time.Second {
 		return "", time.Time{}, fmt.Errorf("presign part %d of upload %s: the upload expires at %s", n, id, notAfter)
 	}

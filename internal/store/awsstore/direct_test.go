@@ -25,11 +25,11 @@ import (
 // presigned S3 URLs with a plain HTTP client (docs/direct-upload.md).
 
 // newDirectEnv starts a registry whose direct uploads have parts of
-// MinPartSize, with presigned URLs valid for ttl and a finish budget.
+// MinPartSize, with part URLs valid for ttl and a finish budget.
 func newDirectEnv(t *testing.T, ttl, budget time.Duration) *raceEnv {
 	t.Helper()
 	return newRegistryEnv(t,
-		awsstore.BlobsOptions{DirectPartSize: awsstore.MinPartSize, PresignTTL: ttl, CopyBudget: time.Minute},
+		awsstore.BlobsOptions{DirectPartSize: awsstore.MinPartSize, PartURLTTL: ttl, CopyBudget: time.Minute},
 		registry.Options{DirectBudget: budget})
 }
 
