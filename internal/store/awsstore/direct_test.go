@@ -3,6 +3,8 @@ package awsstore_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -449,4 +451,64 @@ func TestDirectUploadAbort(t *testing.T) {
 		e := &raceEnv{t: t, blobs: b, s3: client, bucket: bucket}
 		e.checkNothingLeft()
 	}
+}
+
+// A finish that answered 202 saves how far it has hashed in the session;
+// when it stops (its process died or was frozen), a repeated finish takes
+// the work over from there once its lease has run out, and leaves it
+// alone before. The session is set here as such a finish leaves it.
+func TestDirectUploadFinishTakenOver(t *testing.T) {
+	e := newDirectEnv(t, time.Minute, time.Minute)
+	ctx := context.Background()
+	blob := randomBytes(awsstore.MinPartSize + 1000)
+	d := digest.FromBytes(blob)
+	const done = 3 << 20 // bytes the stopped finish had hashed
+	for _, tc := range []struct {
+		name   string
+		hashed []byte // the bytes whose hash state the session holds
+		lease  time.Duration
+		status int
+		code   string
+	}{
+		{"lease running", blob[:done], time.Minute, http.StatusAccepted, ""},
+		{"lease over", blob[:done], -time.Second, http.StatusCreated, ""},
+		// The saved state is used, not rehashed: a state of other bytes
+		// makes the blob's digest come out wrong.
+		{"lease over, other bytes saved", randomBytes(done), -time.Second, http.StatusBadRequest, "DIGEST_INVALID"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			loc, a := e.startDirect("direct/takeover", int64(len(blob)))
+			putPart(t, a.url(t, 1), blob[:awsstore.MinPartSize])
+			putPart(t, a.url(t, 2), blob[awsstore.MinPartSize:])
+			id := loc[strings.LastIndex(loc, "/")+1:]
+			u, err := e.meta.Upload(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.State, _, err = e.blobs.Assemble(ctx, id, u.State); err != nil {
+				t.Fatal(err)
+			}
+			h := sha256.New()
+			h.Write(tc.hashed)
+			saved, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
+			u.Hash, _ = json.Marshal(map[string]any{"alg": "sha256", "hash": saved, "lease": time.Now().Add(tc.lease)})
+			u.Offset = done
+			u.Version++
+			if err := e.meta.UpdateUpload(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			r := e.finish(loc, d)
+			if r.status != tc.status || r.code != tc.code {
+				t.Fatalf("finish: %s, want %d %s", r, tc.status, tc.code)
+			}
+			if tc.status == http.StatusCreated {
+				if got, err := e.pullBlob("direct/takeover", d); err != nil || !bytes.Equal(got, blob) {
+					t.Errorf("pull: %d bytes, %v", len(got), err)
+				}
+			}
+			e.do(http.MethodDelete, loc, nil, nil)
+		})
+	}
+	e.checkNothingLeft()
+	e.checkBlobIntegrity()
 }
