@@ -165,7 +165,8 @@ func (r *Registry) partURLs(ctx context.Context, du store.DirectUploader, u stor
 	for n := first; n <= last; n++ {
 		url, exp, err := du.PartURL(ctx, u.ID, u.State, n, u.Expires)
 		if err != nil {
-			return nil, fmt.Errorf("part URL: %w", err)
+			// Not found: the session expires within the second.
+			return nil, notFound(err, oci.CodeBlobUploadUnknown, "upload %s", u.ID)
 		}
 		parts = append(parts, PartURL{Number: n, URL: url, Expires: exp})
 	}

@@ -241,7 +241,8 @@ type DirectUploader interface {
 	Direct(state []byte) (PartLayout, bool)
 	// PartURL returns a URL that takes the bytes of part n of direct
 	// upload id (PUT), and when it expires: a short time from now, and
-	// never after notAfter (the session's end). It makes no request.
+	// never after notAfter (the session's end; ErrNotFound when that is
+	// too close). It makes no request.
 	PartURL(ctx context.Context, id string, state []byte, n int32, notAfter time.Time) (url string, expires time.Time, err error)
 	// Parts returns the parts the storage holds, by number.
 	Parts(ctx context.Context, id string, state []byte) ([]Part, error)

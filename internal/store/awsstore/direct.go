@@ -114,7 +114,7 @@ func (b *Blobs) PartURL(ctx context.Context, id string, state []byte, n int32, n
 	}
 	ttl := min(b.opts.PartURLTTL, time.Until(notAfter))
 	if ttl < time.Second {
-		return "", time.Time{}, fmt.Errorf("presign part %d of upload %s: the upload expires at %s", n, id, notAfter)
+		return "", time.Time{}, fmt.Errorf("presign part %d of upload %s: %w: the upload expires at %s", n, id, store.ErrNotFound, notAfter)
 	}
 	// Presigning at the start of the second: S3 counts the expiry from
 	// X-Amz-Date, which has whole seconds.

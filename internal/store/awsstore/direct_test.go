@@ -344,20 +344,38 @@ func TestDirectUploadPartURLsAreBound(t *testing.T) {
 	}
 }
 
-// A part URL past its expiry is refused by S3.
+// A part URL past its expiry is refused by S3. It expires after the part
+// URL TTL, or with the upload session when that ends first; an expired
+// session is gone (404).
 func TestDirectUploadPartURLExpires(t *testing.T) {
-	const ttl = 2 * time.Second
-	e := newDirectEnv(t, ttl, time.Minute)
-	_, a := e.startDirect("direct/expired", awsstore.MinPartSize+10)
-	if exp := a.Parts[1].Expires; time.Until(exp) > ttl {
-		t.Fatalf("part URL expires at %s: more than %s from now", exp, ttl)
-	}
-	if st := putPart(t, a.url(t, 1), randomBytes(awsstore.MinPartSize)); st != http.StatusOK {
-		t.Fatalf("PUT to a part URL in time: %d", st)
-	}
-	time.Sleep(time.Until(a.Parts[1].Expires) + 1100*time.Millisecond)
-	if st := putPart(t, a.url(t, 2), []byte("0123456789")); st != http.StatusForbidden {
-		t.Errorf("PUT to an expired part URL: %d, want 403", st)
+	const short = 2 * time.Second
+	for _, tc := range []struct {
+		name            string
+		partTTL, upload time.Duration
+	}{
+		{"part URL TTL", short, time.Hour},
+		{"session TTL", time.Hour, short},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newRegistryEnv(t,
+				awsstore.BlobsOptions{DirectPartSize: awsstore.MinPartSize, PartURLTTL: tc.partTTL},
+				registry.Options{UploadTTL: tc.upload})
+			loc, a := e.startDirect("direct/expired", awsstore.MinPartSize+10)
+			if exp := a.Parts[1].Expires; time.Until(exp) > short || exp.After(a.Expires) {
+				t.Fatalf("part URL expires at %s (session at %s): more than %s from now", exp, a.Expires, short)
+			}
+			if st := putPart(t, a.url(t, 1), randomBytes(awsstore.MinPartSize)); st != http.StatusOK {
+				t.Fatalf("PUT to a part URL in time: %d", st)
+			}
+			time.Sleep(time.Until(a.Parts[1].Expires) + 1100*time.Millisecond)
+			if st := putPart(t, a.url(t, 2), []byte("0123456789")); st != http.StatusForbidden {
+				t.Errorf("PUT to an expired part URL: %d, want 403", st)
+			}
+			r, _ := e.parts(loc, "2-2")
+			if expired := tc.upload == short; expired != (r.status == http.StatusNotFound) {
+				t.Errorf("GET parts after the part URL expired (session expired %v): %s", expired, r)
+			}
+		})
 	}
 }
 
