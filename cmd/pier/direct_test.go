@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The direct uploads of `pier serve` (docs/direct-upload.md); the protocol
@@ -158,4 +159,42 @@ func headerMap(kv []string) map[string]string {
 		m[kv[i]] = kv[i+1]
 	}
 	return m
+}
+
+// The settings of direct uploads: --part-url-ttl bounds the part URLs'
+// life, and with --copy-budget 0s the finish answers 202 and Retry-After,
+// then 201 to the same PUT once the bytes are verified and in place.
+func TestAWSDirectUploadSettings(t *testing.T) {
+	s := awsServer(t, "--part-url-ttl", "3s", "--copy-budget", "0s")
+	blob := []byte("verified in the background")
+	d := digestOf(blob)
+	resp, body := do(t, http.MethodPost, s.url("/v2/later/app/blobs/uploads/"), map[string]string{"Pier-Upload-Mode": "direct"}, nil)
+	var p struct {
+		Parts []struct {
+			URL     string    `json:"url"`
+			Expires time.Time `json:"expires"`
+		} `json:"parts"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil || resp.StatusCode != http.StatusAccepted || len(p.Parts) != 16 {
+		t.Fatalf("POST direct upload of unknown length: %s %s", resp.Status, body)
+	}
+	if until := time.Until(p.Parts[0].Expires); until > 3*time.Second {
+		t.Errorf("part URL valid for %s, want at most 3s", until)
+	}
+	sendPart(t, p.Parts[0].URL, blob)
+	loc := resp.Header.Get("Location")
+	resp = call(t, http.MethodPut, s.url(loc+"?digest="+d), nil)
+	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Retry-After") == "" || resp.Header.Get("Location") != loc {
+		t.Fatalf("finish with a budget of 0: %s, Retry-After %q, Location %q", resp.Status, resp.Header.Get("Retry-After"), resp.Header.Get("Location"))
+	}
+	for deadline := time.Now().Add(20 * time.Second); resp.StatusCode == http.StatusAccepted && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		resp = call(t, http.MethodPut, s.url(loc+"?digest="+d), nil)
+	}
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("finish again: %s", resp.Status)
+	}
+	if got := pullRedirected(t, s, "later/app", d); !bytes.Equal(got, blob) {
+		t.Errorf("pulled %q", got)
+	}
 }

@@ -64,6 +64,7 @@ type PendingError struct {
 	RetryAfter time.Duration
 }
 
+// Error says when to finish again.
 func (e *PendingError) Error() string {
 	return fmt.Sprintf("upload %s is being verified; finish it again in %s", e.Upload.ID, e.RetryAfter)
 }
