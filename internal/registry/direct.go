@@ -245,7 +245,8 @@ func (r *Registry) finishDirect(ctx context.Context, u store.Upload, d digest.Di
 		case errors.Is(err, store.ErrBadParts):
 			return oci.Errorf(oci.CodeBlobUploadInvalid, "upload %s: %v", u.ID, err)
 		case errors.Is(err, store.ErrConflict):
-			return uploadChanged(u.ID)
+			// Another finish is assembling the parts: it goes on.
+			return pending(u, 0)
 		case err != nil:
 			return notFound(err, oci.CodeBlobUploadUnknown, "upload %s", u.ID)
 		}

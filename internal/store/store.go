@@ -248,8 +248,9 @@ type DirectUploader interface {
 	Parts(ctx context.Context, id string, state []byte) ([]Part, error)
 	// Assemble joins the parts into one object, outside the blobs, and
 	// returns the upload's new state and its size. Parts that do not
-	// make a blob give ErrBadParts. Assembling an assembled upload
-	// returns it as it is.
+	// make a blob give ErrBadParts; ErrConflict says that a concurrent
+	// Assemble is joining them. Assembling an assembled upload returns it
+	// as it is.
 	Assemble(ctx context.Context, id string, state []byte) ([]byte, int64, error)
 	// ReadAssembled returns the assembled bytes from offset on.
 	ReadAssembled(ctx context.Context, id string, state []byte, offset int64) (io.ReadCloser, error)

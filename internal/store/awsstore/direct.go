@@ -212,7 +212,8 @@ func (b *Blobs) Assemble(ctx context.Context, id string, state []byte) ([]byte, 
 
 // assembledBefore answers an Assemble whose multipart upload failed with
 // err: when the upload is gone and its object is there, a concurrent
-// Assemble completed it (one HeadObject).
+// Assemble completed it (one HeadObject); when the object is not there
+// yet, a concurrent Assemble is completing it (store.ErrConflict).
 func (b *Blobs) assembledBefore(ctx context.Context, id string, st directState, err error) ([]byte, int64, error) {
 	if !consumed(err) && !errors.Is(err, store.ErrConflict) {
 		return nil, 0, fmt.Errorf("assemble upload %s: %w", id, err)

@@ -530,3 +530,35 @@ func TestDirectUploadFinishTakenOver(t *testing.T) {
 	e.checkNothingLeft()
 	e.checkBlobIntegrity()
 }
+
+// Finishes sent at once (a client's replays) assemble the parts once and
+// make one blob: each answers 201, or 202 while another one works, and a
+// repeated finish then answers 201.
+func TestDirectUploadFinishRace(t *testing.T) {
+	e := newDirectEnv(t, time.Minute, time.Minute)
+	blob := randomBytes(awsstore.MinPartSize + 77)
+	d := digest.FromBytes(blob)
+	for range 3 {
+		loc, a := e.startDirect("direct/race", int64(len(blob)))
+		putPart(t, a.url(t, 1), blob[:awsstore.MinPartSize])
+		putPart(t, a.url(t, 2), blob[awsstore.MinPartSize:])
+		for _, r := range e.parallel(4, http.MethodPut, loc+"?digest="+d.String(), nil, nil) {
+			if r.status != http.StatusCreated && r.status != http.StatusAccepted {
+				t.Errorf("parallel finish: %s", r)
+			}
+		}
+		r := e.finish(loc, d)
+		for deadline := time.Now().Add(20 * time.Second); r.status == http.StatusAccepted && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+			r = e.finish(loc, d)
+		}
+		if r.status != http.StatusCreated {
+			t.Fatalf("finish after the race: %s", r)
+		}
+		if got, err := e.pullBlob("direct/race", d); err != nil || !bytes.Equal(got, blob) {
+			t.Fatalf("pull: %d bytes, %v", len(got), err)
+		}
+	}
+	e.checkNothingLeft()
+	e.checkBlobIntegrity()
+}
