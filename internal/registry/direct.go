@@ -75,15 +75,15 @@ func (r *Registry) DirectUploads() bool {
 	return ok
 }
 
-// direct returns the blob store as a DirectUploader when u is a direct
-// upload.
-func (r *Registry) direct(u store.Upload) (store.DirectUploader, store.PartLayout, bool) {
+// direct returns the blob store as a DirectUploader, and what u's state
+// says, when u is a direct upload.
+func (r *Registry) direct(u store.Upload) (store.DirectUploader, store.DirectInfo, bool) {
 	du, ok := r.blobs.(store.DirectUploader)
 	if !ok {
-		return nil, store.PartLayout{}, false
+		return nil, store.DirectInfo{}, false
 	}
-	layout, ok := du.Direct(u.State)
-	return du, layout, ok
+	info, ok := du.Direct(u.State)
+	return du, info, ok
 }
 
 // notDirect is the error of a chunk sent to a direct upload.
@@ -142,7 +142,8 @@ func (r *Registry) DirectParts(ctx context.Context, repo, id string, first, last
 	if err != nil {
 		return DirectUpload{}, err
 	}
-	du, layout, ok := r.direct(u)
+	du, info, ok := r.direct(u)
+	layout := info.Layout
 	if !ok {
 		return DirectUpload{}, oci.Errorf(oci.CodeBlobUploadInvalid, "upload %s is not a direct upload: it has no part URLs", id)
 	}
@@ -234,40 +235,30 @@ func (r *Registry) finishDirect(ctx context.Context, u store.Upload, d digest.Di
 	if a := d.Algorithm(); a != digest.SHA256 && a != digest.SHA512 {
 		return oci.Errorf(oci.CodeDigestInvalid, "digest algorithm %s is not supported", a)
 	}
-	du, _, _ := r.direct(u)
 	for range 3 {
+		du, info, _ := r.direct(u)
 		p, err := decodeProgress(u)
 		if err != nil {
 			return err
 		}
-		state, size, err := du.Assemble(ctx, u.ID, u.State)
-		switch {
-		case errors.Is(err, store.ErrBadParts):
-			return oci.Errorf(oci.CodeBlobUploadInvalid, "upload %s: %v", u.ID, err)
-		case errors.Is(err, store.ErrConflict):
-			// Another finish is assembling the parts: it goes on.
-			return pending(u, 0)
-		case err != nil:
-			return notFound(err, oci.CodeBlobUploadUnknown, "upload %s", u.ID)
-		}
 		now := r.opts.Now()
 		switch {
-		case p.Alg == d.Algorithm() && u.Offset == size && p.Lease.IsZero():
+		case info.Size >= 0 && p.Alg == d.Algorithm() && u.Offset == info.Size && p.Lease.IsZero():
 			// Hashed to the end by a finish that answered nobody.
-			h, _, err := p.hasher(p.Alg, size)
+			h, _, err := p.hasher(p.Alg, info.Size)
 			if err != nil {
 				return err
 			}
 			if got := digest.NewDigest(p.Alg, h); got != d {
 				r.endDirect(ctx, u)
-				return digestInvalid(size, got, d)
+				return digestInvalid(info.Size, got, d)
 			}
-			return r.commitDirect(ctx, du, u, size, d)
+			return r.commitDirect(ctx, du, u, info.Size, d)
 		case p.Lease.After(now):
-			return pending(u, size)
+			return pending(u, info.Size)
 		}
+		// Take the lease: only its holder assembles and hashes.
 		next := u
-		next.State = state
 		next.Version++
 		if p.Alg != d.Algorithm() {
 			next.Offset, p = 0, directProgress{Alg: d.Algorithm()}
@@ -277,18 +268,41 @@ func (r *Registry) finishDirect(ctx context.Context, u store.Upload, d digest.Di
 		switch err := r.meta.UpdateUpload(ctx, next); {
 		case errors.Is(err, store.ErrConflict):
 			// Another finish came first: see what it did.
-			if u, err = r.meta.Upload(ctx, u.ID); err != nil {
+			cur, err := r.meta.Upload(ctx, u.ID)
+			if err != nil {
 				return notFound(err, oci.CodeBlobUploadUnknown, "upload %s", u.ID)
 			}
+			u = cur
 			continue
 		case err != nil:
 			return notFound(err, oci.CodeBlobUploadUnknown, "upload %s", u.ID)
 		}
+		state, size, err := du.Assemble(ctx, next.ID, next.State)
+		switch {
+		case errors.Is(err, store.ErrBadParts):
+			// The client may send the right parts and finish again at
+			// once: the lease goes.
+			p.Lease = time.Time{}
+			next.Hash, next.Version = p.encode(), next.Version+1
+			r.meta.UpdateUpload(ctx, next)
+			return oci.Errorf(oci.CodeBlobUploadInvalid, "upload %s: %v", u.ID, err)
+		case errors.Is(err, store.ErrConflict):
+			// A finish that held the lease before is assembling the
+			// parts: it goes on.
+			return pending(next, -1)
+		case err != nil:
+			return notFound(err, oci.CodeBlobUploadUnknown, "upload %s", u.ID)
+		}
+		// The assembled state is saved with the first checkpoint; until
+		// then a finish that takes over finds the parts assembled.
+		next.State = state
 		return r.verifyWithin(ctx, du, next, size, d)
 	}
-	return pending(u, 0)
+	return pending(u, -1)
 }
 
+// pending is the answer to a finish of upload u, of size bytes (-1: not
+// known yet), whose verification goes on.
 func pending(u store.Upload, size int64) error {
 	secs := min(max((size-u.Offset)/hashRate, 1), 30)
 	return &PendingError{Upload: u, RetryAfter: time.Duration(secs) * time.Second}

@@ -221,6 +221,14 @@ type PartLayout struct {
 	MaxParts int32
 }
 
+// DirectInfo is what the state of a direct upload says.
+type DirectInfo struct {
+	Layout PartLayout
+	// Size is the number of bytes assembled (Assemble), or -1 when the
+	// state does not record an Assemble.
+	Size int64
+}
+
 // Part is a part of a direct upload that the storage holds.
 type Part struct {
 	Number int32
@@ -236,9 +244,9 @@ type DirectUploader interface {
 	// StartDirect begins direct upload id of a blob of length bytes (-1:
 	// unknown) and returns its state and its layout.
 	StartDirect(ctx context.Context, id string, length int64) ([]byte, PartLayout, error)
-	// Direct returns the layout of the upload whose state is state, and
-	// whether it is a direct upload. It makes no request.
-	Direct(state []byte) (PartLayout, bool)
+	// Direct returns what state says of its direct upload, and whether it
+	// is the state of a direct upload. It makes no request.
+	Direct(state []byte) (DirectInfo, bool)
 	// PartURL returns a URL that takes the bytes of part n of direct
 	// upload id (PUT), and when it expires: a short time from now, and
 	// never after notAfter (the session's end; ErrNotFound when that is

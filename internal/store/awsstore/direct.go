@@ -95,13 +95,17 @@ func (b *Blobs) StartDirect(ctx context.Context, id string, length int64) ([]byt
 	return st.encode(), b.layout(st), nil
 }
 
-// Direct returns the layout of a direct upload's state.
-func (b *Blobs) Direct(state []byte) (store.PartLayout, bool) {
+// Direct returns what a direct upload's state says.
+func (b *Blobs) Direct(state []byte) (store.DirectInfo, bool) {
 	st, err := decodeDirect("", state)
 	if err != nil {
-		return store.PartLayout{}, false
+		return store.DirectInfo{}, false
 	}
-	return b.layout(st), true
+	info := store.DirectInfo{Layout: b.layout(st), Size: -1}
+	if st.Assembled {
+		info.Size = st.Size
+	}
+	return info, true
 }
 
 // PartURL presigns an UploadPart of part n: valid for PartURLTTL, and no
