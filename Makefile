@@ -3,7 +3,8 @@
 #   make test   run every test (unit, store contract on both backends, fuzz
 #               seeds and short fuzzing, the OCI conformance suite on both
 #               backends, crane end to end, the interop suite: crane, oras,
-#               regctl and skopeo on pier serve and the local Lambda path)
+#               regctl and skopeo on pier serve and the local Lambda path,
+#               and headless Chromium opening sites on both)
 # Outside tools are built once into $(PIER_CACHE) (scripts/tools.sh); the
 # tests of the aws backend run on DynamoDB Local and versitygw, started on
 # free loopback ports and always stopped (scripts/with-local-aws.sh).
@@ -15,7 +16,7 @@ export PIER_CACHE
 # exceeded" and no crasher on Go 1.26 (golang/go#75804).
 FUZZTIME  ?= 300000x
 
-.PHONY: run test unit fuzz conformance conformance-local conformance-aws conformance-lambda local-api bench bench-coldstart bench-registry build-pier vet clean local-aws-start local-aws-stop interop
+.PHONY: run test unit fuzz conformance conformance-local conformance-aws conformance-lambda local-api bench bench-coldstart bench-registry build-pier vet clean local-aws-start local-aws-stop interop sites
 
 # A development registry on loopback: open (--auth=none). See the README's
 # "Logging in" for a registry with auth on.
@@ -62,14 +63,17 @@ conformance-aws: build-pier
 	  scripts/conformance.sh aws-dev OCI_VERSION=dev $(AWS_CONFORMANCE) PIER_BUCKET=conf-dev PIER_TABLE_PREFIX=conf-dev-'
 
 # Through the local Lambda path (make local-api): the bootstrap binary
-# under the Runtime Interface Emulator, behind the local API Gateway front
-# of each kind, with auth on (the suite logs in).
+# under the Runtime Interface Emulator, behind the local front of each
+# front door (HTTP API, REST API with its gate, function URL), with auth on
+# (the suite logs in).
 conformance-lambda: build-pier
 	scripts/with-local-aws.sh sh -c '\
 	  PIER_TARGET=local-api PIER_LOCAL_API_KIND=http scripts/conformance.sh lambda-http OCI_VERSION=1.1 \
 	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_AUTH=token PIER_BUCKET=conf-lhttp PIER_TABLE_PREFIX=conf-lhttp- && \
 	  PIER_TARGET=local-api PIER_LOCAL_API_KIND=rest scripts/conformance.sh lambda-rest OCI_VERSION=1.1 \
-	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_AUTH=token PIER_BUCKET=conf-lrest PIER_TABLE_PREFIX=conf-lrest-'
+	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_AUTH=token PIER_BUCKET=conf-lrest PIER_TABLE_PREFIX=conf-lrest- && \
+	  PIER_TARGET=local-api PIER_LOCAL_API_KIND=url scripts/conformance.sh lambda-url OCI_VERSION=1.1 \
+	    OCI_API_BLOBS_DIGEST_HEADER=false PIER_AUTH=token PIER_BUCKET=conf-lurl PIER_TABLE_PREFIX=conf-lurl-'
 
 # Benchmarks (never part of make test: figures, not pass/fail of the code).
 bench: bench-coldstart bench-registry
@@ -92,8 +96,8 @@ bench-registry:
 	scripts/with-local-aws.sh $(GO) run ./scripts/bench -pier build/bench/pier \
 	  -distribution "$$(scripts/tools.sh distribution || true)" -out docs/bench/results.md $(BENCH_FLAGS)
 
-# The Lambda function on this machine: RIE, the local API Gateway front
-# (PIER_LOCAL_API_KIND=http|rest, PIER_LOCAL_API_ADDR), DynamoDB Local and
+# The Lambda function on this machine: RIE, the local front door
+# (PIER_LOCAL_API_KIND=http|rest|url, PIER_LOCAL_API_ADDR), DynamoDB Local and
 # versitygw. Ctrl-C stops everything.
 local-api:
 	scripts/local-api.sh
@@ -105,7 +109,14 @@ interop:
 	scripts/tools.sh interop >/dev/null
 	scripts/with-local-aws.sh $(GO) test -count=1 -run Interop ./cmd/pier
 
-test: vet unit fuzz conformance interop
+# The end-to-end test of sites (cmd/pier/site_e2e_test.go): oras pushes a
+# site to pier serve and the local Lambda path, headless Chromium opens it.
+sites:
+	scripts/tools.sh oras >/dev/null
+	scripts/tools.sh chromium >/dev/null
+	scripts/with-local-aws.sh $(GO) test -count=1 -run Sites ./cmd/pier
+
+test: vet unit fuzz conformance interop sites
 
 clean:
 	rm -rf build data

@@ -11,7 +11,7 @@
 # OCI_DATA_SPARSE=true, ...) and, for PIER_* variables, for the registry.
 # The registry is `pier serve`, or with PIER_TARGET=local-api the Lambda
 # function under the Runtime Interface Emulator behind the local API
-# Gateway (scripts/local-api.sh; PIER_LOCAL_API_KIND=http|rest).
+# Gateway (scripts/local-api.sh; PIER_LOCAL_API_KIND=http|rest|url).
 set -euo pipefail
 
 name=${1:?usage: conformance.sh NAME [VAR=VALUE ...]}

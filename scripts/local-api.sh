@@ -7,7 +7,8 @@
 #
 #   scripts/local-api.sh        # or: make local-api
 #
-#   PIER_LOCAL_API_KIND   http (HTTP API, payload 2.0; default) or rest
+#   PIER_LOCAL_API_KIND   http (HTTP API, payload 2.0; default), rest (REST
+#                         API, payload 1.0) or url (Lambda function URL)
 #   PIER_LOCAL_API_ADDR   where the front listens (default 127.0.0.1:9000)
 #   PIER_LOCAL_API_DIR    state and logs (default build/local-api)
 #
@@ -19,7 +20,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 kind=${PIER_LOCAL_API_KIND:-http}
 addr=${PIER_LOCAL_API_ADDR:-127.0.0.1:9000}
 state=${PIER_LOCAL_API_DIR:-$top/build/local-api}
-case "$kind" in http | rest) ;; *) echo "local-api: PIER_LOCAL_API_KIND=$kind: want http or rest" >&2; exit 2 ;; esac
+case "$kind" in http | rest | url) ;; *) echo "local-api: PIER_LOCAL_API_KIND=$kind: want http, rest or url" >&2; exit 2 ;; esac
 mkdir -p "$state"
 
 pids=()
@@ -69,7 +70,7 @@ if ! "$top/scripts/wait-http.sh" "http://$addr/v2/" "${pids[1]}"; then
 	tail -n 30 "$state/rie.log" "$state/gateway.log" >&2
 	exit 1
 fi
-echo "Pier on Lambda (RIE, $kind API) at http://$addr/v2/ (logs in $state)"
+echo "Pier on Lambda (RIE, front door: $kind) at http://$addr/v2/ (logs in $state)"
 wait -n "${pids[@]}" || true
 echo "local-api: a process ended; stopping" >&2
 exit 1

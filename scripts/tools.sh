@@ -10,7 +10,11 @@
 #   scripts/tools.sh regctl        # regclient's regctl
 #   scripts/tools.sh skopeo        # skopeo, from Debian's packages (apt-get
 #                                  # install when missing; not pinned here)
+#   scripts/tools.sh chromium      # Debian's chromium, for the browser test
+#                                  # of sites (apt-get install when missing)
 #   scripts/tools.sh interop       # all four clients of the interop suite
+#   scripts/tools.sh docker        # Debian's docker.io (apt-get install when
+#                                  # missing): prints its client, then dockerd
 #   scripts/tools.sh distribution  # CNCF Distribution's registry (make bench)
 #
 # The cache is $PIER_CACHE (default: $XDG_CACHE_HOME/pier or ~/.cache/pier).
@@ -48,18 +52,41 @@ build() {
 	echo "$out"
 }
 
-# skopeo is a Debian package (bookworm: 1.9.3): installed with apt-get when
-# it is missing, and found on PATH.
-skopeo_path() {
-	if ! command -v skopeo >/dev/null 2>&1; then
-		echo "installing skopeo (apt-get)" >&2
-		if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends skopeo; } >&2; then
-			echo "tools.sh: could not install skopeo with apt-get (it needs root)" >&2
+# apt_install PACKAGE: installs a Debian package with apt-get (as root).
+apt_install() {
+	echo "installing $1 (apt-get)" >&2
+	if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1"; } >&2; then
+		echo "tools.sh: could not install $1 with apt-get (it needs root)" >&2
+		exit 1
+	fi
+}
+
+# debian_path NAME: a Debian package's command (skopeo, bookworm: 1.9.3;
+# chromium, for the browser test of sites), installed with apt-get when it
+# is missing (not pinned here), and found on PATH.
+debian_path() {
+	command -v "$1" >/dev/null 2>&1 || apt_install "$1"
+	command -v "$1"
+}
+
+# docker is Debian's docker.io (bookworm: 20.10.24): the daemon and the
+# client of the same version (another docker on PATH, e.g. a newer one in
+# /usr/local/bin, may not speak to it), installed with apt-get when
+# missing. It prints the client's path, then dockerd's.
+docker_paths() {
+	local client=/usr/bin/docker dockerd=/usr/sbin/dockerd
+	if ! dpkg-query -W -f='${Status}' docker.io 2>/dev/null | grep -q 'install ok installed'; then
+		apt_install docker.io
+	fi
+	for f in "$client" "$dockerd"; do
+		if [ ! -x "$f" ]; then
+			echo "tools.sh: docker.io is installed but $f is missing" >&2
 			exit 1
 		fi
-	fi
-	command -v skopeo
+	done
+	echo "$client"
+	echo "$dockerd"
 }
 
 case "${1:-}" in
@@ -82,7 +109,13 @@ regctl)
 	build regctl "$REGCTL_VERSION" github.com/regclient/regclient/cmd/regctl
 	;;
 skopeo)
-	skopeo_path
+	debian_path skopeo
+	;;
+chromium)
+	debian_path chromium
+	;;
+docker)
+	docker_paths
 	;;
 distribution)
 	build distribution "$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3/cmd/registry
@@ -91,10 +124,10 @@ interop)
 	build crane "$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane
 	build oras "$ORAS_VERSION" oras.land/oras/cmd/oras
 	build regctl "$REGCTL_VERSION" github.com/regclient/regclient/cmd/regctl
-	skopeo_path
+	debian_path skopeo
 	;;
 *)
-	echo "usage: $0 conformance|crane|versitygw|rie|oras|regctl|skopeo|interop|distribution" >&2
+	echo "usage: $0 conformance|crane|versitygw|rie|oras|regctl|skopeo|chromium|interop|docker|distribution" >&2
 	exit 2
 	;;
 esac

@@ -17,10 +17,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/pier-registry/pier/internal/auth"
 	"github.com/pier-registry/pier/internal/config"
 	"github.com/pier-registry/pier/internal/server"
 	"github.com/pier-registry/pier/internal/store"
+	"github.com/pier-registry/pier/internal/store/awsstore"
 )
 
 // The admin commands manage the identities of the metadata store: users
@@ -235,6 +238,9 @@ func adminCommand(cmd string, args []string, subs map[string]adminFunc) error {
 	}
 	defer closeStore()
 	if err := run(ctx, ids, positional, &af, stdio); err != nil {
+		if noTable := (*types.ResourceNotFoundException)(nil); errors.As(err, &noTable) {
+			return fmt.Errorf("%s: the DynamoDB table %s does not exist: make it with --create-resources (or deploy the stack), then try again", name, awsstore.TableName(cfg.TablePrefix))
+		}
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -314,5 +315,20 @@ func TestAdminLocalLocked(t *testing.T) {
 	mustAdmin(t, backend, "", "user", "add", "alice", "--grant", "*=pull")
 	if rows := parseList(t, mustAdmin(t, backend, "", "user", "list").stdout); rows["alice"].kind != "user" {
 		t.Errorf("user list after the server stopped: %v", rows)
+	}
+}
+
+// TestAdminAWSNoTable: an admin command on an aws backend whose table
+// does not exist yet says so and how to make it, not DynamoDB's error.
+func TestAdminAWSNoTable(t *testing.T) {
+	backend := slices.DeleteFunc(awsBackendFlags(t), func(f string) bool { return f == "--create-resources" })
+	r := failAdmin(t, backend, "does not exist", "user", "add", "alice", "--grant", "*=pull")
+	for _, want := range []string{"metadata", "--create-resources"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr %q does not say %q", r.stderr, want)
+		}
+	}
+	if strings.Contains(r.stderr, "ResourceNotFoundException") || strings.Contains(r.stderr, "api error") {
+		t.Errorf("stderr shows DynamoDB's error: %q", r.stderr)
 	}
 }

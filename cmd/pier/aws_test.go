@@ -186,6 +186,7 @@ func TestAWSRequestCounts(t *testing.T) {
 		loc = resp.Header.Get("Location")
 	}
 	measure("upload finish", call(t, "PUT", s.url(loc+"?digest="+bd), nil), 201)
+	measureSignedUpload(t, measureOn)
 
 	// A direct upload of one part: POST, the part to S3, GET of the part
 	// URLs and the parts uploaded, PUT.

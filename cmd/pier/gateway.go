@@ -13,12 +13,12 @@ import (
 	"github.com/pier-registry/pier/internal/localapi"
 )
 
-// gateway runs the local API Gateway front of `make local-api`: HTTP
-// requests become API Gateway events for the Lambda function that the
-// Runtime Interface Emulator at --invoke runs.
+// gateway runs the local front door of `make local-api` (API Gateway or a
+// function URL): HTTP requests become the events of that front door for
+// the Lambda function that the Runtime Interface Emulator at --invoke runs.
 func gateway(args []string) error {
 	fs := flag.NewFlagSet("pier gateway", flag.ContinueOnError)
-	kind := fs.String("kind", envOr("PIER_LOCAL_API_KIND", "http"), "API kind: http (HTTP API, payload 2.0) or rest (REST API, payload 1.0) (env PIER_LOCAL_API_KIND)")
+	kind := fs.String("kind", envOr("PIER_LOCAL_API_KIND", "http"), "front door: http (HTTP API, payload 2.0), rest (REST API, payload 1.0) or url (Lambda function URL, payload 2.0) (env PIER_LOCAL_API_KIND)")
 	addr := fs.String("addr", envOr("PIER_LOCAL_API_ADDR", "127.0.0.1:9000"), "address to listen on (env PIER_LOCAL_API_ADDR)")
 	invoke := fs.String("invoke", "", "the RIE's invocation URL, http://HOST:PORT/2015-03-31/functions/function/invocations")
 	if err := fs.Parse(args); err != nil {
@@ -27,8 +27,8 @@ func gateway(args []string) error {
 		}
 		return err
 	}
-	if *kind != string(localapi.HTTP) && *kind != string(localapi.REST) {
-		return fmt.Errorf("--kind %q: want http or rest", *kind)
+	if !localapi.Kind(*kind).Valid() {
+		return fmt.Errorf("--kind %q: want http, rest or url", *kind)
 	}
 	if *invoke == "" {
 		return errors.New("--invoke is required")

@@ -35,16 +35,22 @@ import (
 // long and needs the four clients, so it runs when asked for (make
 // interop: go test -run Interop) or with PIER_INTEROP=1, not in every
 // go test ./...
-func interopSelected() bool {
-	if os.Getenv("PIER_INTEROP") == "1" {
+func interopSelected() bool { return suiteSelected("PIER_INTEROP", "Interop") }
+
+// suiteSelected reports whether a suite that runs only when asked for was:
+// with env=1, or by a -run pattern that holds word.
+func suiteSelected(env, word string) bool {
+	if os.Getenv(env) == "1" {
 		return true
 	}
 	f := flag.Lookup("test.run")
-	return f != nil && strings.Contains(f.Value.String(), "Interop")
+	return f != nil && strings.Contains(f.Value.String(), word)
 }
 
-// clients are the paths of the pinned clients (scripts/tools.sh interop).
-type clients struct{ crane, oras, regctl, skopeo string }
+// clients are the paths of the pinned clients (scripts/tools.sh interop),
+// and of Debian's docker client when the docker scenarios run
+// (interop_docker_test.go).
+type clients struct{ crane, oras, regctl, skopeo, docker string }
 
 var (
 	clientsOnce sync.Once
@@ -68,7 +74,7 @@ func interopClients(t *testing.T) clients {
 			clientsErr = fmt.Errorf("scripts/tools.sh interop printed %q: want the paths of crane, oras, regctl, skopeo", stdout.String())
 			return
 		}
-		clientsVal = clients{p[0], p[1], p[2], p[3]}
+		clientsVal = clients{crane: p[0], oras: p[1], regctl: p[2], skopeo: p[3]}
 	})
 	if clientsErr != nil {
 		t.Fatal(clientsErr)
@@ -520,7 +526,7 @@ func (r *result) exchanges(match func(exchange) bool) []exchange {
 // policy), with stdin if not nil.
 func (c *clientEnv) exec(t *testing.T, stdin io.Reader, client string, args ...string) *result {
 	t.Helper()
-	bin := map[string]string{"crane": c.tools.crane, "oras": c.tools.oras, "regctl": c.tools.regctl, "skopeo": c.tools.skopeo}[client]
+	bin := map[string]string{"crane": c.tools.crane, "oras": c.tools.oras, "regctl": c.tools.regctl, "skopeo": c.tools.skopeo, "docker": c.tools.docker}[client]
 	if bin == "" {
 		t.Fatalf("unknown client %q", client)
 	}

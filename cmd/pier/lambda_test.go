@@ -51,8 +51,9 @@ func TestLambdaPayloadLimit(t *testing.T) {
 				{"12 MiB", 12 << 20, map[string]string{"http": "Request Entity Too Large", "rest": "SIZE_INVALID"}[kind]},
 				// Under 10 MiB, but over Lambda's 6 MB once base64-encoded.
 				{"5 MiB", 5 << 20, map[string]string{"http": "Request Entity Too Large", "rest": "SIZE_INVALID"}[kind]},
-				// Reaches Pier, which takes at most 4 MiB in one request.
-				{"4 MiB + 1 KiB", 4<<20 + 1024, "push the blob in chunks"},
+				// Reaches Pier, which takes at most 4 MiB in one request,
+				// and says what to do.
+				{"4 MiB + 1 KiB", 4<<20 + 1024, "push with `pier push`"},
 			} {
 				blob := make([]byte, tc.size)
 				rand.Read(blob)

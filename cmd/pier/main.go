@@ -7,6 +7,8 @@
 //	pier gateway [flags]      the local API Gateway front of `make local-api`
 //	pier user add|rm|list     manage users (see pier user -h)
 //	pier token create|revoke  manage robot (CI) tokens (see pier token -h)
+//	pier push SOURCE DEST     push an image from a layout or a tarball (pier push -h)
+//	pier copy SRC DEST        copy an image from a registry (pier copy -h)
 //	pier version              print the version
 package main
 
@@ -33,6 +35,10 @@ func main() {
 		err = userCommand(os.Args[2:])
 	case "token":
 		err = tokenCommand(os.Args[2:])
+	case "push":
+		err = pushCommand(os.Args[2:], false)
+	case "copy":
+		err = pushCommand(os.Args[2:], true)
 	case "version":
 		fmt.Println("pier", version)
 	case "help", "-h", "--help":
@@ -59,6 +65,10 @@ commands:
             (pier user -h)
   token     manage robot (CI) tokens: token create NAME, token revoke NAME
             (pier token -h)
+  push      push an image or artifact from an OCI layout or a docker save
+            tarball to a registry (pier push -h)
+  copy      copy an image or artifact from a registry to another
+            (pier copy -h)
   version   print the version
 `)
 }

@@ -5,13 +5,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/pier-registry/pier/internal/config"
 	"github.com/pier-registry/pier/internal/registry"
@@ -33,14 +37,32 @@ func serve(args []string) error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
+	if cfg.Stack != "" {
+		cf, err := newStackDescriber(context.Background())
+		if err != nil {
+			return err
+		}
+		if cfg, err = fromStack(context.Background(), cfg, cf, log); err != nil {
+			return err
+		}
+	}
+	if cfg.Auth == "token" && cfg.AuthSecret == "" && cfg.AuthKeyFile == "" {
+		// One server: a key file of its own, as with the local backend
+		// (servers that share a table share a key: --auth-secret).
+		cfg.AuthKeyFile = filepath.Join(cfg.DataDir, "auth.key")
+	}
 	s, err := server.New(context.Background(), cfg, log, registry.Options{})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return fmt.Errorf("the data directory %s is in use by another process, most likely another pier serve: stop it, or give this one another --data (%w)", cfg.DataDir, err)
+	}
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	srv := &http.Server{
-		Handler:           s.Handler,
+		Handler:           readDeadlines(s.Handler, cfg.ReadTimeout),
 		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       cfg.IdleTimeout,
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -50,6 +72,44 @@ func serve(args []string) error {
 		"backend", cfg.Backend, "allow_sparse", cfg.AllowSparse, "version", version)
 
 	return serveUntilSignal(srv, ln, log, 30*time.Second)
+}
+
+// readDeadlines wraps next so that each read of a request body must get
+// bytes within d: the connection's read deadline is moved on before each
+// read, so a body dripped slowly or stalled is cut off, while a large
+// upload may take any time as long as its bytes keep coming. The deadline
+// is lifted at the body's end, so that a handler may then work as long
+// as it needs (no read deadline may expire under the server's background
+// read, which would cancel the request); after a timeout it stays, so
+// that the server closes the connection rather than wait for the rest.
+func readDeadlines(next http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: d}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// deadlineBody is a request body whose every read has a deadline d away.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	d    time.Duration
+	done bool // the body has ended: no more deadlines
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	if b.done {
+		return b.ReadCloser.Read(p)
+	}
+	b.rc.SetReadDeadline(time.Now().Add(b.d))
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.done = true
+		b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // serveUntilSignal serves srv on ln until SIGINT or SIGTERM, then shuts it

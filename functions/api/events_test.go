@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/pier-registry/pier/internal/oci"
+	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/syncbuf"
 )
 
@@ -104,7 +105,7 @@ func seed(t *testing.T) *seeded {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reg.WriteChunk(ctx, repo, put.ID, 0, bytes.NewReader(layer)); err != nil {
+	if _, err := reg.WriteChunk(ctx, registry.UploadRef{Repo: repo, ID: put.ID}, 0, bytes.NewReader(layer)); err != nil {
 		t.Fatal(err)
 	}
 	return &seeded{f: f, logs: logs, patchID: patch.ID, putID: put.ID, manifestD: digest.FromString(manifest)}

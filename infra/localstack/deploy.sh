@@ -51,7 +51,7 @@ $deploy deploy --stack-name "$stack" --resolve-s3 --capabilities CAPABILITY_IAM 
 $deploy list stack-outputs --stack-name "$stack" --output table || true
 cat <<MSG
 
-On LocalStack the REST API is served at
-  http://<ApiId>.execute-api.localhost.localstack.cloud:4566/prod
-(ApiId: the output above). Try: curl -i http://<ApiId>.execute-api.localhost.localstack.cloud:4566/prod/v2/
+On LocalStack the registry (the REST API's stage v2, resources at its root) is
+  http://<ApiId>.execute-api.localhost.localstack.cloud:4566/v2/
+(ApiId: the output above). Try: curl -i http://<ApiId>.execute-api.localhost.localstack.cloud:4566/v2/
 MSG

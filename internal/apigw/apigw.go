@@ -111,7 +111,8 @@ func (h *Handler) HandleV1(ctx context.Context, e events.APIGatewayProxyRequest)
 
 // Invoke serves the raw JSON event payload: payload 2.0 when it has
 // "version":"2.0" and a rawPath (or requestContext.http.method), payload
-// 1.0 when it has an httpMethod. It implements lambda.Handler. The event is
+// 1.0 when it has an httpMethod, and a REST API's REQUEST authorizer event
+// ("type":"REQUEST" and a methodArn), which it allows (authorizer.go). It implements lambda.Handler. The event is
 // decoded once, whatever its format.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	var e anyEvent
@@ -120,6 +121,12 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	}
 	var out any
 	switch {
+	case authorizerEvent(&e):
+		res, err := allow(e.MethodArn)
+		if err != nil {
+			return nil, err
+		}
+		out = res
 	case e.Version == "2.0" && (e.RawPath != "" || e.RequestContext.HTTP.Method != ""):
 		res, err := h.HandleV2(ctx, e.v2())
 		if err != nil {
@@ -159,6 +166,9 @@ type anyEvent struct {
 	RawPath        string   `json:"rawPath"`
 	RawQueryString string   `json:"rawQueryString"`
 	Cookies        []string `json:"cookies"`
+	// a REST API's REQUEST authorizer (authorizer.go)
+	Type      string `json:"type"`
+	MethodArn string `json:"methodArn"`
 	// payload 1.0
 	Resource                        string              `json:"resource"`
 	Path                            string              `json:"path"`

@@ -25,6 +25,19 @@ func Challenge(realm, service string, scopes []Scope) string {
 	return b.String()
 }
 
+// ChallengeError adds to challenge (a Bearer challenge of Challenge) the
+// error code of RFC 6750 (invalid_token, insufficient_scope) and a
+// description for people: docker prints an insufficient_scope's
+// description as "denied: <description>", and without one only
+// "requested access to the resource is denied".
+func ChallengeError(challenge, code, description string) string {
+	challenge += `,error=` + quote(code)
+	if description != "" {
+		challenge += `,error_description=` + quote(description)
+	}
+	return challenge
+}
+
 // quote returns s as an HTTP quoted-string (RFC 9110, section 5.6.4),
 // control characters dropped.
 func quote(s string) string {

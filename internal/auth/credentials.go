@@ -24,9 +24,10 @@ var ErrBadCredentials = errors.New("bad credentials")
 // maxLoginLength bounds the names and secrets Check looks at.
 const maxLoginLength = 1024
 
-// dummyHash is a bcrypt hash of cost PasswordCost, compared with when the
-// name is unknown, so that a failed login takes as long for an unknown
-// name as for a known one and does not tell which names exist.
+// dummyHash is a bcrypt hash of cost PasswordCost, compared with when a
+// check fails without comparing with a user's hash (Verifier.fail), so
+// that a failed login takes as long for any name and does not tell which
+// names exist.
 const dummyHash = "$2a$10$9I8vEIfxEQj1qPvLyvr1lO9IEqasnPaQ/Bund.8US4l/EPyuLf8ia"
 
 // VerifierOptions tune a Verifier. The zero value is usable: every field
@@ -49,6 +50,8 @@ type Verifier struct {
 	ids   store.Identities
 	now   func() time.Time
 	cache *credCache
+	// compare is bcrypt.CompareHashAndPassword (tests count its calls).
+	compare func(hash, password []byte) error
 }
 
 // NewVerifier returns a Verifier of the identities in ids.
@@ -62,7 +65,7 @@ func NewVerifier(ids store.Identities, opts VerifierOptions) *Verifier {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Verifier{ids: ids, now: opts.Now, cache: newCredCache(opts.CacheTTL, opts.CacheSize)}
+	return &Verifier{ids: ids, now: opts.Now, cache: newCredCache(opts.CacheTTL, opts.CacheSize), compare: bcrypt.CompareHashAndPassword}
 }
 
 // Check returns the identity called name when password is its password
@@ -75,7 +78,7 @@ func NewVerifier(ids store.Identities, opts VerifierOptions) *Verifier {
 // returned is the caller's own copy.
 func (v *Verifier) Check(ctx context.Context, name, password string) (*store.Identity, error) {
 	if !validLogin(name) || password == "" || len(password) > maxLoginLength {
-		return nil, fmt.Errorf("%w: malformed name or password", ErrBadCredentials)
+		return nil, v.fail("malformed name or password", password)
 	}
 	now := v.now()
 	key := v.cache.key(name, password)
@@ -84,8 +87,7 @@ func (v *Verifier) Check(ctx context.Context, name, password string) (*store.Ide
 	}
 	id, err := v.ids.Identity(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		bcrypt.CompareHashAndPassword([]byte(dummyHash), []byte(password))
-		return nil, fmt.Errorf("%w: no identity %q", ErrBadCredentials, name)
+		return nil, v.fail(fmt.Sprintf("no identity %q", name), password)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up identity %q: %w", name, err)
@@ -95,24 +97,42 @@ func (v *Verifier) Check(ctx context.Context, name, password string) (*store.Ide
 		if len(password) > MaxPasswordLength {
 			// HashPassword takes no longer password; bcrypt would
 			// compare only the first 72 bytes of this one.
-			return nil, fmt.Errorf("%w: password too long for %q", ErrBadCredentials, name)
+			return nil, v.fail(fmt.Sprintf("password too long for %q", name), password)
 		}
-		if err := bcrypt.CompareHashAndPassword([]byte(id.Secret), []byte(password)); err != nil {
+		if err := v.compare([]byte(id.Secret), []byte(password)); err != nil {
 			return nil, fmt.Errorf("%w: wrong password for %q", ErrBadCredentials, name)
+		}
+		if expired(&id, now) {
+			return nil, fmt.Errorf("%w: %s", ErrBadCredentials, expiry(&id))
 		}
 	case store.KindRobot:
 		sum := HashRobotSecret(password)
 		if subtle.ConstantTimeCompare([]byte(sum), []byte(strings.ToLower(id.Secret))) != 1 {
-			return nil, fmt.Errorf("%w: wrong secret for robot %q", ErrBadCredentials, name)
+			return nil, v.fail(fmt.Sprintf("wrong secret for robot %q", name), password)
+		}
+		if expired(&id, now) {
+			return nil, v.fail(expiry(&id), password)
 		}
 	default:
-		return nil, fmt.Errorf("%w: identity %q is of unknown kind %q", ErrBadCredentials, name, id.Kind)
-	}
-	if expired(&id, now) {
-		return nil, fmt.Errorf("%w: %s %q expired at %s", ErrBadCredentials, id.Kind, name, id.Expires.UTC().Format(time.RFC3339))
+		return nil, v.fail(fmt.Sprintf("identity %q is of unknown kind %q", name, id.Kind), password)
 	}
 	v.cache.put(key, id, now)
 	return cloneIdentity(id), nil
+}
+
+// fail returns the error of a failed check, why, after comparing password
+// with dummyHash: a check that fails without a bcrypt of the identity's
+// own hash pays one all the same, so that how long a failure takes tells
+// nothing of the name (unknown, a robot, a user sent an over-long
+// password).
+func (v *Verifier) fail(why, password string) error {
+	v.compare([]byte(dummyHash), []byte(password[:min(len(password), MaxPasswordLength)]))
+	return fmt.Errorf("%w: %s", ErrBadCredentials, why)
+}
+
+// expiry says that id has expired, and when.
+func expiry(id *store.Identity) string {
+	return fmt.Sprintf("%s %q expired at %s", id.Kind, id.Name, id.Expires.UTC().Format(time.RFC3339))
 }
 
 // Lookup returns the identity called name, with no credential: for a
@@ -131,7 +151,7 @@ func (v *Verifier) Lookup(ctx context.Context, name string) (*store.Identity, er
 		return nil, fmt.Errorf("look up identity %q: %w", name, err)
 	}
 	if expired(&id, v.now()) {
-		return nil, fmt.Errorf("%w: %s %q expired at %s", ErrBadCredentials, id.Kind, name, id.Expires.UTC().Format(time.RFC3339))
+		return nil, fmt.Errorf("%w: %s", ErrBadCredentials, expiry(&id))
 	}
 	return &id, nil
 }

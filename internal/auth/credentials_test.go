@@ -255,3 +255,61 @@ func TestNewRobotSecret(t *testing.T) {
 		t.Errorf("Check with a new robot secret: %v", err)
 	}
 }
+
+// TestCheckFailuresCostOneBcrypt: every failed check does the work of a
+// wrong password, one bcrypt of cost PasswordCost, so that how long it
+// takes tells nothing of the name: unknown, a robot, a user sent an
+// over-long password, a malformed login.
+func TestCheckFailuresCostOneBcrypt(t *testing.T) {
+	clk := newClock()
+	alice := testUser(t, "alice", "alice-pw")
+	ids := newMemIdentities(
+		alice,
+		testRobot("ci", "pier_ci", time.Time{}),
+		testRobot("old-ci", "pier_old", clk.Now().Add(-time.Hour)),
+		store.Identity{Name: "odd", Kind: "service", Secret: HashRobotSecret("x")},
+	)
+	v := NewVerifier(ids, VerifierOptions{Now: clk.Now, CacheTTL: -1})
+	// hashes records the hash of every bcrypt comparison.
+	var hashes []string
+	v.compare = func(hash, password []byte) error {
+		hashes = append(hashes, string(hash))
+		if string(hash) == dummyHash {
+			return bcrypt.ErrMismatchedHashAndPassword // the work is not the test's
+		}
+		return bcrypt.CompareHashAndPassword(hash, password)
+	}
+	for _, tc := range []struct {
+		name, user, password string
+		want                 string // the hash compared
+	}{
+		{"user, wrong password", "alice", "wrong", alice.Secret},
+		{"unknown name", "nobody", "wrong", dummyHash},
+		{"robot, wrong secret", "ci", "pier_wrong", dummyHash},
+		{"robot, expired", "old-ci", "pier_old", dummyHash},
+		{"identity of unknown kind", "odd", "x", dummyHash},
+		{"user, password over 72 bytes", "alice", strings.Repeat("p", 73), dummyHash},
+		{"password over the login limit", "alice", strings.Repeat("p", maxLoginLength+1), dummyHash},
+		{"empty password", "alice", "", dummyHash},
+		{"name with a control character", "ali\nce", "wrong", dummyHash},
+		{"empty name", "", "wrong", dummyHash},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hashes = nil
+			if _, err := v.Check(context.Background(), tc.user, tc.password); !errors.Is(err, ErrBadCredentials) {
+				t.Fatalf("Check = %v, want bad credentials", err)
+			}
+			if len(hashes) != 1 || hashes[0] != tc.want {
+				t.Errorf("bcrypt comparisons with %q, want one with %q", hashes, tc.want)
+			}
+		})
+	}
+	if cost, err := bcrypt.Cost([]byte(dummyHash)); err != nil || cost != PasswordCost {
+		t.Errorf("the dummy hash has cost %d (%v), want %d", cost, err, PasswordCost)
+	}
+	// A robot's right secret costs no bcrypt: it is a SHA-256.
+	hashes = nil
+	if _, err := v.Check(context.Background(), "ci", "pier_ci"); err != nil || len(hashes) != 0 {
+		t.Errorf("robot login: %v, %d bcrypt comparisons; want ok and none", err, len(hashes))
+	}
+}

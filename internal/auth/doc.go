@@ -14,7 +14,8 @@
 //     (SHA-256) against the store, with a short in-memory cache so a pull
 //     sent with Basic credentials does not pay a bcrypt per request:
 //     [Verifier], [HashPassword], [NewRobotSecret];
-//   - a limit on failed logins per user and per client address: [Limiter];
+//   - a limit on failed logins per user at a client address and per
+//     client address: [Limiter];
 //   - the token endpoint of the token specification, GET with Basic
 //     credentials and the OAuth2 form POST: [TokenHandler];
 //   - the WWW-Authenticate challenge that sends clients to it: [Challenge].

@@ -93,6 +93,7 @@ type Signer struct {
 	issuer     string
 	accessKey  []byte
 	refreshKey []byte
+	uploadKey  []byte
 }
 
 // NewSigner returns a Signer of tokens whose "iss" is issuer, signed with
@@ -110,8 +111,13 @@ func NewSigner(key []byte, issuer string) (*Signer, error) {
 		m.Write([]byte("pier token key\x00" + label))
 		return m.Sum(nil)
 	}
-	return &Signer{issuer: issuer, accessKey: derive(useAccess), refreshKey: derive(useRefresh)}, nil
+	return &Signer{issuer: issuer, accessKey: derive(useAccess), refreshKey: derive(useRefresh), uploadKey: derive("upload state")}, nil
 }
+
+// UploadKey returns a key derived from the signing key for the signed
+// states of uploads (registry.Options.UploadKey): the same in every
+// process that has the signing key, and never a token key.
+func (s *Signer) UploadKey() []byte { return s.uploadKey }
 
 // Issuer is the "iss" of the Signer's tokens.
 func (s *Signer) Issuer() string { return s.issuer }

@@ -57,9 +57,9 @@ const maxFormBytes = 64 << 10
 // password or secret.
 //
 // Wrong credentials get a 401 with the OCI error UNAUTHORIZED and no
-// token; a user or client address with too many failed logins
-// ([Limiter]) gets a 429 TOOMANYREQUESTS with Retry-After, before any
-// password is checked. Every answer has Cache-Control: no-store.
+// token; a user at a client address, or an address, with too many failed
+// logins ([Limiter.Login]) gets a 429 TOOMANYREQUESTS with Retry-After,
+// before any password is checked. Every answer has Cache-Control: no-store.
 type TokenHandler struct {
 	// Verifier checks credentials. Required.
 	Verifier *Verifier
@@ -67,8 +67,8 @@ type TokenHandler struct {
 	Signer *Signer
 	// Policy says what anonymous callers may pull.
 	Policy Policy
-	// Limiter limits failed logins per user name and client address; nil:
-	// no limit.
+	// Limiter limits failed logins per user name at a client address and
+	// per client address ([Limiter.Login]); nil: no limit.
 	Limiter *Limiter
 	// TTL is the lifetime of an access token. Default DefaultTTL.
 	TTL time.Duration
@@ -176,32 +176,21 @@ func (h *TokenHandler) post(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// login checks credentials under the limiter, and answers the request
-// (429, 401 or 500) when they do not give an identity.
+// login checks credentials under the limiter ([Limiter.Login]), and
+// answers the request (429, 401 or 500) when they do not give an
+// identity.
 func (h *TokenHandler) login(w http.ResponseWriter, r *http.Request, user, password string) (*store.Identity, bool) {
-	keys := []string{"user:" + truncate(user), "addr:" + h.clientAddr(r)}
-	var wait time.Duration
-	for _, k := range keys {
-		wait = max(wait, h.Limiter.RetryAfter(k))
-	}
-	if wait > 0 {
-		w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10))
-		writeError(w, oci.Errorf(oci.CodeTooManyRequests, "too many failed logins: try again in %s", wait.Round(time.Second)))
+	id, err := h.Limiter.Login(r.Context(), h.Verifier, user, password, h.clientAddr(r))
+	var limited *LimitedError
+	switch {
+	case errors.As(err, &limited):
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(limited.Wait.Seconds())), 10))
+		writeError(w, oci.Errorf(oci.CodeTooManyRequests, "%s", limited))
 		return nil, false
-	}
-	if h.Verifier == nil {
+	case errors.Is(err, ErrBadCredentials):
 		h.unauthorized(w, "authentication failed")
 		return nil, false
-	}
-	id, err := h.Verifier.Check(r.Context(), user, password)
-	if errors.Is(err, ErrBadCredentials) {
-		for _, k := range keys {
-			h.Limiter.Fail(k)
-		}
-		h.unauthorized(w, "authentication failed")
-		return nil, false
-	}
-	if err != nil {
+	case err != nil:
 		h.fail(w, r, err)
 		return nil, false
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -406,21 +407,21 @@ func TestTokenStoreError(t *testing.T) {
 	w := e.do(t, tokenReq{user: "alice", pass: "alice-pw"})
 	errorCode(t, w, http.StatusInternalServerError, "UNKNOWN")
 	// A store error is no failed login.
-	if !e.h.Limiter.Allow("user:alice") {
-		t.Error("a store error counted as a failed login")
+	for range 5 {
+		e.do(t, tokenReq{user: "alice", pass: "alice-pw"})
 	}
+	e.ids.err = nil
+	e.okToken(t, e.do(t, tokenReq{user: "alice", pass: "alice-pw"}))
 }
 
 func TestTokenRateLimit(t *testing.T) {
-	t.Run("per user", func(t *testing.T) {
+	t.Run("per user at an address", func(t *testing.T) {
 		e := newTokenEnv(t)
-		for i := range 5 {
-			// From five addresses: the user's limit is hit, not theirs.
-			w := e.do(t, tokenReq{user: "alice", pass: "wrong", addr: "198.51.100." + string(rune('1'+i)) + ":1"})
-			errorCode(t, w, 401, "UNAUTHORIZED")
+		for range 5 {
+			errorCode(t, e.do(t, tokenReq{user: "alice", pass: "wrong", addr: "198.51.100.1:1"}), 401, "UNAUTHORIZED")
 		}
 		reads := e.ids.reads.Load()
-		w := e.do(t, tokenReq{user: "alice", pass: "alice-pw", addr: "198.51.100.9:1"})
+		w := e.do(t, tokenReq{user: "alice", pass: "alice-pw", addr: "198.51.100.1:2"})
 		errorCode(t, w, http.StatusTooManyRequests, "TOOMANYREQUESTS")
 		if ra := w.Header().Get("Retry-After"); ra != "12" {
 			t.Errorf("Retry-After %q, want 12", ra)
@@ -428,14 +429,25 @@ func TestTokenRateLimit(t *testing.T) {
 		if e.ids.reads.Load() != reads {
 			t.Error("a limited login was checked against the store")
 		}
-		// Another user from the same address is not limited.
-		e.okToken(t, e.do(t, tokenReq{user: "reader", pass: "reader-pw", addr: "198.51.100.9:1"}))
 		// The POST form is limited too.
-		errorCode(t, e.do(t, tokenReq{form: url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-pw"}}}), 429, "TOOMANYREQUESTS")
+		errorCode(t, e.do(t, tokenReq{form: url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-pw"}}, addr: "198.51.100.1:3"}), 429, "TOOMANYREQUESTS")
 		// Anonymous requests are not.
-		e.okToken(t, e.do(t, tokenReq{query: scopes("repository:pub/a:pull")}))
+		e.okToken(t, e.do(t, tokenReq{query: scopes("repository:pub/a:pull"), addr: "198.51.100.1:4"}))
 		e.clk.Advance(12 * time.Second)
-		e.okToken(t, e.do(t, tokenReq{user: "alice", pass: "alice-pw"}))
+		e.okToken(t, e.do(t, tokenReq{user: "alice", pass: "alice-pw", addr: "198.51.100.1:5"}))
+	})
+	t.Run("others' failures refuse no correct password", func(t *testing.T) {
+		e := newTokenEnv(t)
+		// Anyone, from anywhere, fails as alice.
+		for i := range 20 {
+			e.do(t, tokenReq{user: "alice", pass: "wrong", addr: "203.0.113." + strconv.Itoa(i) + ":1"})
+		}
+		// Reader's typos, from the address alice shares with reader.
+		for range 20 {
+			e.do(t, tokenReq{user: "reader", pass: "wrong", addr: "198.51.100.7:1"})
+		}
+		e.okToken(t, e.do(t, tokenReq{user: "alice", pass: "alice-pw", addr: "198.51.100.7:2"}))
+		e.okToken(t, e.do(t, tokenReq{form: url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-pw"}}, addr: "198.51.100.8:2"}))
 	})
 	// Known names, so that the test pays no bcrypt of cost 10 for the
 	// unknown ones.
@@ -444,18 +456,28 @@ func TestTokenRateLimit(t *testing.T) {
 			e.ids.PutIdentity(context.Background(), testUser(t, "guess"+string(rune('a'+i)), "pw"))
 		}
 	}
-	t.Run("per address", func(t *testing.T) {
+	t.Run("per address, any names", func(t *testing.T) {
 		e := newTokenEnv(t)
+		e.h.Limiter = NewLimiter(LimiterOptions{AddrFailures: 5, Now: e.clk.Now})
 		guessers(e)
+		// reader logged in from the address before.
+		e.okToken(t, e.do(t, tokenReq{user: "reader", pass: "reader-pw", addr: "203.0.113.7:998"}))
 		for i := range 5 {
 			w := e.do(t, tokenReq{user: "guess" + string(rune('a'+i)), pass: "x", addr: "203.0.113.7:999"})
 			errorCode(t, w, 401, "UNAUTHORIZED")
 		}
+		reads := e.ids.reads.Load()
 		errorCode(t, e.do(t, tokenReq{user: "alice", pass: "alice-pw", addr: "203.0.113.7:1000"}), 429, "TOOMANYREQUESTS")
+		if e.ids.reads.Load() != reads {
+			t.Error("a limited login was checked against the store")
+		}
 		e.okToken(t, e.do(t, tokenReq{user: "alice", pass: "alice-pw", addr: "203.0.113.8:1000"}))
+		// A user who logged in from the address is not refused there.
+		e.okToken(t, e.do(t, tokenReq{user: "reader", pass: "reader-pw", addr: "203.0.113.7:1001"}))
 	})
 	t.Run("client address function", func(t *testing.T) {
 		e := newTokenEnv(t)
+		e.h.Limiter = NewLimiter(LimiterOptions{AddrFailures: 5, Now: e.clk.Now})
 		e.h.ClientAddr = func(*http.Request) string { return "same" }
 		guessers(e)
 		for i := range 5 {

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -76,9 +77,25 @@ type Config struct {
 	// the cache off. A link removed through another process is still
 	// answered by this one for up to this long.
 	BlobLinkCacheTTL time.Duration
+	// Stack is a deployed Pier CloudFormation stack (template.yaml) whose
+	// bucket, table and token signing key `pier serve` uses, read from
+	// the stack's outputs at start (PIER_STACK; the aws backend only).
+	Stack string
 	// BlobLinkCacheEntries is the largest number of blob links the cache
 	// keeps (PIER_BLOB_LINK_CACHE_ENTRIES); 0 turns the cache off.
 	BlobLinkCacheEntries int64
+	// UploadURL is the base URL (scheme and host) of an upload endpoint:
+	// a `pier serve --backend aws` with the same signing key, bucket and
+	// table, to which the Locations of uploads point (PIER_UPLOAD_URL);
+	// "": uploads continue where they started.
+	UploadURL string
+	// IdleTimeout is how long `pier serve` keeps a connection that has no
+	// request under way (PIER_IDLE_TIMEOUT).
+	IdleTimeout time.Duration
+	// ReadTimeout is how long `pier serve` waits for the next bytes of a
+	// request body (PIER_READ_TIMEOUT): a body may take any time as long
+	// as its bytes keep coming.
+	ReadTimeout time.Duration
 }
 
 // setting describes one setting: its flag, its variable, its default.
@@ -104,14 +121,18 @@ func (c *Config) settings() []setting {
 		{flag: "allow-sparse", env: "PIER_ALLOW_SPARSE", def: "false", usage: "accept image manifests whose config or layers are not in the repository", boolean: &c.AllowSparse},
 		{flag: "auth", env: "PIER_AUTH", def: "token", usage: "token (logins and per-repository grants) or none (an open registry)", str: &c.Auth},
 		{flag: "public", env: "PIER_PUBLIC", def: "", usage: "repository-name patterns anyone may pull, comma separated (e.g. site/*,public/*)", str: &c.Public},
-		{flag: "auth-key-file", env: "PIER_AUTH_KEY_FILE", def: "", usage: "file of the token signing key, made when missing (default <data>/auth.key with the local backend)", str: &c.AuthKeyFile},
+		{flag: "auth-key-file", env: "PIER_AUTH_KEY_FILE", def: "", usage: "file of the token signing key, made when missing (pier serve: <data>/auth.key unless --auth-secret is set)", str: &c.AuthKeyFile},
 		{flag: "auth-secret", env: "PIER_AUTH_SECRET", def: "", usage: "AWS Secrets Manager secret holding the token signing key", str: &c.AuthSecret},
 		{flag: "token-ttl", env: "PIER_TOKEN_TTL", def: "5m", usage: "how long issued access tokens are valid", duration: &c.TokenTTL},
 		{flag: "log-level", env: "PIER_LOG_LEVEL", def: "info", usage: "lowest log level: debug, info, warn, error", str: &c.LogLevel},
 		{flag: "chunk-min-length", env: "PIER_CHUNK_MIN_LENGTH", def: "1048576", usage: "OCI-Chunk-Min-Length advertised to clients, in bytes (0: none)", integer: &c.ChunkMinLength},
 		{flag: "chunk-max-length", env: "PIER_CHUNK_MAX_LENGTH", def: "0", usage: "largest request body of an upload, in bytes, advertised as OCI-Chunk-Max-Length (0: no limit)", integer: &c.ChunkMaxLength},
+		{flag: "stack", env: "PIER_STACK", def: "", usage: "CloudFormation stack of a deployed Pier whose bucket, table and token signing key to use, read from its outputs (with --backend aws; instead of --bucket and --table-prefix)", str: &c.Stack},
 		{flag: "blob-link-cache-ttl", env: "PIER_BLOB_LINK_CACHE_TTL", def: "5m", usage: "how long a blob link this process wrote or read is answered from its cache; a blob deleted through another process is served for up to this long (0: no cache)", duration: &c.BlobLinkCacheTTL},
+		{flag: "upload-url", env: "PIER_UPLOAD_URL", def: "", usage: "base URL (https://host[:port]) of an upload endpoint (pier serve --backend aws with the same signing key, bucket and table) that upload Locations point to", str: &c.UploadURL},
 		{flag: "blob-link-cache-entries", env: "PIER_BLOB_LINK_CACHE_ENTRIES", def: "10000", usage: "most blob links the cache keeps (0: no cache)", integer: &c.BlobLinkCacheEntries},
+		{flag: "idle-timeout", env: "PIER_IDLE_TIMEOUT", def: "2m", usage: "how long a connection with no request under way is kept open", duration: &c.IdleTimeout},
+		{flag: "read-timeout", env: "PIER_READ_TIMEOUT", def: "1m", usage: "how long to wait for the next bytes of a request body (a large upload may take any time while its bytes keep coming)", duration: &c.ReadTimeout},
 	}
 }
 
@@ -153,16 +174,23 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 	for _, s := range c.settings() {
 		s := s
 		usage := fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def)
+		// The usage says the default: the flag package would say it
+		// again, unless it takes it for the zero value (zero).
+		var zero string
 		switch {
 		case s.boolean != nil:
 			fs.BoolVar(s.boolean, s.flag, *s.boolean, usage)
+			zero = "false"
 		case s.integer != nil:
 			fs.Int64Var(s.integer, s.flag, *s.integer, usage)
+			zero = "0"
 		case s.duration != nil:
 			fs.DurationVar(s.duration, s.flag, *s.duration, usage)
+			zero = "0s"
 		default:
 			fs.StringVar(s.str, s.flag, *s.str, usage)
 		}
+		fs.Lookup(s.flag).DefValue = zero
 	}
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -201,11 +229,17 @@ func (c Config) Validate() error {
 	switch c.Backend {
 	case "local":
 	case "aws":
-		if c.Bucket == "" {
-			return fmt.Errorf("the aws backend needs a bucket: --bucket or PIER_BUCKET")
+		if c.Bucket == "" && c.Stack == "" {
+			return fmt.Errorf("the aws backend needs a bucket: --bucket or PIER_BUCKET, or a deployed stack: --stack or PIER_STACK")
+		}
+		if c.Bucket != "" && c.Stack != "" {
+			return fmt.Errorf("both a bucket (%s) and a stack (%s): the stack's outputs name its bucket, give one or the other", c.Bucket, c.Stack)
 		}
 	default:
 		return fmt.Errorf("unknown backend %q (want local or aws)", c.Backend)
+	}
+	if c.Stack != "" && c.Backend != "aws" {
+		return fmt.Errorf("stack %s: a deployed stack's storage is S3 and DynamoDB: --stack needs --backend aws", c.Stack)
 	}
 	if c.PresignTTL <= 0 || c.PresignTTL > 7*24*time.Hour {
 		return fmt.Errorf("presign TTL %s: want more than 0 and at most 7 days (S3's limit)", c.PresignTTL)
@@ -230,6 +264,15 @@ func (c Config) Validate() error {
 	}
 	if c.BlobLinkCacheTTL < 0 || c.BlobLinkCacheEntries < 0 {
 		return fmt.Errorf("blob link cache TTL %s and entries %d: want 0 (no cache) or more", c.BlobLinkCacheTTL, c.BlobLinkCacheEntries)
+	}
+	if c.UploadURL != "" {
+		u, err := url.Parse(c.UploadURL)
+		if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil {
+			return fmt.Errorf("upload URL %q: want http(s)://host[:port]", c.UploadURL)
+		}
+	}
+	if c.IdleTimeout <= 0 || c.ReadTimeout <= 0 {
+		return fmt.Errorf("idle timeout %s and read timeout %s: want more than 0", c.IdleTimeout, c.ReadTimeout)
 	}
 	if c.ChunkMinLength < 0 || c.ChunkMaxLength < 0 {
 		return fmt.Errorf("chunk lengths must not be negative")

@@ -38,3 +38,32 @@ func TestBlobLinkCache(t *testing.T) {
 		}
 	}
 }
+
+func TestStack(t *testing.T) {
+	for _, tt := range []struct {
+		env   map[string]string
+		args  []string
+		stack string
+		err   string
+	}{
+		{args: []string{"--backend", "aws", "--stack", "pier-prod"}, stack: "pier-prod"},
+		{env: map[string]string{"PIER_BACKEND": "aws", "PIER_STACK": "pier-prod"}, stack: "pier-prod"},
+		{args: []string{"--backend", "aws"}, err: "--stack or PIER_STACK"},
+		{args: []string{"--stack", "pier-prod"}, err: "--stack needs --backend aws"},
+		{args: []string{"--backend", "aws", "--stack", "pier-prod", "--bucket", "b"}, err: "give one or the other"},
+	} {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		c, err := Parse(fs, tt.args, func(k string) string { return tt.env[k] })
+		switch {
+		case tt.err != "":
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("env %v, args %q: error %v, want one about %q", tt.env, tt.args, err, tt.err)
+			}
+		case err != nil:
+			t.Errorf("env %v, args %q: %v", tt.env, tt.args, err)
+		case c.Stack != tt.stack:
+			t.Errorf("env %v, args %q: stack %q, want %q", tt.env, tt.args, c.Stack, tt.stack)
+		}
+	}
+}

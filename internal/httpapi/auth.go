@@ -11,7 +11,6 @@ import (
 
 	"github.com/pier-registry/pier/internal/auth"
 	"github.com/pier-registry/pier/internal/oci"
-	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/store"
 )
 
@@ -25,7 +24,8 @@ type Auth struct {
 	Signer *auth.Signer
 	// Policy says which repositories anyone may pull.
 	Policy auth.Policy
-	// Limiter limits failed logins per user and client address.
+	// Limiter limits failed logins per user at a client address and per
+	// client address ([auth.Limiter.Login]).
 	Limiter *auth.Limiter
 	// TokenTTL is the lifetime of issued access tokens.
 	TokenTTL time.Duration
@@ -120,13 +120,16 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, rt route) (*
 		return &caller{open: true}, true
 	}
 	repo, action := required(rt, r.Method)
+	if c := h.capability(r, rt); c != nil {
+		return c, true
+	}
 	c, err := h.authenticate(r)
 	if err != nil {
-		var limited *limitedError
+		var limited *auth.LimitedError
 		switch {
 		case errors.As(err, &limited):
-			w.Header().Set("Retry-After", strconv.Itoa(int(limited.after.Seconds()+0.999)))
-			h.error(w, r, oci.Errorf(oci.CodeTooManyRequests, "too many failed logins: try again in %s", limited.after.Round(time.Second)))
+			w.Header().Set("Retry-After", strconv.Itoa(int(limited.Wait.Seconds()+0.999)))
+			h.error(w, r, oci.Errorf(oci.CodeTooManyRequests, "%s", limited))
 		case errors.Is(err, errCredentials):
 			h.challenge(w, r, repo, action, "invalid_token", err.Error())
 		default:
@@ -149,18 +152,54 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, rt route) (*
 	case c.basic:
 		h.error(w, r, oci.Errorf(oci.CodeDenied, "%s may not %s %s", c.name, action, repo))
 	case c.claims != nil:
-		h.challenge(w, r, repo, action, "insufficient_scope", "the token does not allow "+action+" on "+repo)
+		msg, err := h.denial(r.Context(), c, repo, action)
+		if err != nil {
+			h.error(w, r, err)
+			return nil, false
+		}
+		h.challenge(w, r, repo, action, "insufficient_scope", msg)
 	default:
 		h.challenge(w, r, repo, action, "", "authentication required to "+action+" "+repo)
 	}
 	return nil, false
 }
 
+// denial says why the bearer token of c does not allow action on repo:
+// no login, no grant, or a grant the token was not asked for.
+func (h *Handler) denial(ctx context.Context, c *caller, repo, action string) (string, error) {
+	if c.name == "" {
+		return action + " on " + repo + " needs a login: log in to this registry first (docker login)", nil
+	}
+	id, err := h.identity(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	if !auth.Allowed(id, h.auth.Policy, repo, action) {
+		return c.name + " may not " + action + " " + repo + ": no grant allows it", nil
+	}
+	return "the token does not allow " + action + " on " + repo + ": ask the token endpoint for scope repository:" + repo + ":" + action, nil
+}
+
+// capability returns the caller of a request on an upload that carries
+// no credentials but the upload's signed state (its Location): the
+// upload's owner, for that upload alone (the registry checks that the
+// state is the upload's and has not expired). nil for any other request.
+func (h *Handler) capability(r *http.Request, rt route) *caller {
+	if rt.kind != routeUpload || r.Header.Get("Authorization") != "" {
+		return nil
+	}
+	s := r.URL.Query().Get(stateParam)
+	if s == "" {
+		return nil
+	}
+	owner, ok := h.reg.Capability(rt.name, rt.arg, s)
+	if !ok {
+		return nil
+	}
+	return &caller{name: owner}
+}
+
 var errCredentials = errors.New("invalid credentials")
-
-type limitedError struct{ after time.Duration }
-
-func (e *limitedError) Error() string { return "too many failed logins" }
 
 // authenticate reads r's Authorization header: a bearer token, Basic
 // credentials, or none (anonymous).
@@ -182,13 +221,8 @@ func (h *Handler) authenticate(r *http.Request) (*caller, error) {
 		if !ok {
 			return nil, errCredentials
 		}
-		key := user + "@" + clientAddr(r)
-		if !h.auth.Limiter.Allow(key) {
-			return nil, &limitedError{h.auth.Limiter.RetryAfter(key)}
-		}
-		id, err := h.auth.Verifier.Check(r.Context(), user, pass)
+		id, err := h.auth.Limiter.Login(r.Context(), h.auth.Verifier, user, pass, clientAddr(r))
 		if errors.Is(err, auth.ErrBadCredentials) {
-			h.auth.Limiter.Fail(key)
 			return nil, errCredentials
 		}
 		if err != nil {
@@ -213,7 +247,7 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, repo, action
 	}
 	c := auth.Challenge(realm(r), h.service(), scopes)
 	if code != "" {
-		c += `,error="` + code + `"`
+		c = auth.ChallengeError(c, code, msg)
 	}
 	w.Header().Set("WWW-Authenticate", c)
 	h.error(w, r, oci.Errorf(oci.CodeUnauthorized, "%s", msg))
@@ -253,13 +287,4 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, _ route) {
 		return
 	}
 	h.tokens.ServeHTTP(w, r)
-}
-
-// withCaller puts c's name into the registry's context: an upload belongs
-// to the identity that started it.
-func withCaller(ctx context.Context, c *caller) context.Context {
-	if c.open {
-		return ctx
-	}
-	return registry.WithOwner(ctx, c.name)
 }

@@ -23,7 +23,8 @@ import (
 // authServer is a server with auth on, its signing key, and these
 // identities (password = name + "-pw"): alice may pull and push team/*;
 // reader may only pull team/*; owner may pull, push and delete team/app;
-// solo may pull and push solo/app only; everyone may pull public/*.
+// solo may pull and push solo/app only; publisher may pull and push
+// public/*; everyone may pull public/*.
 type authServer struct {
 	*server
 	key []byte
@@ -32,6 +33,12 @@ type authServer struct {
 var authKey = []byte("0123456789abcdef0123456789abcdef")
 
 func newAuthServer(t *testing.T) *authServer {
+	t.Helper()
+	return newAuthServerWith(t, auth.NewLimiter(auth.LimiterOptions{}))
+}
+
+// newAuthServerWith is newAuthServer with the login limiter lim.
+func newAuthServerWith(t *testing.T, lim *auth.Limiter) *authServer {
 	t.Helper()
 	signer, err := auth.NewSigner(authKey, "pier")
 	if err != nil {
@@ -42,7 +49,7 @@ func newAuthServer(t *testing.T) *authServer {
 			Verifier: auth.NewVerifier(meta, auth.VerifierOptions{}),
 			Signer:   signer,
 			Policy:   auth.Policy{Public: []string{"public/*"}},
-			Limiter:  auth.NewLimiter(auth.LimiterOptions{}),
+			Limiter:  lim,
 			TokenTTL: 5 * time.Minute,
 		}
 	})
@@ -54,6 +61,7 @@ func newAuthServer(t *testing.T) *authServer {
 		{"reader", []store.Grant{{Pattern: "team/*", Actions: []string{"pull"}}}},
 		{"owner", []store.Grant{{Pattern: "team/app", Actions: []string{"pull", "push", "delete"}}}},
 		{"solo", []store.Grant{{Pattern: "solo/app", Actions: []string{"pull", "push"}}}},
+		{"publisher", []store.Grant{{Pattern: "public/*", Actions: []string{"pull", "push"}}}},
 	} {
 		hash, err := auth.HashPassword(id.name + "-pw")
 		if err != nil {
@@ -254,3 +262,62 @@ func TestAuthDenied(t *testing.T) {
 func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func digestString(b []byte) string { return digest.FromBytes(b).String() }
+
+// TestBasicAuthLimitedPerAddress: one address trying one password against
+// many names is refused after AddrFailures failures, whatever the names,
+// before any password is checked.
+func TestBasicAuthLimitedPerAddress(t *testing.T) {
+	s := newAuthServerWith(t, auth.NewLimiter(auth.LimiterOptions{Failures: 5, AddrFailures: 4}))
+	spray := func(name string) *http.Response {
+		resp, _ := s.do(t, request{method: http.MethodGet, path: "/v2/team/app/tags/list",
+			header: map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(name+":Winter2026!"))}})
+		return resp
+	}
+	for i, name := range []string{"alice", "reader", "owner", "solo"} {
+		if resp := spray(name); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %s, want 401", i, resp.Status)
+		}
+	}
+	for _, name := range []string{"admin", "root", "alice"} {
+		resp := spray(name)
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("guess for %s after 4 failures: %s, Retry-After %q; want 429 with Retry-After", name, resp.Status, resp.Header.Get("Retry-After"))
+		}
+	}
+}
+
+// TestAuthDeniedReason: a push refused for want of a login or of a grant
+// says why where docker prints it: the error_description of the Bearer
+// challenge (docker shows "denied: <error_description>" for an
+// insufficient_scope, and only "requested access to the resource is
+// denied" without one).
+func TestAuthDeniedReason(t *testing.T) {
+	s := newAuthServer(t)
+	for _, tc := range []struct {
+		name, authz string
+		want        []string // in error_description
+	}{
+		{"anonymous token", s.token(t, "", "repository:team/app:pull,push"), []string{"log in", "push", "team/app"}},
+		{"no push grant", s.token(t, "reader", "repository:team/app:pull,push"), []string{"reader", "may not push", "team/app"}},
+		{"no grant at all", s.token(t, "solo", "repository:team/app:pull,push"), []string{"solo", "may not push", "team/app"}},
+		{"a grant, not in the token", s.token(t, "alice", "repository:team/app:pull"), []string{"token", "push", "repository:team/app:push"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := s.do(t, request{method: http.MethodPost, path: "/v2/team/app/blobs/uploads/", header: map[string]string{"Authorization": tc.authz}})
+			expectError(t, resp, body, http.StatusUnauthorized, oci.CodeUnauthorized)
+			c := resp.Header.Get("WWW-Authenticate")
+			if !strings.Contains(c, `error="insufficient_scope"`) {
+				t.Errorf("challenge %q has no insufficient_scope", c)
+			}
+			_, desc, ok := strings.Cut(c, `error_description="`)
+			if !ok {
+				t.Fatalf("challenge %q has no error_description", c)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(desc, w) {
+					t.Errorf("error_description %q does not say %q", desc, w)
+				}
+			}
+		})
+	}
+}

@@ -88,12 +88,12 @@ func (h *Handler) startDirectUpload(w http.ResponseWriter, r *http.Request, rt r
 		length = n
 	}
 	ctx := r.Context()
-	d, err := h.reg.StartDirectUpload(ctx, rt.name, registry.OwnerOf(ctx), length)
+	d, err := h.reg.StartDirectUpload(ctx, rt.name, callerOf(ctx).name, length)
 	if err != nil {
 		h.error(w, r, err)
 		return
 	}
-	setUploadHeaders(w.Header(), d.Upload)
+	h.setUploadHeaders(w.Header(), d.Upload)
 	w.Header().Set(uploadModeHeader, "direct")
 	writeJSON(w, r, http.StatusAccepted, "application/json", newDirectBody(d, false))
 }
@@ -109,24 +109,24 @@ func (h *Handler) directParts(w http.ResponseWriter, r *http.Request, rt route) 
 		h.error(w, r, oci.Errorf(oci.CodeBlobUploadInvalid, "%s %q: want <first>-<last>, part numbers", uploadPartsHeader, spec))
 		return
 	}
-	d, err := h.reg.DirectParts(r.Context(), rt.name, rt.arg, int32(first), int32(last))
+	d, err := h.reg.DirectParts(r.Context(), uploadRef(r, rt), int32(first), int32(last))
 	if err != nil {
 		h.error(w, r, err)
 		return
 	}
-	setUploadHeaders(w.Header(), d.Upload)
+	h.setUploadHeaders(w.Header(), d.Upload)
 	w.Header().Set(uploadModeHeader, "direct")
 	writeJSON(w, r, http.StatusOK, "application/json", newDirectBody(d, true))
 }
 
 // finishPending answers a finish whose verification goes on: 202, and
 // when to ask again. It reports whether err was such a finish.
-func finishPending(w http.ResponseWriter, err error) bool {
+func (h *Handler) finishPending(w http.ResponseWriter, err error) bool {
 	var p *registry.PendingError
 	if !errors.As(err, &p) {
 		return false
 	}
-	w.Header().Set("Location", uploadPath(p.Upload))
+	w.Header().Set("Location", h.uploadLocation(p.Upload))
 	w.Header().Set("Docker-Upload-UUID", p.Upload.ID)
 	w.Header().Set("Retry-After", strconv.Itoa(int(p.RetryAfter.Seconds())))
 	writeEmpty(w, http.StatusAccepted)

@@ -15,6 +15,7 @@ import (
 	"github.com/pier-registry/pier/internal/auth"
 	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/registry"
+	"github.com/pier-registry/pier/internal/site"
 )
 
 // Options tune a Handler.
@@ -23,14 +24,25 @@ type Options struct {
 	Logger *slog.Logger
 	// Auth is the access control; nil serves an open registry.
 	Auth *Auth
+	// UploadURL is the base URL (scheme and host, no /v2) of the endpoint
+	// that takes the chunks of uploads: the uploads' Locations point
+	// there, absolute, with the signed state that lets a client continue
+	// its upload there without logging in. "": Locations are paths on
+	// this endpoint.
+	UploadURL string
+	// Sites serves the files of artifacts under /sites/ (access checked
+	// by Auth); nil: none.
+	Sites *site.Server
 }
 
 // Handler is the http.Handler of the /v2 API.
 type Handler struct {
-	reg    *registry.Registry
-	log    *slog.Logger
-	auth   *Auth
-	tokens *auth.TokenHandler
+	reg       *registry.Registry
+	log       *slog.Logger
+	auth      *Auth
+	tokens    *auth.TokenHandler
+	uploadURL string
+	sites     *site.Server
 }
 
 // New returns the handler of the /v2 API for reg, with logging and panic
@@ -39,7 +51,7 @@ func New(reg *registry.Registry, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &Handler{reg: reg, log: opts.Logger, auth: opts.Auth}
+	h := &Handler{reg: reg, log: opts.Logger, auth: opts.Auth, uploadURL: strings.TrimRight(opts.UploadURL, "/"), sites: opts.Sites}
 	if a := opts.Auth; a != nil {
 		h.tokens = &auth.TokenHandler{
 			Verifier: a.Verifier, Signer: a.Signer, Policy: a.Policy, Limiter: a.Limiter,
@@ -51,6 +63,10 @@ func New(reg *registry.Registry, opts Options) http.Handler {
 
 // ServeHTTP routes a request to the handler of its endpoint.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.isSite(r) {
+		h.sites.Serve(w, r, h.siteAccess)
+		return
+	}
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	rt, err := parseRoute(r.URL.Path)
 	if err != nil {
@@ -77,7 +93,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r = r.WithContext(context.WithValue(withCaller(r.Context(), c), callerKey, c))
+	r = r.WithContext(context.WithValue(r.Context(), callerKey, c))
 	fn(h, w, r, rt)
 }
 

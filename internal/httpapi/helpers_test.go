@@ -23,6 +23,7 @@ import (
 	"github.com/pier-registry/pier/internal/httpapi"
 	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/registry"
+	"github.com/pier-registry/pier/internal/site"
 	"github.com/pier-registry/pier/internal/store/local"
 )
 
@@ -66,7 +67,9 @@ func newServerWith(t *testing.T, opts registry.Options, newAuth func(*local.Meta
 		a = newAuth(meta)
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	ts := httptest.NewServer(httpapi.New(registry.New(blobs, meta, opts), httpapi.Options{Logger: log, Auth: a}))
+	reg := registry.New(blobs, meta, opts)
+	sites := site.New(reg, blobs, meta, site.Options{Logger: log})
+	ts := httptest.NewServer(httpapi.New(reg, httpapi.Options{Logger: log, Auth: a, Sites: sites}))
 	t.Cleanup(ts.Close) // runs before meta.Close: cleanups are last in, first out
 	return &server{url: ts.URL, dir: dir, client: ts.Client()}, meta
 }

@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"cmp"
 	"net/http"
 	"net/url"
 	"strconv"
+	"unicode/utf8"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -20,7 +22,26 @@ func pageParams(r *http.Request) (n int, last string, err error) {
 			return 0, "", oci.Errorf(oci.CodeUnsupported, "n=%q is not a count", s).WithStatus(http.StatusBadRequest)
 		}
 	}
-	return n, q.Get("last"), nil
+	last = q.Get("last")
+	if err := checkParam("last", last, oci.MaxNameLength); err != nil {
+		return 0, "", err
+	}
+	return n, last, nil
+}
+
+// maxReferrersCursor bounds the last= of a referrers listing: an artifact
+// type (at most 255 bytes, RFC 6838), '|' and a digest.
+const maxReferrersCursor = 512
+
+// checkParam refuses a listing parameter that no stored key could match:
+// longer than max bytes (DynamoDB takes sort keys of at most 1 KB) or
+// not UTF-8.
+func checkParam(name, v string, max int) error {
+	if len(v) > max || !utf8.ValidString(v) {
+		return oci.Errorf(oci.CodeUnsupported, "%s= must be UTF-8 of at most %d bytes (no tag, repository name or artifact type is longer)", name, max).
+			WithStatus(http.StatusBadRequest)
+	}
+	return nil
 }
 
 // setNextLink adds the Link header to the page after, when there is one.
@@ -64,26 +85,26 @@ func (h *Handler) catalog(w http.ResponseWriter, r *http.Request, _ route) {
 	}
 	repos := []string{}
 	if !r.URL.Query().Has("n") || n > 0 {
-		page, err := h.reg.Catalog(r.Context(), last, n)
-		if err != nil {
-			h.error(w, r, err)
-			return
-		}
-		if page.Next != "" {
-			setNextLink(w, r.URL.Path, url.Values{"n": {strconv.Itoa(len(page.Items))}, "last": {page.Next}})
-		}
-		// Only what the caller may pull: a page may come out short, and
-		// still links to the next.
+		// Only what the caller may pull: the registry reads past the
+		// rest, and the Link names no repository the caller may not see.
 		mayPull, err := h.mayPull(r.Context(), callerOf(r.Context()))
 		if err != nil {
 			h.error(w, r, err)
 			return
 		}
-		for _, repo := range page.Items {
-			if mayPull(repo) {
-				repos = append(repos, repo)
-			}
+		page, err := h.reg.Catalog(r.Context(), last, n, mayPull)
+		if err != nil {
+			h.error(w, r, err)
+			return
 		}
+		if page.Next != "" {
+			size := n
+			if size == 0 {
+				size = len(page.Items)
+			}
+			setNextLink(w, r.URL.Path, url.Values{"n": {strconv.Itoa(size)}, "last": {page.Next}})
+		}
+		repos = append(repos, page.Items...)
 	}
 	writeJSON(w, r, http.StatusOK, "application/json", struct {
 		Repositories []string `json:"repositories"`
@@ -97,8 +118,12 @@ func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, rt route) {
 		return
 	}
 	q := r.URL.Query()
-	artifactType := q.Get("artifactType")
-	page, err := h.reg.Referrers(r.Context(), rt.name, d, artifactType, q.Get("last"))
+	artifactType, last := q.Get("artifactType"), q.Get("last")
+	if err := cmp.Or(checkParam("artifactType", artifactType, 255), checkParam("last", last, maxReferrersCursor)); err != nil {
+		h.error(w, r, err)
+		return
+	}
+	page, err := h.reg.Referrers(r.Context(), rt.name, d, artifactType, last)
 	if err != nil {
 		h.error(w, r, err)
 		return

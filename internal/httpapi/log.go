@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/pier-registry/pier/internal/store"
@@ -18,7 +21,40 @@ const (
 	requestIDKey ctxKey = iota
 	loggerKey
 	callerKey
+	bodyKey
 )
+
+// body is a request body that remembers how reading it failed.
+type body struct {
+	io.ReadCloser
+	mu  sync.Mutex
+	err error // the first read error but EOF and a size limit
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var tooLarge *http.MaxBytesError
+	if err != nil && err != io.EOF && !errors.As(err, &tooLarge) {
+		b.mu.Lock()
+		if b.err == nil {
+			b.err = err
+		}
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+// clientAbort returns how reading the body of the request ctx belongs to
+// failed: the client went away or stopped sending (nil: it did not).
+func clientAbort(ctx context.Context) error {
+	b, ok := ctx.Value(bodyKey).(*body)
+	if !ok {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
 
 // callerOf returns the caller of the request ctx belongs to.
 func callerOf(ctx context.Context) *caller {
@@ -94,6 +130,11 @@ func (h *Handler) logged(next http.Handler) http.Handler {
 		l := h.log.With("request_id", id)
 		ctx = context.WithValue(ctx, loggerKey, l)
 		ctx, reqs := store.WithRequests(ctx)
+		if r.Body != nil && r.Body != http.NoBody {
+			b := &body{ReadCloser: r.Body}
+			r.Body = b
+			ctx = context.WithValue(ctx, bodyKey, b)
+		}
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
 		rec := &recorder{ResponseWriter: w}
@@ -117,6 +158,9 @@ func (h *Handler) logged(next http.Handler) http.Handler {
 				slog.Int("status", status),
 				slog.Int64("bytes", rec.bytes),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			}
+			if err := clientAbort(ctx); err != nil {
+				attrs = append(attrs, slog.String("client_abort", "the request body failed: "+err.Error()))
 			}
 			if counts := reqs.Counts(); len(counts) > 0 {
 				attrs = append(attrs, slog.Any("backend_requests", counts))

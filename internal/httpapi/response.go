@@ -18,12 +18,16 @@ type errorBody struct {
 }
 
 // error answers err: an *oci.Error in its JSON form with its status,
-// anything else as a 500 whose cause is logged, not shown.
+// anything else as a 500 whose cause is logged, not shown; but for a
+// request whose body the client cut short, a 499 (no body).
 func (h *Handler) error(w http.ResponseWriter, r *http.Request, err error) {
 	e, ok := oci.AsError(err)
 	if !ok {
-		if errors.Is(err, context.Canceled) {
-			// The client went away: nobody reads the answer.
+		if errors.Is(err, context.Canceled) || clientAbort(r.Context()) != nil {
+			// The client went away, or stopped sending the body: no
+			// fault of the registry's, and nobody reads the answer. The
+			// request's log line says what the body's read gave
+			// (client_abort).
 			w.WriteHeader(499)
 			return
 		}

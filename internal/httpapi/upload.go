@@ -61,7 +61,7 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 		h.startDirectUpload(w, r, rt)
 		return
 	}
-	u, err := h.reg.StartUpload(ctx, rt.name, registry.OwnerOf(ctx))
+	u, err := h.reg.StartUpload(ctx, rt.name, callerOf(ctx).name)
 	if err != nil {
 		h.error(w, r, err)
 		return
@@ -73,7 +73,7 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 	if opts.ChunkMaxLength > 0 {
 		w.Header().Set("OCI-Chunk-Max-Length", strconv.FormatInt(opts.ChunkMaxLength, 10))
 	}
-	uploadAccepted(w, u, http.StatusAccepted)
+	h.uploadAccepted(w, u, http.StatusAccepted)
 }
 
 // mayMountFrom reports whether the caller may mount a blob from repository
@@ -105,13 +105,13 @@ func (h *Handler) mayMountFrom(r *http.Request, from string) (bool, error) {
 
 // uploadAccepted writes the headers that tell a client where its upload
 // stands: Location, Range and the upload id.
-func uploadAccepted(w http.ResponseWriter, u store.Upload, status int) {
-	setUploadHeaders(w.Header(), u)
+func (h *Handler) uploadAccepted(w http.ResponseWriter, u store.Upload, status int) {
+	h.setUploadHeaders(w.Header(), u)
 	writeEmpty(w, status)
 }
 
-func setUploadHeaders(hdr http.Header, u store.Upload) {
-	hdr.Set("Location", uploadPath(u))
+func (h *Handler) setUploadHeaders(hdr http.Header, u store.Upload) {
+	hdr.Set("Location", h.uploadLocation(u))
 	end := u.Offset - 1
 	if end < 0 {
 		end = 0
@@ -120,8 +120,26 @@ func setUploadHeaders(hdr http.Header, u store.Upload) {
 	hdr.Set("Docker-Upload-UUID", u.ID)
 }
 
-func uploadPath(u store.Upload) string {
-	return "/v2/" + u.Repository + "/blobs/uploads/" + u.ID
+// uploadRef names the upload of route rt for the caller of r: the
+// identity that sent it ("" anonymous or on an open registry), with the
+// signed state of the upload's Location that r carries.
+func uploadRef(r *http.Request, rt route) registry.UploadRef {
+	return registry.UploadRef{Repo: rt.name, ID: rt.arg, Owner: callerOf(r.Context()).name, State: r.URL.Query().Get(stateParam)}
+}
+
+// stateParam is the query parameter of an upload's Location that carries
+// its signed state (registry.Registry.State).
+const stateParam = "state"
+
+// uploadLocation is the Location of upload u: its path, on the upload
+// endpoint when one is configured (Options.UploadURL), with its signed
+// state when the registry signs them.
+func (h *Handler) uploadLocation(u store.Upload) string {
+	loc := h.uploadURL + "/v2/" + u.Repository + "/blobs/uploads/" + u.ID
+	if s := h.reg.State(u); s != "" {
+		loc += "?" + stateParam + "=" + s
+	}
+	return loc
 }
 
 // blobCreated answers a push that made blob d of repo.
@@ -154,7 +172,7 @@ func chunkStart(r *http.Request) (int64, error) {
 func (h *Handler) uploadError(w http.ResponseWriter, r *http.Request, err error) {
 	var re *registry.RangeError
 	if errors.As(err, &re) {
-		setUploadHeaders(w.Header(), re.Upload)
+		h.setUploadHeaders(w.Header(), re.Upload)
 	}
 	h.error(w, r, err)
 }
@@ -165,12 +183,12 @@ func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, rt route) 
 		h.error(w, r, err)
 		return
 	}
-	u, err := h.reg.WriteChunk(r.Context(), rt.name, rt.arg, start, r.Body)
+	u, err := h.reg.WriteChunk(r.Context(), uploadRef(r, rt), start, r.Body)
 	if err != nil {
 		h.uploadError(w, r, err)
 		return
 	}
-	uploadAccepted(w, u, http.StatusAccepted)
+	h.uploadAccepted(w, u, http.StatusAccepted)
 }
 
 func (h *Handler) finishUpload(w http.ResponseWriter, r *http.Request, rt route) {
@@ -193,8 +211,8 @@ func (h *Handler) finishUpload(w http.ResponseWriter, r *http.Request, rt route)
 	if r.ContentLength != 0 {
 		body = r.Body
 	}
-	if err := h.reg.FinishUpload(r.Context(), rt.name, rt.arg, d, start, body); err != nil {
-		if finishPending(w, err) {
+	if err := h.reg.FinishUpload(r.Context(), uploadRef(r, rt), d, start, body); err != nil {
+		if h.finishPending(w, err) {
 			return
 		}
 		h.uploadError(w, r, err)
@@ -208,16 +226,16 @@ func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, rt route)
 		h.directParts(w, r, rt)
 		return
 	}
-	u, err := h.reg.Upload(r.Context(), rt.name, rt.arg)
+	u, err := h.reg.Upload(r.Context(), uploadRef(r, rt))
 	if err != nil {
 		h.error(w, r, err)
 		return
 	}
-	uploadAccepted(w, u, http.StatusNoContent)
+	h.uploadAccepted(w, u, http.StatusNoContent)
 }
 
 func (h *Handler) cancelUpload(w http.ResponseWriter, r *http.Request, rt route) {
-	if err := h.reg.CancelUpload(r.Context(), rt.name, rt.arg); err != nil {
+	if err := h.reg.CancelUpload(r.Context(), uploadRef(r, rt)); err != nil {
 		h.error(w, r, err)
 		return
 	}

@@ -1,14 +1,17 @@
-// Package localapi is a local stand-in for Amazon API Gateway in front of a
-// Lambda function run by the Lambda Runtime Interface Emulator (RIE): it
-// turns each HTTP request into the event an HTTP API (payload 2.0) or a
-// REST API (payload 1.0) sends to a Lambda proxy integration, invokes the
-// function, and turns its answer back into an HTTP response.
+// Package localapi is a local stand-in for the front doors of a Lambda
+// function run by the Lambda Runtime Interface Emulator (RIE): Amazon API
+// Gateway (an HTTP API, payload 2.0, or a REST API, payload 1.0, each with
+// a Lambda proxy integration) and a Lambda function URL (payload 2.0 as
+// well). It turns each HTTP request into the event the front door sends,
+// invokes the function, and turns its answer back into an HTTP response
+// as the front door changes it.
 //
 // It enforces the limits that the real services put on a request, with the
 // status codes and bodies they answer: API Gateway takes bodies up to
-// 10 MiB, and Lambda takes events up to 6 MB (after API Gateway has
+// 10 MiB, and Lambda takes events up to 6 MB (after the front door has
 // base64-encoded a binary body), so a layer pushed in one large request
-// never reaches Pier.
+// never reaches Pier. What each front door does, and the AWS page that
+// says so, is written where it is modelled.
 package localapi
 
 import (
@@ -43,11 +46,15 @@ const (
 // Kind is the kind of API Gateway API.
 type Kind string
 
-// The two kinds of API, as PIER_LOCAL_API_KIND names them.
+// The kinds of front door, as PIER_LOCAL_API_KIND names them.
 const (
 	HTTP Kind = "http" // HTTP API, payload format 2.0
 	REST Kind = "rest" // REST API, payload format 1.0
+	URL  Kind = "url"  // Lambda function URL, payload format 2.0
 )
+
+// Valid reports whether k is a kind the front models.
+func (k Kind) Valid() bool { return k == HTTP || k == REST || k == URL }
 
 // Front is the local API Gateway. The zero value is not usable: set Kind
 // and InvokeURL.
@@ -72,6 +79,8 @@ type Front struct {
 	// mu makes invocations one at a time: one RIE is one execution
 	// environment, which serves one invocation at a time.
 	mu sync.Mutex
+	// gate holds the REST API's authorizer answers (gate.go).
+	gate gate
 }
 
 // gatewayError is the body API Gateway sends with its own errors.
@@ -79,9 +88,10 @@ type gatewayError struct {
 	Message string `json:"message"`
 }
 
-// tooLargeREST is the body of the REST API's REQUEST_TOO_LARGE gateway
-// response as template.yaml sets it: an OCI error.
-const tooLargeREST = `{"errors":[{"code":"SIZE_INVALID","message":"request body too large for API Gateway (10 MB): push the blob in chunks of at most 4 MiB"}]}`
+// TooLargeREST is the body of the REST API's REQUEST_TOO_LARGE gateway
+// response as template.yaml sets it: an OCI error that says what to do,
+// which clients print.
+const TooLargeREST = "{\"errors\":[{\"code\":\"SIZE_INVALID\",\"message\":\"request body too large for API Gateway (10 MB): push with `pier push`, which sends large layers in chunks (or to the upload endpoint, when PIER_UPLOAD_URL is set), or push the blob in chunks of at most 4 MiB\"}]}"
 
 // ServeHTTP sends r through the function and writes its answer.
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -99,15 +109,24 @@ func (f *Front) logger() *slog.Logger {
 }
 
 func (f *Front) serve(w http.ResponseWriter, r *http.Request) int {
-	if r.ContentLength > MaxBody {
+	// A function URL has no body limit of its own: the event's 6 MB is
+	// the limit, and no body over 6 MB makes an event under it.
+	limit := int64(MaxBody)
+	if f.Kind == URL {
+		limit = MaxEvent
+	}
+	if r.ContentLength > limit {
 		return f.tooLarge(w)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return gatewayFail(w, http.StatusBadRequest, "Bad Request")
 	}
-	if len(body) > MaxBody {
+	if int64(len(body)) > limit {
 		return f.tooLarge(w)
+	}
+	if status := f.authorize(w, r); status != 0 {
+		return status
 	}
 	event, err := f.event(r, body)
 	if err != nil {
@@ -137,12 +156,25 @@ func (f *Front) serve(w http.ResponseWriter, r *http.Request) int {
 	return status
 }
 
-// tooLarge answers a request over the limits as the kind's API does.
+// tooLargeURL is the body of a function URL's 413: Lambda's
+// RequestEntityTooLargeException of the Invoke operation (status 413,
+// "Lambda quotas": 6 MB of request payload for a synchronous invocation,
+// config-rs-invoke-furls.html: BUFFERED function URLs invoke with Invoke).
+// The exact body a function URL sends is not documented.
+const tooLargeURL = `{"Message":"Request must be smaller than 6291456 bytes for the InvokeFunction operation","Type":"User"}`
+
+// tooLarge answers a request over the limits as the kind's front door does.
 func (f *Front) tooLarge(w http.ResponseWriter) int {
+	if f.Kind == URL {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		io.WriteString(w, tooLargeURL)
+		return http.StatusRequestEntityTooLarge
+	}
 	if f.Kind == REST {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
-		io.WriteString(w, tooLargeREST)
+		io.WriteString(w, TooLargeREST)
 		return http.StatusRequestEntityTooLarge
 	}
 	return gatewayFail(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
@@ -167,6 +199,11 @@ func (f *Front) invoke(ctx context.Context, event []byte) ([]byte, error) {
 	if timeout == 0 {
 		timeout = 30 * time.Second
 		if f.Kind == REST {
+			timeout = 29 * time.Second
+		}
+		if f.Kind == URL {
+			// A function URL waits for the function's own timeout
+			// (template.yaml: 29 s; Lambda ends the run then).
 			timeout = 29 * time.Second
 		}
 	}
@@ -208,14 +245,7 @@ func (f *Front) event(r *http.Request, body []byte) ([]byte, error) {
 		// resources are / and /{proxy+}, so that the registry is at the
 		// root of the host. path is what the resource matched;
 		// requestContext.path is what the client asked for.
-		stage := f.Stage
-		if stage == "" {
-			stage = "v2"
-		}
-		matched := strings.TrimPrefix(r.URL.Path, "/"+stage)
-		if matched == "" {
-			matched = "/"
-		}
+		stage, matched := f.restPath(r)
 		ev := events.APIGatewayProxyRequest{
 			Resource:                        "/{proxy+}",
 			Path:                            matched,
@@ -259,23 +289,35 @@ func (f *Front) event(r *http.Request, body []byte) ([]byte, error) {
 	if stage == "" {
 		stage = "$default"
 	}
+	// An HTTP API with template.yaml's one route, $default; a function
+	// URL's event is the same payload 2.0 with routeKey and stage
+	// "$default", apiId and domainPrefix the URL's id and domainName
+	// <url-id>.lambda-url.<region>.on.aws (the request payload of
+	// "Invoking Lambda function URLs", urls-invocation.html). Here the
+	// domain is the host the client asked for, as a CloudFront
+	// distribution in front of the URL forwards it (x-forwarded-host).
+	apiID := "local"
+	if f.Kind == URL {
+		apiID = "localurl"
+	}
 	ev := events.APIGatewayV2HTTPRequest{
 		Version:         "2.0",
-		RouteKey:        "ANY /v2/{proxy+}",
+		RouteKey:        "$default",
 		RawPath:         r.URL.Path,
 		RawQueryString:  r.URL.RawQuery,
 		Headers:         map[string]string{},
 		Body:            encoded,
 		IsBase64Encoded: isBase64,
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RouteKey:   "$default",
-			AccountID:  "123456789012",
-			Stage:      stage,
-			RequestID:  id,
-			APIID:      "local",
-			DomainName: host,
-			Time:       now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
-			TimeEpoch:  now.UnixMilli(),
+			RouteKey:     "$default",
+			AccountID:    "123456789012",
+			Stage:        stage,
+			RequestID:    id,
+			APIID:        apiID,
+			DomainName:   host,
+			DomainPrefix: apiID,
+			Time:         now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
+			TimeEpoch:    now.UnixMilli(),
 			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
 				Method: r.Method, Path: r.URL.Path, Protocol: r.Proto, SourceIP: sourceIP(r), UserAgent: r.UserAgent(),
 			},
@@ -297,6 +339,22 @@ func (f *Front) event(r *http.Request, body []byte) ([]byte, error) {
 	}
 	ev.Headers["host"] = host
 	return json.Marshal(ev)
+}
+
+// restPath returns the REST API's stage and the path under it that the
+// resources match: as template.yaml deploys it, the stage is named v2 and
+// the resources are / and /{proxy+}, so that the registry is at the root
+// of the host.
+func (f *Front) restPath(r *http.Request) (stage, matched string) {
+	stage = f.Stage
+	if stage == "" {
+		stage = "v2"
+	}
+	matched = strings.TrimPrefix(r.URL.Path, "/"+stage)
+	if matched == "" {
+		matched = "/"
+	}
+	return stage, matched
 }
 
 // encodeBody returns body as API Gateway puts it in an event: text as it
@@ -356,6 +414,7 @@ func (f *Front) respond(w http.ResponseWriter, out []byte) (int, error) {
 			return 0, fmt.Errorf("function body: %w", err)
 		}
 	}
+	f.remap(headers)
 	keys := make([]string, 0, len(headers))
 	for k := range headers {
 		keys = append(keys, k)
@@ -370,6 +429,34 @@ func (f *Front) respond(w http.ResponseWriter, out []byte) (int, error) {
 	w.WriteHeader(status)
 	w.Write(raw)
 	return status, nil
+}
+
+// remappedREST are the response headers of a Lambda proxy integration that
+// a REST API renames to X-Amzn-Remapped-<name>: the table of headers in
+// "Amazon API Gateway important notes for REST APIs" (API Gateway
+// Developer Guide, api-gateway-known-issues.html) marks each of them
+// "Remapped" for integration responses, whatever the status code. A
+// WWW-Authenticate of a 401 is renamed too (reported in
+// dherault/serverless-offline#236 and on forum.serverless.com, "HTTP Basic
+// auth with Lambda/API Gateway"): clients see no challenge.
+var remappedREST = []string{
+	"Authorization", "Connection", "Content-Md5", "Max-Forwards", "Server", "User-Agent", "Www-Authenticate",
+}
+
+// remap renames the response headers that the kind's API renames. The
+// HTTP API's "important notes" and the payload 2.0 response format list
+// no renamed response header, nor do Lambda's function URL pages; a REST
+// API renames those of remappedREST.
+func (f *Front) remap(h http.Header) {
+	if f.Kind != REST {
+		return
+	}
+	for _, k := range remappedREST {
+		if vs, ok := h[k]; ok {
+			delete(h, k)
+			h["X-Amzn-Remapped-"+k] = vs
+		}
+	}
 }
 
 // mergeHeaders puts a function response's headers into h: the

@@ -44,3 +44,48 @@ func TestClientGoneInvocationRunsToTheEnd(t *testing.T) {
 		t.Errorf("second request: %s; %d overlapping invocations, %d run to the end; want 200, 0, 2", resp.Status, overlaps.Load(), done.Load())
 	}
 }
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// A REST API renames WWW-Authenticate (and the other headers of its table)
+// to X-Amzn-Remapped-<name>, on a 401 too; an HTTP API and a function URL
+// pass it on.
+func TestResponseHeadersRemapped(t *testing.T) {
+	const challenge = `Bearer realm="http://h/v2/token",service="pier"`
+	pier := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", challenge)
+		w.Header().Set("Server", "pier")
+		w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	for _, tt := range []struct {
+		kind            Kind
+		www, remapped   string
+		server, rServer string
+	}{
+		{REST, "", challenge, "", "pier"},
+		{HTTP, challenge, "", "pier", ""},
+		{URL, challenge, "", "pier", ""},
+	} {
+		t.Run(string(tt.kind), func(t *testing.T) {
+			rie, _ := rieOf(t, pier)
+			front := httptest.NewServer(&Front{Kind: tt.kind, InvokeURL: rie, Log: quiet()})
+			defer front.Close()
+			// With credentials: past the REST API's gate (gate.go).
+			req, _ := http.NewRequest(http.MethodGet, front.URL+"/v2/", nil)
+			req.Header.Set("Authorization", "Bearer expired")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			h := resp.Header
+			if resp.StatusCode != http.StatusUnauthorized || h.Get("WWW-Authenticate") != tt.www ||
+				h.Get("X-Amzn-Remapped-WWW-Authenticate") != tt.remapped || h.Get("Server") != tt.server ||
+				h.Get("X-Amzn-Remapped-Server") != tt.rServer || h.Get("Docker-Distribution-Api-Version") != "registry/2.0" {
+				t.Errorf("%s: %s, headers %v; want WWW-Authenticate %q, X-Amzn-Remapped-WWW-Authenticate %q, Server %q, X-Amzn-Remapped-Server %q",
+					tt.kind, resp.Status, h, tt.www, tt.remapped, tt.server, tt.rServer)
+			}
+		})
+	}
+}

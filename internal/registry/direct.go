@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -134,18 +135,18 @@ func (r *Registry) StartDirectUpload(ctx context.Context, repo, owner string, le
 	return DirectUpload{Upload: u, Layout: layout, Parts: parts}, nil
 }
 
-// DirectParts returns the URLs of parts first to last of direct upload id
-// of repo, and the parts the storage holds. Only the upload's owner gets
-// them (Upload).
-func (r *Registry) DirectParts(ctx context.Context, repo, id string, first, last int32) (DirectUpload, error) {
-	u, err := r.Upload(ctx, repo, id)
+// DirectParts returns the URLs of parts first to last of the direct
+// upload ref names, and the parts the storage holds. Only the upload's
+// owner gets them (Upload).
+func (r *Registry) DirectParts(ctx context.Context, ref UploadRef, first, last int32) (DirectUpload, error) {
+	u, err := r.Upload(ctx, ref)
 	if err != nil {
 		return DirectUpload{}, err
 	}
 	du, info, ok := r.direct(u)
 	layout := info.Layout
 	if !ok {
-		return DirectUpload{}, oci.Errorf(oci.CodeBlobUploadInvalid, "upload %s is not a direct upload: it has no part URLs", id)
+		return DirectUpload{}, oci.Errorf(oci.CodeBlobUploadInvalid, "upload %s is not a direct upload: it has no part URLs", u.ID)
 	}
 	if first < 1 || last < first || last > layout.MaxParts || last-first >= maxPartURLs {
 		return DirectUpload{}, oci.Errorf(oci.CodeBlobUploadInvalid,
@@ -153,7 +154,7 @@ func (r *Registry) DirectParts(ctx context.Context, repo, id string, first, last
 	}
 	uploaded, err := du.Parts(ctx, u.ID, u.State)
 	if err != nil {
-		return DirectUpload{}, notFound(err, oci.CodeBlobUploadUnknown, "parts of upload %s", id)
+		return DirectUpload{}, notFound(err, oci.CodeBlobUploadUnknown, "parts of upload %s", u.ID)
 	}
 	parts, err := r.partURLs(ctx, du, u, first, last)
 	if err != nil {
@@ -243,17 +244,21 @@ func (r *Registry) finishDirect(ctx context.Context, u store.Upload, d digest.Di
 		}
 		now := r.opts.Now()
 		switch {
-		case info.Size >= 0 && p.Alg == d.Algorithm() && u.Offset == info.Size && p.Lease.IsZero():
-			// Hashed to the end by a finish that answered nobody.
+		case info.Size >= 0 && p.Alg != "" && u.Offset == info.Size && p.Lease.IsZero():
+			// Verified to the end by a finish that answered 202: the
+			// bytes are blob d, in place and linked, or they were
+			// dropped. This finish answers, and the upload ends.
 			h, _, err := p.hasher(p.Alg, info.Size)
 			if err != nil {
 				return err
 			}
+			if err := r.meta.DeleteUpload(ctx, u.ID); err != nil {
+				return fmt.Errorf("end upload %s: %w", u.ID, err)
+			}
 			if got := digest.NewDigest(p.Alg, h); got != d {
-				r.endDirect(ctx, u)
 				return digestInvalid(info.Size, got, d)
 			}
-			return r.commitDirect(ctx, du, u, info.Size, d)
+			return nil
 		case p.Lease.After(now):
 			return pending(u, info.Size)
 		}
@@ -311,33 +316,63 @@ func pending(u store.Upload, size int64) error {
 // verifyWithin hashes upload u (size bytes, assembled) as blob d in the
 // background, and waits for the result at most DirectBudget.
 func (r *Registry) verifyWithin(ctx context.Context, du store.DirectUploader, u store.Upload, size int64, d digest.Digest) error {
-	done := make(chan error, 1)
+	w := &waiter{result: make(chan error, 1)}
 	go func() {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Hour)
 		defer cancel()
-		done <- r.verify(wctx, du, u, size, d)
+		if err := r.verify(wctx, du, u, size, d, w); err != nil && w.claim() {
+			w.result <- err
+		}
 	}()
-	if r.opts.DirectBudget <= 0 {
-		return pending(u, size)
-	}
-	timer := time.NewTimer(r.opts.DirectBudget)
+	timer := time.NewTimer(max(r.opts.DirectBudget, 0))
 	defer timer.Stop()
 	select {
-	case err := <-done:
-		if errors.Is(err, errLeaseLost) {
-			// Another finish or a cancel came meanwhile: the next
-			// finish tells.
+	case err := <-w.result:
+		return w.answer(err, u, size)
+	case <-timer.C:
+		if w.leave() {
 			return pending(u, size)
 		}
-		var oe *oci.Error
-		if errors.As(err, &oe) && oe.Code == oci.CodeDigestInvalid {
-			// Answered: the upload ends.
-			r.meta.DeleteUpload(context.WithoutCancel(ctx), u.ID)
-		}
-		return err
-	case <-timer.C:
+		// The verify is ending the upload: its answer comes at once.
+		return w.answer(<-w.result, u, size)
+	}
+}
+
+// waiter is how a verify gives its result to the finish that started it,
+// while that finish waits. Once the finish has stopped waiting (it
+// answered 202), the result goes to the session, for the next finish.
+type waiter struct {
+	mu      sync.Mutex
+	gone    bool // the finish stopped waiting
+	claimed bool // the verify will send its result
+	result  chan error
+}
+
+// claim reports whether the finish still waits, and if so binds it to
+// wait for the result.
+func (w *waiter) claim() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.claimed = !w.gone
+	return w.claimed
+}
+
+// leave stops the waiting, unless the verify has claimed it.
+func (w *waiter) leave() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.gone = !w.claimed
+	return w.gone
+}
+
+// answer is the finish's answer for the verify's result err.
+func (w *waiter) answer(err error, u store.Upload, size int64) error {
+	if errors.Is(err, errLeaseLost) {
+		// Another finish or a cancel came meanwhile: the next finish
+		// tells.
 		return pending(u, size)
 	}
+	return err
 }
 
 // errLeaseLost: another finish took the work of a verify over.
@@ -345,9 +380,10 @@ var errLeaseLost = errors.New("another request took the upload's verification ov
 
 // verify hashes upload u from u.Offset on, saving its progress every
 // checkpointEvery, and ends it: as blob d when the bytes are d, else with
-// the assembled bytes dropped and the result saved for the next finish
-// (DIGEST_INVALID).
-func (r *Registry) verify(ctx context.Context, du store.DirectUploader, u store.Upload, size int64, d digest.Digest) error {
+// the assembled bytes dropped (DIGEST_INVALID). When the finish w still
+// waits, the upload's session goes and w gets the result; otherwise the
+// result stays in the session for the next finish.
+func (r *Registry) verify(ctx context.Context, du store.DirectUploader, u store.Upload, size int64, d digest.Digest, w *waiter) error {
 	p, err := decodeProgress(u)
 	if err != nil {
 		return err
@@ -386,20 +422,31 @@ func (r *Registry) verify(ctx context.Context, du store.DirectUploader, u store.
 			last = time.Now()
 		}
 	}
-	if got := digest.NewDigest(d.Algorithm(), h); got != d {
-		// The result stays in the session, for a finish that repeats
-		// this one; the bytes go at once.
-		if err := save(time.Time{}); err != nil {
-			return err
-		}
+	got := digest.NewDigest(d.Algorithm(), h)
+	if got == d {
+		err = r.commitDirect(ctx, du, u, size, d)
+	} else {
 		r.blobs.Abort(ctx, u.ID, u.State)
-		return digestInvalid(size, got, d)
+		err = digestInvalid(size, got, d)
 	}
-	return r.commitDirect(ctx, du, u, size, d)
+	var oe *oci.Error
+	if err != nil && !errors.As(err, &oe) {
+		return err
+	}
+	if !w.claim() {
+		// Nobody waits: the result stays in the session (the hash of
+		// all the bytes, no lease), for the finish that repeats this one.
+		return save(time.Time{})
+	}
+	if derr := r.meta.DeleteUpload(ctx, u.ID); derr != nil && err == nil {
+		err = fmt.Errorf("end upload %s: %w", u.ID, derr)
+	}
+	w.result <- err
+	return nil
 }
 
 // commitDirect makes the assembled bytes of u, which hash to d, blob d of
-// u's repository, and ends the upload.
+// u's repository.
 func (r *Registry) commitDirect(ctx context.Context, du store.DirectUploader, u store.Upload, size int64, d digest.Digest) error {
 	loc, err := du.CommitDirect(ctx, u.ID, u.State, d)
 	if err != nil {
@@ -408,15 +455,5 @@ func (r *Registry) commitDirect(ctx context.Context, du store.DirectUploader, u 
 	if err := r.meta.LinkBlob(ctx, u.Repository, d, store.BlobLink{Size: size, Location: loc}); err != nil {
 		return fmt.Errorf("link blob %s: %w", d, err)
 	}
-	if err := r.meta.DeleteUpload(ctx, u.ID); err != nil {
-		return fmt.Errorf("end upload %s: %w", u.ID, err)
-	}
 	return nil
-}
-
-// endDirect drops the bytes of direct upload u and ends it.
-func (r *Registry) endDirect(ctx context.Context, u store.Upload) {
-	ctx = context.WithoutCancel(ctx)
-	r.blobs.Abort(ctx, u.ID, u.State)
-	r.meta.DeleteUpload(ctx, u.ID)
 }

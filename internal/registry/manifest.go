@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -147,19 +148,26 @@ func ManifestTooLarge() *oci.Error {
 }
 
 // checkReferences checks that what m points to is in repo: the config and
-// distributable layers of an image (unless AllowSparse), and adds warnings
-// for what is accepted without being there.
+// distributable layers of an image (unless AllowSparse), each blob there
+// of the size m gives, and adds warnings for what is accepted without
+// being there.
 func (r *Registry) checkReferences(ctx context.Context, repo string, m *oci.Manifest, res *PutResult) error {
 	blobs, manifests, skipped := m.References()
 	// One look-up for every blob named, the non-distributable ones too.
 	if all := append(digests(blobs), digests(skipped)...); len(all) > 0 {
-		missing, err := r.meta.MissingBlobs(ctx, repo, all)
+		sizes, err := r.meta.BlobSizes(ctx, repo, all)
 		if err != nil {
 			return fmt.Errorf("check manifest blobs: %w", err)
 		}
-		absent := make(map[digest.Digest]bool, len(missing))
-		for _, d := range missing {
-			absent[d] = true
+		absent := make(map[digest.Digest]bool, len(all))
+		for _, b := range append(slices.Clone(blobs), skipped...) {
+			size, ok := sizes[b.Digest]
+			if !ok {
+				absent[b.Digest] = true
+			} else if size != b.Size {
+				return oci.Errorf(oci.CodeManifestInvalid, "blob %s is %d bytes in repository %s, but the manifest gives its size as %d", b.Digest, size, repo, b.Size).
+					WithDetail(map[string]any{"digest": b.Digest, "size": size, "manifestSize": b.Size})
+			}
 		}
 		var required []digest.Digest
 		for _, b := range blobs {

@@ -39,13 +39,20 @@ type Options struct {
 	PageSize int
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
+	// UploadKey, when set, signs the state of each upload into its
+	// Location (state.go): a chunk then reads and writes no session. It
+	// must be secret and the same for every process that serves the
+	// registry (the token signing key is). nil keeps the state in the
+	// upload's session in the metadata store.
+	UploadKey []byte
 }
 
 // Registry is the registry service.
 type Registry struct {
-	blobs store.Blobs
-	meta  store.Metadata
-	opts  Options
+	blobs    store.Blobs
+	meta     store.Metadata
+	opts     Options
+	stateKey []byte
 }
 
 // New returns a Registry keeping bytes in blobs and records in meta.
@@ -59,7 +66,7 @@ func New(blobs store.Blobs, meta store.Metadata, opts Options) *Registry {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Registry{blobs: blobs, meta: meta, opts: opts}
+	return &Registry{blobs: blobs, meta: meta, opts: opts, stateKey: stateKey(opts.UploadKey)}
 }
 
 // Options returns the registry's options, defaults filled in.

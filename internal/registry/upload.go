@@ -60,45 +60,66 @@ func (r *Registry) StartUpload(ctx context.Context, repo, owner string) (store.U
 	return u, nil
 }
 
-// Upload returns upload session id of repo.
-func (r *Registry) Upload(ctx context.Context, repo, id string) (store.Upload, error) {
-	if err := checkName(repo); err != nil {
+// UploadRef names an upload and who continues it.
+type UploadRef struct {
+	// Repo is the repository and ID the id of the upload.
+	Repo, ID string
+	// Owner is the identity that continues the upload ("" anonymous, as on
+	// a registry without access control): only the identity that started
+	// an upload may continue it.
+	Owner string
+	// State is the signed state that the upload's Location carries (see
+	// State), "" when it carries none: the upload then stands where its
+	// session says.
+	State string
+}
+
+// Upload returns where the upload ref names stands, when ref.Owner
+// started it and it is neither finished nor canceled (its session is
+// there).
+func (r *Registry) Upload(ctx context.Context, ref UploadRef) (store.Upload, error) {
+	u, err := r.open(ctx, ref)
+	if err != nil || ref.State == "" {
+		return u, err
+	}
+	if _, err := r.session(ctx, ref); err != nil {
 		return store.Upload{}, err
-	}
-	unknown := oci.Errorf(oci.CodeBlobUploadUnknown, "upload %s not found in %s", id, repo)
-	if !validUploadID(id) {
-		return store.Upload{}, unknown
-	}
-	u, err := r.meta.Upload(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || err == nil && (u.Repository != repo || !ownedBy(ctx, u)) {
-		return store.Upload{}, unknown
-	}
-	if err != nil {
-		return store.Upload{}, fmt.Errorf("read upload %s: %w", id, err)
 	}
 	return u, nil
 }
 
-type ownerKey struct{}
-
-// WithOwner returns ctx for requests of the identity name ("" anonymous):
-// uploads it starts are its own, and it may continue only those.
-func WithOwner(ctx context.Context, name string) context.Context {
-	return context.WithValue(ctx, ownerKey{}, name)
+// open returns the upload ref names: from its signed state when it has
+// one (no request), else from its session.
+func (r *Registry) open(ctx context.Context, ref UploadRef) (store.Upload, error) {
+	if err := checkName(ref.Repo); err != nil {
+		return store.Upload{}, err
+	}
+	if ref.State != "" {
+		return r.stateUpload(ref)
+	}
+	return r.session(ctx, ref)
 }
 
-// ownedBy reports whether the caller of ctx may continue upload u: the
-// identity that started it, or anyone on a registry without access
-// control (no owner in ctx).
-func ownedBy(ctx context.Context, u store.Upload) bool {
-	name, ok := ctx.Value(ownerKey{}).(string)
-	return !ok || name == u.Owner
+// session returns the session of the upload ref names, when ref.Owner
+// started it.
+func (r *Registry) session(ctx context.Context, ref UploadRef) (store.Upload, error) {
+	unknown := uploadUnknown(ref)
+	if !validUploadID(ref.ID) {
+		return store.Upload{}, unknown
+	}
+	u, err := r.meta.Upload(ctx, ref.ID)
+	if errors.Is(err, store.ErrNotFound) || err == nil && (u.Repository != ref.Repo || u.Owner != ref.Owner) {
+		return store.Upload{}, unknown
+	}
+	if err != nil {
+		return store.Upload{}, fmt.Errorf("read upload %s: %w", ref.ID, err)
+	}
+	return u, nil
 }
 
-// OwnerOf returns the identity name that ctx carries.
-func OwnerOf(ctx context.Context) string {
-	name, _ := ctx.Value(ownerKey{}).(string)
-	return name
+// uploadUnknown is the error of an upload that ref does not name.
+func uploadUnknown(ref UploadRef) error {
+	return oci.Errorf(oci.CodeBlobUploadUnknown, "upload %s not found in %s", ref.ID, ref.Repo)
 }
 
 // RangeError is the error of a chunk that does not continue its upload
@@ -120,23 +141,24 @@ func rangeError(u store.Upload, format string, args ...any) *RangeError {
 	}
 }
 
-// WriteChunk adds the bytes of body to upload id of repo. start is where
+// WriteChunk adds the bytes of body to the upload ref names. start is where
 // the client says the chunk starts (Content-Range), or -1 when it did not
 // say. A chunk that does not start at the upload's end is refused with a
 // *RangeError.
-func (r *Registry) WriteChunk(ctx context.Context, repo, id string, start int64, body io.Reader) (store.Upload, error) {
-	u, err := r.Upload(ctx, repo, id)
+func (r *Registry) WriteChunk(ctx context.Context, ref UploadRef, start int64, body io.Reader) (store.Upload, error) {
+	u, err := r.open(ctx, ref)
 	if err != nil {
 		return store.Upload{}, err
 	}
-	return r.writeChunk(ctx, u, start, body, "")
+	return r.writeChunk(ctx, u, start, body, "", ref.State == "")
 }
 
 // writeChunk adds body to upload u. When final is not "", body is the last
 // chunk of blob final: unless the upload's bytes then hash to final, the
 // chunk is refused (DIGEST_INVALID) before anything of it is kept, and the
-// session stays as it was.
-func (r *Registry) writeChunk(ctx context.Context, u store.Upload, start int64, body io.Reader, final digest.Digest) (store.Upload, error) {
+// session stays as it was. With save, the new state is saved in the
+// upload's session; otherwise only returned (for a signed state).
+func (r *Registry) writeChunk(ctx context.Context, u store.Upload, start int64, body io.Reader, final digest.Digest, save bool) (store.Upload, error) {
 	if _, _, ok := r.direct(u); ok {
 		return store.Upload{}, notDirect(u)
 	}
@@ -172,6 +194,9 @@ func (r *Registry) writeChunk(ctx context.Context, u store.Upload, start int64, 
 	next.Hash = h.marshal()
 	next.State = state
 	next.Version++
+	if !save {
+		return next, nil
+	}
 	switch err := r.meta.UpdateUpload(ctx, next); {
 	case errors.Is(err, store.ErrConflict):
 		// Another request added a chunk first: this one does not continue
@@ -189,21 +214,28 @@ func (r *Registry) writeChunk(ctx context.Context, u store.Upload, start int64, 
 	return next, nil
 }
 
-// FinishUpload ends upload id of repo as blob d, after adding body (the
+// FinishUpload ends the upload ref names as blob d, after adding body (the
 // last chunk, which may be empty). A repeated finish of an upload that
-// made blob d answers as the first did.
-func (r *Registry) FinishUpload(ctx context.Context, repo, id string, d digest.Digest, start int64, body io.Reader) error {
-	u, err := r.Upload(ctx, repo, id)
+// made blob d answers as the first did when the signed state proves it
+// (or the registry signs no states: it has no access control); any other
+// finish of an upload that is gone is BLOB_UPLOAD_UNKNOWN, so that a
+// caller who may push but not pull learns nothing through it of whether a
+// repository has a blob.
+func (r *Registry) FinishUpload(ctx context.Context, ref UploadRef, d digest.Digest, start int64, body io.Reader) error {
+	u, err := r.open(ctx, ref)
+	if ref.State == "" && err != nil && r.stateKey == nil && r.finished(ctx, ref, d, err) {
+		return nil
+	}
 	if err != nil {
-		var oe *oci.Error
-		if errors.As(err, &oe) && oe.Code == oci.CodeBlobUploadUnknown && validUploadID(id) {
-			// Finished already (the session goes with its end): the
-			// same answer again, when repo has the blob.
-			if _, berr := r.meta.Blob(ctx, repo, d); berr == nil {
+		return err
+	}
+	if ref.State != "" {
+		if _, err := r.session(ctx, ref); err != nil {
+			if r.finishedAs(ctx, u, d, body) {
 				return nil
 			}
+			return err
 		}
-		return err
 	}
 	if _, _, ok := r.direct(u); ok {
 		return r.finishDirect(ctx, u, d, body)
@@ -213,7 +245,7 @@ func (r *Registry) FinishUpload(ctx context.Context, repo, id string, d digest.D
 		// (POST, then PUT with the bytes, as most clients push): it goes
 		// straight into place, as a monolithic push does, with nothing
 		// staged or copied.
-		if err := r.PutBlob(ctx, repo, d, body); err != nil {
+		if err := r.PutBlob(ctx, u.Repository, d, body); err != nil {
 			return err
 		}
 		if err := r.meta.DeleteUpload(ctx, u.ID); err != nil {
@@ -222,7 +254,7 @@ func (r *Registry) FinishUpload(ctx context.Context, repo, id string, d digest.D
 		return nil
 	}
 	if body != nil {
-		if u, err = r.writeChunk(ctx, u, start, body, d); err != nil {
+		if u, err = r.writeChunk(ctx, u, start, body, d, ref.State == ""); err != nil {
 			return err
 		}
 	}
@@ -241,13 +273,48 @@ func (r *Registry) FinishUpload(ctx context.Context, repo, id string, d digest.D
 	if err != nil {
 		return fmt.Errorf("commit upload %s as %s: %w", u.ID, d, err)
 	}
-	if err := r.meta.LinkBlob(ctx, repo, d, store.BlobLink{Size: u.Offset, Location: loc}); err != nil {
+	if err := r.meta.LinkBlob(ctx, u.Repository, d, store.BlobLink{Size: u.Offset, Location: loc}); err != nil {
 		return fmt.Errorf("link blob %s: %w", d, err)
 	}
 	if err := r.meta.DeleteUpload(ctx, u.ID); err != nil {
 		return fmt.Errorf("end upload %s: %w", u.ID, err)
 	}
 	return nil
+}
+
+// finished reports whether the upload ref names, which is not there
+// (err), may be one that made blob d: its repository has the blob. Only a
+// registry without signed states (without access control: anyone may
+// pull) answers so; one with them answers through finishedAs.
+func (r *Registry) finished(ctx context.Context, ref UploadRef, d digest.Digest, err error) bool {
+	var oe *oci.Error
+	if !errors.As(err, &oe) || oe.Code != oci.CodeBlobUploadUnknown || !validUploadID(ref.ID) {
+		return false
+	}
+	_, berr := r.meta.Blob(ctx, ref.Repo, d)
+	return berr == nil
+}
+
+// finishedAs reports whether upload u (a signed state, whose session is
+// gone) was finished as blob d: its bytes and body hash to d, and its
+// repository has blob d. The state proves that the caller sent those
+// bytes in that upload.
+func (r *Registry) finishedAs(ctx context.Context, u store.Upload, d digest.Digest, body io.Reader) bool {
+	h, err := restoreHashes(u.Hash)
+	if err != nil {
+		return false
+	}
+	if body != nil {
+		capped, tooLong := r.capChunk(body)
+		if _, err := io.Copy(h.writer(), capped); err != nil || *tooLong {
+			return false
+		}
+	}
+	if got, ok := h.digest(d.Algorithm()); !ok || got != d {
+		return false
+	}
+	_, err = r.meta.Blob(ctx, u.Repository, d)
+	return err == nil
 }
 
 // digestInvalid is the error of an upload whose n bytes have digest got,
@@ -291,9 +358,9 @@ func uploadChanged(id string) error {
 		"upload %s: its staged bytes were changed by concurrent requests and no longer match what was recorded; cancel it and upload the blob again", id)
 }
 
-// CancelUpload ends upload id of repo and drops what it staged.
-func (r *Registry) CancelUpload(ctx context.Context, repo, id string) error {
-	u, err := r.Upload(ctx, repo, id)
+// CancelUpload ends the upload ref names and drops what it staged.
+func (r *Registry) CancelUpload(ctx context.Context, ref UploadRef) error {
+	u, err := r.Upload(ctx, ref)
 	if err != nil {
 		return err
 	}
@@ -317,8 +384,10 @@ func (r *Registry) capChunk(body io.Reader) (io.Reader, *bool) {
 }
 
 func (r *Registry) chunkTooLarge() error {
+	// What to do, in the message: clients (docker, crane, oras, skopeo)
+	// print it.
 	return oci.Errorf(oci.CodeSizeInvalid,
-		"request body is larger than %d bytes, the most this registry takes in one request: push the blob in chunks (POST, then PATCH chunks of at most %d bytes with Content-Range, then PUT ?digest=)",
+		"request body is larger than %d bytes, the most this registry takes in one request: push with `pier push`, which sends large layers in chunks (or to the upload endpoint, when PIER_UPLOAD_URL is set), or push the blob in chunks (POST, then PATCH chunks of at most %d bytes with Content-Range, then PUT ?digest=)",
 		r.opts.ChunkMaxLength, r.opts.ChunkMaxLength).WithStatus(http.StatusRequestEntityTooLarge)
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/pier-registry/pier/internal/config"
 	"github.com/pier-registry/pier/internal/httpapi"
 	"github.com/pier-registry/pier/internal/registry"
+	"github.com/pier-registry/pier/internal/site"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
 	"github.com/pier-registry/pier/internal/store/linkcache"
@@ -47,6 +48,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry
 	if err != nil {
 		return nil, err
 	}
+	records, _ := meta.(site.Records)
 	meta = linkcache.New(meta, linkcache.Options{
 		TTL:        cfg.BlobLinkCacheTTL,
 		MaxEntries: int(min(cfg.BlobLinkCacheEntries, math.MaxInt32)),
@@ -62,15 +64,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry
 		opts.ChunkMaxLength = cfg.ChunkMaxLength
 	}
 	opts.DirectBudget = cfg.CopyBudget
-	reg := registry.New(blobs, meta, opts)
 	ids, _ := meta.(store.Identities)
 	a, err := newAuth(ctx, cfg, ids, log)
 	if err != nil {
 		closeStore()
 		return nil, err
 	}
+	if a != nil {
+		// With access control, an upload's state travels signed in its
+		// Location (a capability for that upload alone); an open
+		// registry keeps it in the upload's session.
+		opts.UploadKey = a.Signer.UploadKey()
+	}
+	reg := registry.New(blobs, meta, opts)
 	return &Server{
-		Handler:  httpapi.New(reg, httpapi.Options{Logger: log, Auth: a}),
+		Handler: httpapi.New(reg, httpapi.Options{Logger: log, Auth: a, UploadURL: cfg.UploadURL,
+			Sites: site.New(reg, blobs, records, site.Options{Logger: log})}),
 		Registry: reg,
 		close:    closeStore,
 	}, nil

@@ -167,8 +167,9 @@ type Metadata interface {
 	Blob(ctx context.Context, repo string, d digest.Digest) (BlobLink, error)
 	// UnlinkBlob removes repo's link to blob d, or returns ErrNotFound.
 	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error
-	// MissingBlobs returns those of ds that repo does not link, in order.
-	MissingBlobs(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error)
+	// BlobSizes returns the sizes (BlobLink.Size) of the blobs of ds that
+	// repo links; a digest repo does not link is not in the map.
+	BlobSizes(ctx context.Context, repo string, ds []digest.Digest) (map[digest.Digest]int64, error)
 	// MissingManifests returns those of ds that repo does not hold, in
 	// order.
 	MissingManifests(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error)
@@ -190,6 +191,22 @@ type Metadata interface {
 	// DeleteUpload removes upload session id. Removing a missing session
 	// is not an error.
 	DeleteUpload(ctx context.Context, id string) error
+}
+
+// MaxRecordAnnotations is the most bytes of annotations (keys and values,
+// AnnotationsSize) that a metadata store keeps in a referrer record: a
+// manifest may have 4 MiB of them, and a referrers listing reads its
+// records in batches. Larger annotations are read from the manifest's
+// body (Manifest.AnnotationsInBody).
+const MaxRecordAnnotations = 64 << 10
+
+// AnnotationsSize is the bytes of the keys and values of a.
+func AnnotationsSize(a map[string]string) int {
+	n := 0
+	for k, v := range a {
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 // ReferrerKey is the sort key of a referrer entry: artifact type, then

@@ -32,8 +32,11 @@ var notOnLambda = map[string]string{
 	"PIER_CREATE_RESOURCES":        "the template creates the bucket and the table; the functions may not (their grants have no CreateBucket or CreateTable)",
 	"PIER_ALLOW_SPARSE":            "off by default (a conformance-suite option for sparse manifests), not offered by the template",
 	"PIER_AUTH_KEY_FILE":           "the token signing key comes from Secrets Manager in AWS (PIER_AUTH_SECRET: the template's TokenSigningKey), not from a file",
+	"PIER_STACK":                   "pier serve's way to find a deployed stack's bucket and table; the functions are given them",
 	"PIER_BLOB_LINK_CACHE_TTL":     "each API instance caches blob links for the default 5m (the README says what that trades); not offered by the template",
 	"PIER_BLOB_LINK_CACHE_ENTRIES": "the default 10000 links (a few MB) fits any function size; not offered by the template",
+	"PIER_IDLE_TIMEOUT":            "connection timeouts of `pier serve`: API Gateway holds the connections",
+	"PIER_READ_TIMEOUT":            "connection timeouts of `pier serve`: API Gateway holds the connections",
 	"PIER_PART_URL_TTL":            "direct uploads' part URLs are valid for the default 15m (a client asks for fresh ones); not offered by the template",
 }
 
@@ -45,6 +48,7 @@ var notOnGc = map[string]string{
 	"PIER_AUTH_SECRET": "the gc function signs and checks no token, and may not read the signing key (no secretsmanager grant)",
 	"PIER_PUBLIC":      "the gc function serves no request",
 	"PIER_TOKEN_TTL":   "the gc function issues no token",
+	"PIER_UPLOAD_URL":  "the gc function answers no upload",
 }
 
 // wantEnv is the environment of ApiFunction, with the template's
@@ -53,7 +57,7 @@ var notOnGc = map[string]string{
 var wantEnv = map[string]string{
 	"PIER_BACKEND":          "aws",
 	"PIER_BUCKET":           "${Bucket}",
-	"PIER_TABLE_PREFIX":     "${AWS::StackName}-",
+	"PIER_TABLE_PREFIX":     defaultTablePrefix,
 	"PIER_PRESIGN_TTL":      "5m",
 	"PIER_COPY_BUDGET":      "20s",
 	"PIER_LOG_LEVEL":        "info",
@@ -63,6 +67,7 @@ var wantEnv = map[string]string{
 	"PIER_AUTH_SECRET":      "${TokenSigningKey}",
 	"PIER_PUBLIC":           "",
 	"PIER_TOKEN_TTL":        "5m",
+	"PIER_UPLOAD_URL":       "",
 }
 
 func TestEnvironment(t *testing.T) {

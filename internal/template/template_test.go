@@ -16,8 +16,14 @@ import (
 	"github.com/awslabs/goformation/v7/cloudformation/s3"
 	"github.com/awslabs/goformation/v7/cloudformation/serverless"
 
+	"github.com/pier-registry/pier/internal/localapi"
 	"github.com/pier-registry/pier/internal/store/awsstore"
 )
+
+// defaultTablePrefix is the table prefix when TablePrefix is empty: the
+// stack name and the stack's UUID (the third "/"-separated part of
+// AWS::StackId).
+const defaultTablePrefix = "${AWS::StackName}-${AWS::StackId/2}-"
 
 // Logical ids of the template's resources.
 const (
@@ -38,6 +44,9 @@ func TestResources(t *testing.T) {
 		{"HttpApiInvokePermission", "AWS::Lambda::Permission", "IsHttpApi"},
 		{"RestApi", "AWS::Serverless::Api", "IsRestApi"},
 		{"RestApiInvokePermission", "AWS::Lambda::Permission", "IsRestApi"},
+		{"ApiFunctionUrl", "AWS::Lambda::Url", "HasFunctionUrl"},
+		{"ApiFunctionUrlPermission", "AWS::Lambda::Permission", "HasFunctionUrl"},
+		{"ApiFunctionUrlInvokePermission", "AWS::Lambda::Permission", "HasFunctionUrl"},
 		{"Bucket", "AWS::S3::Bucket", ""},
 		{"BucketPolicy", "AWS::S3::BucketPolicy", ""},
 		{"Table", "AWS::DynamoDB::Table", ""},
@@ -207,6 +216,8 @@ var wantGrants = map[string]grants{
 	//                     and UploadPartCopy
 	//   s3:DeleteObject   DeleteObject, DeleteObjects
 	//   s3:AbortMultipartUpload
+	//   s3:ListMultipartUploadParts  ListParts (Blobs.uploadLost: was a
+	//                     failed part or completion lost to a concurrent one?)
 	//   s3:ListBucket     ListObjectsV2 (Abort's listing of staged chunks);
 	//                     also makes S3 answer 404, not 403, for a missing
 	//                     key, which Stat and Open rely on
@@ -222,7 +233,7 @@ var wantGrants = map[string]grants{
 	// key's secret alone (the secret is encrypted with the AWS managed key
 	// aws/secretsmanager, which needs no kms:Decrypt grant of its own).
 	apiFunction: {
-		s3Objects: {"s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"},
+		s3Objects: {"s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"},
 		s3Bucket:  {"s3:ListBucket"},
 		table: {
 			"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
@@ -480,7 +491,10 @@ func TestTable(t *testing.T) {
 		overrides  map[string]any
 		wantPrefix string
 	}{
-		{nil, "${AWS::StackName}-"},
+		// The table is retained: a default name of the stack name alone
+		// would be taken when a stack of the same name is created again.
+		// The stack's UUID (the third part of its ARN) makes it new.
+		{nil, defaultTablePrefix},
 		{map[string]any{"TablePrefix": "acme-"}, "acme-"},
 	} {
 		tpl := load(t, tt.overrides)
@@ -545,17 +559,23 @@ func TestAPIs(t *testing.T) {
 
 	t.Run("conditions", func(t *testing.T) {
 		for _, tt := range []struct {
-			apiType       string
-			isHTTP, isRES bool
-		}{{"http", true, false}, {"rest", false, true}} {
+			apiType                       string
+			isHTTP, isREST, isURL, hasURL bool
+		}{
+			{"http", true, false, false, false},
+			// The REST API's gate names the token endpoint on the URL.
+			{"rest", false, true, false, true},
+			{"url", false, false, true, true},
+		} {
 			c := load(t, map[string]any{"ApiType": tt.apiType}).Conditions
-			if c["IsHttpApi"] != tt.isHTTP || c["IsRestApi"] != tt.isRES {
-				t.Errorf("ApiType=%s: IsHttpApi %v, IsRestApi %v", tt.apiType, c["IsHttpApi"], c["IsRestApi"])
+			if c["IsHttpApi"] != tt.isHTTP || c["IsRestApi"] != tt.isREST || c["IsFunctionUrl"] != tt.isURL || c["HasFunctionUrl"] != tt.hasURL {
+				t.Errorf("ApiType=%s: IsHttpApi %v, IsRestApi %v, IsFunctionUrl %v, HasFunctionUrl %v",
+					tt.apiType, c["IsHttpApi"], c["IsRestApi"], c["IsFunctionUrl"], c["HasFunctionUrl"])
 			}
 		}
 		p := tpl.Parameters["ApiType"]
-		if p.Default != "http" || !reflect.DeepEqual(p.AllowedValues, []any{"http", "rest"}) {
-			t.Errorf("ApiType: default %v, allowed %v; want http of [http rest]", p.Default, p.AllowedValues)
+		if p.Default != "http" || !reflect.DeepEqual(p.AllowedValues, []any{"http", "rest", "url"}) {
+			t.Errorf("ApiType: default %v, allowed %v; want http of [http rest url]", p.Default, p.AllowedValues)
 		}
 	})
 
@@ -586,7 +606,8 @@ func TestAPIs(t *testing.T) {
 		if !slices.Equal(api.BinaryMediaTypes, []string{"*~1*"}) {
 			t.Errorf("BinaryMediaTypes %v, want [*~1*] (*/*)", api.BinaryMediaTypes)
 		}
-		checkRoutes(t, api.DefinitionBody, "", "/", "/{proxy+}")
+		checkRoutes(t, api.DefinitionBody, "", "/", "/token", "/{proxy+}")
+		checkGate(t, api.DefinitionBody)
 		checkPermission(t, tpl, "RestApiInvokePermission", "RestApi")
 
 		body, _ := api.DefinitionBody.(map[string]any)
@@ -610,8 +631,11 @@ func TestAPIs(t *testing.T) {
 		if err := json.Unmarshal([]byte(text), &oci); err != nil || len(oci.Errors) != 1 {
 			t.Fatalf("REQUEST_TOO_LARGE body %q is not one OCI error: %v", text, err)
 		}
-		if e := oci.Errors[0]; e.Code != "SIZE_INVALID" || !strings.Contains(e.Message, "chunks of at most 4 MiB") {
-			t.Errorf("REQUEST_TOO_LARGE error %+v: want SIZE_INVALID telling to push in chunks of at most 4 MiB", e)
+		if e := oci.Errors[0]; e.Code != "SIZE_INVALID" || !strings.Contains(e.Message, "chunks of at most 4 MiB") || !strings.Contains(e.Message, "pier push") {
+			t.Errorf("REQUEST_TOO_LARGE error %+v: want SIZE_INVALID telling to push with pier push or in chunks of at most 4 MiB", e)
+		}
+		if text != localapi.TooLargeREST {
+			t.Errorf("REQUEST_TOO_LARGE body %s; the local front answers %s", text, localapi.TooLargeREST)
 		}
 		if strings.ContainsAny(text, "$#") {
 			t.Errorf("the 413 body holds $ or #, which API Gateway's templates interpret")
@@ -678,6 +702,8 @@ func TestOutputs(t *testing.T) {
 	}{
 		{"http", "https://${HttpApi}" + host, "${HttpApi}" + host, "${HttpApi}"},
 		{"rest", "https://${RestApi}" + host, "${RestApi}" + host, "${RestApi}"},
+		// The host of https://<url-id>.lambda-url.<region>.on.aws/.
+		{"url", "https://${ApiFunctionUrl.FunctionUrl/2}", "${ApiFunctionUrl.FunctionUrl/2}", "${ApiFunctionUrl.FunctionUrl/2.0}"},
 	} {
 		out := load(t, map[string]any{"ApiType": tt.apiType}).Outputs
 		got := map[string]any{}
@@ -692,6 +718,7 @@ func TestOutputs(t *testing.T) {
 			"GcFunctionName":  "${GcFunction}",
 			"BucketName":      "${Bucket}",
 			"TableName":       "${Table}",
+			"TablePrefix":     defaultTablePrefix,
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("ApiType=%s: outputs\n got %v\nwant %v", tt.apiType, got, want)

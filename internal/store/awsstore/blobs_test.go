@@ -191,3 +191,42 @@ func TestPutLarge(t *testing.T) {
 		t.Fatal("large blob differs")
 	}
 }
+
+// Chunks written on one state (racing PATCHes at one offset, or a state
+// replayed) with different bytes each stage a part or a tail: none
+// changes what another staged, so whichever state is committed, the blob
+// is exactly its bytes.
+func TestForkedStatesCommitTheirOwnBytes(t *testing.T) {
+	ctx := context.Background()
+	b, _, _ := newBlobs(t, awsstore.BlobsOptions{CopyBudget: time.Minute, PartSize: awsstore.MinPartSize})
+	base := make([]byte, 3<<20)
+	rand.Read(base)
+	forks := [][]byte{make([]byte, 3<<20), make([]byte, 3<<20), make([]byte, 1<<20)}
+	for _, f := range forks {
+		rand.Read(f)
+	}
+	for commit := range forks {
+		id, state := chunked(t, b, base, len(base))
+		states := make([][]byte, len(forks))
+		for i, f := range forks {
+			st, n, err := b.WriteChunk(ctx, id, state, int64(len(base)), bytes.NewReader(f))
+			if err != nil || n != int64(len(f)) {
+				t.Fatalf("fork %d: WriteChunk = %d, %v", i, n, err)
+			}
+			states[i] = st
+		}
+		data := append(bytes.Clone(base), forks[commit]...)
+		d := digest.FromBytes(data)
+		loc, err := b.Commit(ctx, id, states[commit], d)
+		if err != nil {
+			t.Fatalf("fork %d: Commit: %v", commit, err)
+		}
+		url, err := b.URL(ctx, d, loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := get(t, url); !bytes.Equal(got, data) {
+			t.Errorf("fork %d: the blob's %d bytes are not the fork's %d", commit, len(got), len(data))
+		}
+	}
+}

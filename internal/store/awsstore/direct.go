@@ -19,11 +19,22 @@ import (
 )
 
 // Direct uploads: the client sends the parts of a multipart upload at
-// assembledKey(id) straight to S3, to presigned UploadPart URLs; Assemble
+// directKey(id) straight to S3, to presigned UploadPart URLs; Assemble
 // completes it there, outside blobs/, and CommitDirect moves the bytes
 // into place once the registry has hashed them.
 
 var _ store.DirectUploader = (*Blobs)(nil)
+
+// directKey is where direct upload id is assembled: a key of the
+// assembled/ scheme (outside blobs/ and the staging), of its own.
+func directKey(id string) string { return assembledKey(id, "direct") }
+
+// noSuchUpload reports whether err says that a multipart upload is gone
+// (completed or aborted).
+func noSuchUpload(err error) bool {
+	var ae smithy.APIError
+	return isNotFound(err) || errors.As(err, &ae) && ae.ErrorCode() == "NoSuchUpload"
+}
 
 const (
 	// defaultDirectPartSize is the part size of direct uploads.
@@ -72,7 +83,7 @@ func (b *Blobs) layout(st directState) store.PartLayout {
 }
 
 // StartDirect begins direct upload id: one CreateMultipartUpload at
-// assembledKey(id). The part size is DirectPartSize, or more when length
+// directKey(id). The part size is DirectPartSize, or more when length
 // bytes would not fit in maxParts parts of it.
 func (b *Blobs) StartDirect(ctx context.Context, id string, length int64) ([]byte, store.PartLayout, error) {
 	if err := checkID(id); err != nil {
@@ -87,7 +98,7 @@ func (b *Blobs) StartDirect(ctx context.Context, id string, length int64) ([]byt
 	if length > maxObjectSize || size > maxPartSize {
 		return nil, store.PartLayout{}, fmt.Errorf("%w: a blob of %d bytes is larger than S3 takes (%d bytes)", store.ErrBadParts, length, int64(maxObjectSize))
 	}
-	out, err := b.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &b.bucket, Key: aws.String(assembledKey(id))})
+	out, err := b.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &b.bucket, Key: aws.String(directKey(id))})
 	if err != nil {
 		return nil, store.PartLayout{}, fmt.Errorf("start direct upload %s: %w", id, err)
 	}
@@ -124,7 +135,7 @@ func (b *Blobs) PartURL(ctx context.Context, id string, state []byte, n int32, n
 	// X-Amz-Date, which has whole seconds.
 	now := time.Now().Truncate(time.Second)
 	req, err := b.presign.PresignUploadPart(ctx, &s3.UploadPartInput{
-		Bucket: &b.bucket, Key: aws.String(assembledKey(id)), UploadId: &st.MPU, PartNumber: &n,
+		Bucket: &b.bucket, Key: aws.String(directKey(id)), UploadId: &st.MPU, PartNumber: &n,
 	}, func(o *s3.PresignOptions) {
 		o.Expires = ttl
 		o.ClientOptions = append(o.ClientOptions, func(o *s3.Options) {
@@ -162,7 +173,7 @@ func (b *Blobs) Parts(ctx context.Context, id string, state []byte) ([]store.Par
 
 func (b *Blobs) listParts(ctx context.Context, id string, st directState) ([]types.Part, error) {
 	var parts []types.Part
-	p := s3.NewListPartsPaginator(b.client, &s3.ListPartsInput{Bucket: &b.bucket, Key: aws.String(assembledKey(id)), UploadId: &st.MPU})
+	p := s3.NewListPartsPaginator(b.client, &s3.ListPartsInput{Bucket: &b.bucket, Key: aws.String(directKey(id)), UploadId: &st.MPU})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
@@ -175,7 +186,7 @@ func (b *Blobs) listParts(ctx context.Context, id string, st directState) ([]typ
 
 // Assemble checks the parts (numbered from 1 without a gap, every one but
 // the last of PartSize bytes) and completes the multipart upload at
-// assembledKey(id): ListParts, CompleteMultipartUpload with the listed
+// directKey(id): ListParts, CompleteMultipartUpload with the listed
 // ETags (S3 refuses it when a part was replaced meanwhile). When the
 // multipart upload is gone, a HeadObject tells whether a concurrent
 // Assemble completed it.
@@ -200,7 +211,7 @@ func (b *Blobs) Assemble(ctx context.Context, id string, state []byte) ([]byte, 
 		st.Size += aws.ToInt64(p.Size)
 	}
 	_, err = b.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
-		Bucket: &b.bucket, Key: aws.String(assembledKey(id)), UploadId: &st.MPU,
+		Bucket: &b.bucket, Key: aws.String(directKey(id)), UploadId: &st.MPU,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: cp},
 	})
 	var ae smithy.APIError
@@ -208,7 +219,7 @@ func (b *Blobs) Assemble(ctx context.Context, id string, state []byte) ([]byte, 
 		return nil, 0, fmt.Errorf("assemble upload %s: %w: a part was sent again while the upload was being finished (%v)", id, store.ErrBadParts, err)
 	}
 	if err != nil {
-		return b.assembledBefore(ctx, id, st, b.uploadLost(ctx, assembledKey(id), st.MPU, err))
+		return b.assembledBefore(ctx, id, st, err)
 	}
 	st.Assembled = true
 	return st.encode(), st.Size, nil
@@ -219,12 +230,12 @@ func (b *Blobs) Assemble(ctx context.Context, id string, state []byte) ([]byte, 
 // Assemble completed it (one HeadObject); when the object is not there
 // yet, a concurrent Assemble is completing it (store.ErrConflict).
 func (b *Blobs) assembledBefore(ctx context.Context, id string, st directState, err error) ([]byte, int64, error) {
-	if !consumed(err) && !errors.Is(err, store.ErrConflict) {
+	if !noSuchUpload(err) {
 		return nil, 0, fmt.Errorf("assemble upload %s: %w", id, err)
 	}
-	out, herr := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: aws.String(assembledKey(id))})
+	out, herr := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: aws.String(directKey(id))})
 	if herr != nil {
-		return nil, 0, fmt.Errorf("assemble upload %s: %w", id, lostToRacer(err))
+		return nil, 0, fmt.Errorf("assemble upload %s: %w: being assembled by another request, or canceled (%v)", id, store.ErrConflict, err)
 	}
 	st.Assembled, st.Size = true, aws.ToInt64(out.ContentLength)
 	return st.encode(), st.Size, nil
@@ -260,7 +271,7 @@ func (b *Blobs) ReadAssembled(ctx context.Context, id string, state []byte, offs
 	if !st.Assembled {
 		return nil, fmt.Errorf("read upload %s: not assembled", id)
 	}
-	o := &object{ctx: ctx, b: b, key: assembledKey(id)}
+	o := &object{ctx: ctx, b: b, key: directKey(id)}
 	if err := o.get(offset); err != nil {
 		return nil, fmt.Errorf("read upload %s: %w", id, err)
 	}
@@ -278,14 +289,14 @@ func (b *Blobs) CommitDirect(ctx context.Context, id string, state []byte, d dig
 	if !st.Assembled {
 		return "", fmt.Errorf("commit upload %s: not assembled", id)
 	}
-	moved, err := b.moveWithin(ctx, assembledKey(id), blobKey(d), st.Size)
+	moved, err := b.moveWithin(ctx, directKey(id), blobKey(d), st.Size)
 	if err != nil {
-		return "", fmt.Errorf("commit upload %s: %w", id, lostToRacer(err))
+		return "", fmt.Errorf("commit upload %s: %w", id, err)
 	}
 	if moved {
 		return "", nil
 	}
-	return assembledKey(id), nil
+	return directKey(id), nil
 }
 
 // abortDirect drops direct upload id: its multipart upload
@@ -297,8 +308,8 @@ func (b *Blobs) abortDirect(ctx context.Context, id string, state []byte) error 
 		return err
 	}
 	if !st.Assembled {
-		b.abortMultipart(assembledKey(id), st.MPU)
+		b.abortMultipart(directKey(id), st.MPU)
 	}
-	b.deleteKeys(ctx, []string{assembledKey(id)})
+	b.deleteKeys(ctx, []string{directKey(id)})
 	return nil
 }

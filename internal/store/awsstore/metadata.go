@@ -19,6 +19,8 @@ package awsstore
 //	                                                                       version (N), expires (N), owner
 //	identity      identities               <name>                          kind, secret, grants (L of M: pattern (S),
 //	                                                                       actions (L of S)), created (N), notAfter (N)
+//	site index    s#<manifest digest>      i                               digest: the blob of the index of the
+//	                                                                       manifest's unpacked site (package site)
 //
 // The manifest record is mediaType (S), size (N), artifactType (S),
 // annotations (M of S), subject (S) and body (B): the manifest's bytes when
@@ -78,8 +80,10 @@ package awsstore
 //	Referrers           1 Query
 //	Repositories        1 Query
 //	LinkBlob            1 BatchWriteItem (the link and the catalog item)
+//	SiteIndex           1 GetItem
+//	PutSiteIndex        1 PutItem
 //	UnlinkBlob          1 DeleteItem
-//	MissingBlobs/...    1 BatchGetItem per 100 digests (none for no digests)
+//	BlobSizes, Missing… 1 BatchGetItem per 100 digests (none for no digests)
 //	CreateUpload        1 PutItem
 //	UpdateUpload        1 PutItem
 //	DeleteUpload        1 DeleteItem
@@ -417,7 +421,7 @@ func newManifestRecord(man store.Manifest) manifestRecord {
 	if len(man.Annotations) == 0 {
 		r.Annotations = nil
 	}
-	if annotationsSize(man.Annotations) > MaxAnnotations || man.AnnotationsInBody {
+	if store.AnnotationsSize(man.Annotations) > MaxAnnotations || man.AnnotationsInBody {
 		r.Annotations, r.AnnotationsInBody = nil, true
 	}
 	if len(man.Body) > 0 && len(man.Body) <= MaxInlineBody {
@@ -430,15 +434,7 @@ func newManifestRecord(man store.Manifest) manifestRecord {
 // the items of a manifest keep: an item holds at most 400 KB, and a
 // manifest may have 4 MiB of annotations. Larger annotations are left in
 // the manifest's body (store.Manifest.AnnotationsInBody).
-const MaxAnnotations = 64 << 10
-
-func annotationsSize(a map[string]string) int {
-	n := 0
-	for k, v := range a {
-		n += len(k) + len(v)
-	}
-	return n
-}
+const MaxAnnotations = store.MaxRecordAnnotations
 
 // hash returns the SHA-256 of the record's JSON (whose map keys are
 // sorted), which tells two records apart.

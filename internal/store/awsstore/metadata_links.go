@@ -76,51 +76,56 @@ func (m *Metadata) deleteExisting(ctx context.Context, key map[string]types.Attr
 	return err
 }
 
-// MissingBlobs returns those of ds that repo does not link, in order. One
+// BlobSizes returns the sizes of the blobs of ds that repo links. One
 // BatchGetItem per 100 distinct digests (none for none).
-func (m *Metadata) MissingBlobs(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error) {
-	missing, err := m.missing(ctx, repo, linkPrefix, ds)
+func (m *Metadata) BlobSizes(ctx context.Context, repo string, ds []digest.Digest) (map[digest.Digest]int64, error) {
+	sizes := map[digest.Digest]int64{}
+	err := m.found(ctx, repo, linkPrefix, ds, []string{attrSK, attrSize}, func(d digest.Digest, item map[string]types.AttributeValue) error {
+		size, err := getN(item, attrSize)
+		sizes[d] = size
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("missing blobs in %s: %w", repo, err)
+		return nil, fmt.Errorf("blob sizes in %s: %w", repo, err)
 	}
-	return missing, nil
+	return sizes, nil
 }
 
 // MissingManifests returns those of ds that repo does not hold, in order.
 // One BatchGetItem per 100 distinct digests (none for none).
 func (m *Metadata) MissingManifests(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error) {
-	missing, err := m.missing(ctx, repo, maniPrefix, ds)
-	if err != nil {
-		return nil, fmt.Errorf("missing manifests in %s: %w", repo, err)
-	}
-	return missing, nil
-}
-
-// missing returns those of ds that have no item with the sort key prefix
-// + digest in repo's partition.
-func (m *Metadata) missing(ctx context.Context, repo, prefix string, ds []digest.Digest) ([]digest.Digest, error) {
-	found := make(map[string]bool, len(ds))
-	var keys []map[string]types.AttributeValue
-	for _, d := range ds {
-		if _, ok := found[d.String()]; !ok {
-			found[d.String()] = false
-			keys = append(keys, itemKey(repoPK(repo), prefix+d.String()))
-		}
-	}
-	err := m.batchGet(ctx, keys, []string{attrSK}, func(item map[string]types.AttributeValue) error {
-		found[strings.TrimPrefix(getS(item, attrSK), prefix)] = true
+	held := map[digest.Digest]bool{}
+	err := m.found(ctx, repo, maniPrefix, ds, []string{attrSK}, func(d digest.Digest, _ map[string]types.AttributeValue) error {
+		held[d] = true
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("missing manifests in %s: %w", repo, err)
 	}
 	missing := []digest.Digest{}
 	for _, d := range ds {
-		if !found[d.String()] {
+		if !held[d] {
 			missing = append(missing, d)
 		}
 	}
 	return missing, nil
+}
+
+// found calls fn with each of ds that has an item with the sort key
+// prefix + digest in repo's partition, and that item's attributes of
+// projection (which must hold attrSK).
+func (m *Metadata) found(ctx context.Context, repo, prefix string, ds []digest.Digest, projection []string, fn func(digest.Digest, map[string]types.AttributeValue) error) error {
+	seen := make(map[digest.Digest]bool, len(ds))
+	var keys []map[string]types.AttributeValue
+	for _, d := range ds {
+		if !seen[d] {
+			seen[d] = true
+			keys = append(keys, itemKey(repoPK(repo), prefix+d.String()))
+		}
+	}
+	return m.batchGet(ctx, keys, projection, func(item map[string]types.AttributeValue) error {
+		return fn(digest.Digest(strings.TrimPrefix(getS(item, attrSK), prefix)), item)
+	})
 }
 
 // Repositories returns up to n repository names in byte order, those after

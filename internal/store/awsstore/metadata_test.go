@@ -55,6 +55,12 @@ func TestIdentitiesContract(t *testing.T) {
 	})
 }
 
+func TestSiteIndexesContract(t *testing.T) {
+	storetest.TestSiteIndexes(t, func(t *testing.T) store.SiteIndexes {
+		return newMetadata(t)
+	})
+}
+
 // TestIdentitiesRequests checks the number of DynamoDB requests of each
 // method of store.Identities, as their documentation gives it.
 func TestIdentitiesRequests(t *testing.T) {
@@ -265,8 +271,8 @@ func TestMetadataRequests(t *testing.T) {
 		_, err := m.Repositories(ctx, "", 10)
 		return err
 	})
-	counted(t, "MissingBlobs", one("BatchGetItem"), func(ctx context.Context) error {
-		_, err := m.MissingBlobs(ctx, repo, []digest.Digest{blob, subject.Digest, blob})
+	counted(t, "BlobSizes", one("BatchGetItem"), func(ctx context.Context) error {
+		_, err := m.BlobSizes(ctx, repo, []digest.Digest{blob, subject.Digest, blob})
 		return err
 	})
 	counted(t, "MissingManifests of none", map[string]int{}, func(ctx context.Context) error {

@@ -19,6 +19,7 @@ package linkcache
 import (
 	"container/list"
 	"context"
+	"maps"
 	"sync"
 	"time"
 
@@ -41,7 +42,7 @@ type Options struct {
 }
 
 // New returns meta with the cache of opts in front of its blob links: Blob,
-// LinkBlob, UnlinkBlob and MissingBlobs go through the cache, every other
+// LinkBlob, UnlinkBlob and BlobSizes go through the cache, every other
 // method straight to meta. The result implements store.Identities when
 // meta does. When opts.TTL or opts.MaxEntries is not positive, New returns
 // meta itself.
@@ -176,23 +177,30 @@ func (c *cache) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) er
 	return err
 }
 
-// MissingBlobs returns those of ds that repo does not link, in order. Only
+// BlobSizes returns the sizes of the blobs of ds that repo links. Only
 // the digests that the cache does not hold are asked of the store; none
 // when it holds them all.
-func (c *cache) MissingBlobs(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error) {
+func (c *cache) BlobSizes(ctx context.Context, repo string, ds []digest.Digest) (map[digest.Digest]int64, error) {
+	sizes := map[digest.Digest]int64{}
 	var unknown []digest.Digest
 	c.mu.Lock()
 	for _, d := range ds {
-		if _, ok := c.lookup(key{repo, d}); !ok {
+		if size, ok := c.lookup(key{repo, d}); ok {
+			sizes[d] = size
+		} else {
 			unknown = append(unknown, d)
 		}
 	}
 	c.mu.Unlock()
 	if len(unknown) == 0 {
-		return []digest.Digest{}, nil
+		return sizes, nil
 	}
-	// The store answers in the order of unknown, which is that of ds.
-	return c.Metadata.MissingBlobs(ctx, repo, unknown)
+	stored, err := c.Metadata.BlobSizes(ctx, repo, unknown)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(sizes, stored)
+	return sizes, nil
 }
 
 // lookup returns the size of the cached link k when it is fresh, and drops

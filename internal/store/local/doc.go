@@ -39,6 +39,9 @@
 //	    referrers/<subject>/<key>  JSON referrer record, key = store.ReferrerKey
 //	uploads/<id>                   JSON upload session
 //	identities/<name>              JSON identity record (store.Identities)
+//	sites/<manifest digest>        the digest of the index blob of the
+//	                               manifest's unpacked site (package site);
+//	                               made by the first such record
 //
 // A manifest record holds the manifest's media type, size, artifact type,
 // annotations and subject, and its body when the body is at most

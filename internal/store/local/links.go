@@ -47,16 +47,21 @@ func (m *Metadata) Blob(ctx context.Context, repo string, d digest.Digest) (stor
 		if v == nil {
 			return store.ErrNotFound
 		}
-		if len(v) < 8 {
-			return fmt.Errorf("bad link record of %d bytes", len(v))
-		}
-		link = store.BlobLink{Size: int64(binary.BigEndian.Uint64(v)), Location: string(v[8:])}
-		return nil
+		link, err = decodeLink(v)
+		return err
 	})
 	if err != nil {
 		return store.BlobLink{}, fmt.Errorf("blob %s in %s: %w", d, repo, err)
 	}
 	return link, nil
+}
+
+// decodeLink returns the link that the record v holds.
+func decodeLink(v []byte) (store.BlobLink, error) {
+	if len(v) < 8 {
+		return store.BlobLink{}, fmt.Errorf("bad link record of %d bytes", len(v))
+	}
+	return store.BlobLink{Size: int64(binary.BigEndian.Uint64(v)), Location: string(v[8:])}, nil
 }
 
 // UnlinkBlob removes repo's link to blob d, or returns store.ErrNotFound.
@@ -77,48 +82,59 @@ func (m *Metadata) UnlinkBlob(ctx context.Context, repo string, d digest.Digest)
 	return nil
 }
 
-// MissingBlobs returns those of ds that repo does not link, in order.
-func (m *Metadata) MissingBlobs(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error) {
-	missing, err := m.missing(ctx, repo, ds, func(r repoBuckets) *bolt.Bucket { return r.blobs })
+// BlobSizes returns the sizes of the blobs of ds that repo links.
+func (m *Metadata) BlobSizes(ctx context.Context, repo string, ds []digest.Digest) (map[digest.Digest]int64, error) {
+	sizes := map[digest.Digest]int64{}
+	err := m.found(ctx, repo, ds, func(r repoBuckets) *bolt.Bucket { return r.blobs }, func(d digest.Digest, v []byte) error {
+		link, err := decodeLink(v)
+		sizes[d] = link.Size
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("missing blobs in %s: %w", repo, err)
+		return nil, fmt.Errorf("blob sizes in %s: %w", repo, err)
 	}
-	return missing, nil
+	return sizes, nil
 }
 
 // MissingManifests returns those of ds that repo does not hold, in order.
 func (m *Metadata) MissingManifests(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error) {
-	missing, err := m.missing(ctx, repo, ds, func(r repoBuckets) *bolt.Bucket { return r.manifests })
+	held := map[digest.Digest]bool{}
+	err := m.found(ctx, repo, ds, func(r repoBuckets) *bolt.Bucket { return r.manifests }, func(d digest.Digest, _ []byte) error {
+		held[d] = true
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("missing manifests in %s: %w", repo, err)
+	}
+	missing := []digest.Digest{}
+	for _, d := range ds {
+		if !held[d] {
+			missing = append(missing, d)
+		}
 	}
 	return missing, nil
 }
 
-// missing returns those of ds that are not keys of the bucket of repo that
-// bucket picks; all of them when repo is unknown.
-func (m *Metadata) missing(ctx context.Context, repo string, ds []digest.Digest, bucket func(repoBuckets) *bolt.Bucket) ([]digest.Digest, error) {
-	missing := []digest.Digest{}
-	err := m.view(ctx, func(tx *bolt.Tx) error {
+// found calls fn with each of ds that is a key of the bucket of repo that
+// bucket picks, and its value; none when repo is unknown.
+func (m *Metadata) found(ctx context.Context, repo string, ds []digest.Digest, bucket func(repoBuckets) *bolt.Bucket, fn func(d digest.Digest, v []byte) error) error {
+	return m.view(ctx, func(tx *bolt.Tx) error {
 		r, err := repository(tx, repo)
 		if errors.Is(err, store.ErrNotFound) {
-			missing = append(missing, ds...)
 			return nil
 		} else if err != nil {
 			return err
 		}
 		b := bucket(r)
 		for _, d := range ds {
-			if b.Get([]byte(d)) == nil {
-				missing = append(missing, d)
+			if v := b.Get([]byte(d)); v != nil {
+				if err := fn(d, v); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return missing, nil
 }
 
 // Repositories returns up to n repository names in byte order, those after

@@ -39,6 +39,12 @@ func TestIdentities(t *testing.T) {
 	})
 }
 
+func TestSiteIndexes(t *testing.T) {
+	storetest.TestSiteIndexes(t, func(t *testing.T) store.SiteIndexes {
+		return openMetadata(t, filepath.Join(t.TempDir(), "pier.db"))
+	})
+}
+
 func openBlobs(t *testing.T, dir string) *local.Blobs {
 	t.Helper()
 	b, err := local.OpenBlobs(dir)
@@ -275,22 +281,19 @@ func TestBadState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hex := strings.Repeat("0", 32)
+	zeros := `"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="`
 	for _, tt := range []struct {
 		name   string
 		state  string
 		offset int64
 	}{
 		{"not JSON", "{", 0},
-		{"parent", `{"chunks":[{"name":"../secret","size":6}]}`, 6},
-		{"absolute", `{"chunks":[{"name":"/etc/passwd","size":6}]}`, 6},
-		{"dot dot", `{"chunks":[{"name":"..","size":6}]}`, 6},
-		{"slash in the random part", `{"chunks":[{"name":"0-../../secret` + hex[:19] + `","size":6}]}`, 6},
-		{"wrong offset in name", `{"chunks":[{"name":"1-` + hex + `","size":6}]}`, 6},
-		{"out of order", `{"chunks":[{"name":"0-` + hex + `","size":3},{"name":"4-` + hex + `","size":3}]}`, 6},
-		{"negative size", `{"chunks":[{"name":"0-` + hex + `","size":-1}]}`, -1},
-		{"zero size", `{"chunks":[{"name":"0-` + hex + `","size":0}]}`, 0},
-		{"uppercase hex", `{"chunks":[{"name":"0-` + strings.Repeat("A", 32) + `","size":6}]}`, 6},
+		{"an older form naming a file", `{"chunks":[{"name":"../secret","size":6}]}`, 6},
+		{"negative size", `{"s":-1}`, -1},
+		{"negative chunks", `{"s":6,"n":-1}`, 6},
+		{"chunks without a chain", `{"s":6,"n":1}`, 6},
+		{"a short chain", `{"s":6,"n":1,"c":"AAAA"}`, 6},
+		{"unknown field", `{"s":6,"n":1,"c":` + zeros + `,"x":1}`, 6},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, _, err := b.WriteChunk(ctx, "id", []byte(tt.state), tt.offset, strings.NewReader("x")); err == nil {

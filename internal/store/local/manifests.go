@@ -23,12 +23,15 @@ type manifestRecord struct {
 }
 
 // referrerRecord is the value of referrers/<subject>/<key>.
+// Annotations over store.MaxRecordAnnotations are left out of it
+// (AnnotationsInBody), so that a listing's batch of records stays small.
 type referrerRecord struct {
-	Digest       digest.Digest     `json:"digest"`
-	MediaType    string            `json:"mediaType"`
-	Size         int64             `json:"size"`
-	ArtifactType string            `json:"artifactType,omitempty"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
+	Digest            digest.Digest     `json:"digest"`
+	MediaType         string            `json:"mediaType"`
+	Size              int64             `json:"size"`
+	ArtifactType      string            `json:"artifactType,omitempty"`
+	Annotations       map[string]string `json:"annotations,omitempty"`
+	AnnotationsInBody bool              `json:"annotationsInBody,omitempty"`
 }
 
 // PutManifest records manifest m in repo, keeping its body when it is at
@@ -73,13 +76,17 @@ func (m *Metadata) PutManifest(ctx context.Context, repo string, man store.Manif
 			return err
 		}
 		if man.Subject != "" {
-			ref, err := json.Marshal(referrerRecord{
+			rr := referrerRecord{
 				Digest:       man.Digest,
 				MediaType:    man.MediaType,
 				Size:         man.Size,
 				ArtifactType: man.ArtifactType,
 				Annotations:  man.Annotations,
-			})
+			}
+			if store.AnnotationsSize(rr.Annotations) > store.MaxRecordAnnotations {
+				rr.Annotations, rr.AnnotationsInBody = nil, true
+			}
+			ref, err := json.Marshal(rr)
 			if err != nil {
 				return err
 			}
@@ -302,6 +309,8 @@ func (m *Metadata) Referrers(ctx context.Context, repo string, d digest.Digest, 
 				ArtifactType: rec.ArtifactType,
 				Annotations:  rec.Annotations,
 				Subject:      d,
+				// Large annotations are read from the body.
+				AnnotationsInBody: rec.AnnotationsInBody,
 			})
 			return nil
 		})

@@ -1,36 +1,58 @@
 package local
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/pier-registry/pier/internal/store"
 )
 
-// uploadState is the state of an upload that WriteChunk returns: the
-// upload's accepted chunks, in order.
+// uploadState is the state of an upload that WriteChunk returns: its
+// size, and the number of its chunks and the chain hash of their SHA-256s.
+// It is small whatever the number of chunks, since the registry may carry
+// it in the upload's Location. A chunk is a file named by its place in
+// the chain (chunkName): written once, never with other bytes, so a
+// request that loses a race or replays an older state cannot change the
+// chunks of another state.
 type uploadState struct {
-	Chunks []chunk `json:"chunks"`
+	Size   int64  `json:"s,omitempty"`
+	Chunks int    `json:"n,omitempty"`
+	Chain  []byte `json:"c,omitempty"`
 }
 
-// chunk is one staged chunk: a file in uploads/<id> and its size.
-type chunk struct {
-	Name string `json:"name"`
-	Size int64  `json:"size"`
+// chunkName is the name of chunk n of an upload, whose bytes have SHA-256
+// sum, after chunks whose chain hash is prev.
+func chunkName(n int, prev, sum []byte) string {
+	return fmt.Sprintf("%06d-%x-%x", n, prev, sum)
+}
+
+// nextChain is the chain hash of chunks whose chain hash is prev,
+// followed by a chunk of SHA-256 sum.
+func nextChain(prev, sum []byte) []byte {
+	h := sha256.New()
+	h.Write(prev)
+	h.Write(sum)
+	return h.Sum(nil)
 }
 
 // WriteChunk stages the bytes of r, which continue the upload id at offset,
-// in a new file uploads/<id>/<offset>-<random>, syncs it, and returns the
-// number of bytes and the state of state (which must hold offset bytes)
-// with that file added. An empty chunk stages nothing. On error the file is
-// removed.
+// in a new synced file of uploads/<id>, renamed to its chunkName once
+// written, and returns the number of bytes and the state of state (which
+// must hold offset bytes) with that chunk added. An empty chunk stages
+// nothing. On error the file is removed.
 func (b *Blobs) WriteChunk(ctx context.Context, id string, state []byte, offset int64, r io.Reader) ([]byte, int64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, 0, fmt.Errorf("write chunk of upload %s: %w", id, err)
@@ -38,22 +60,23 @@ func (b *Blobs) WriteChunk(ctx context.Context, id string, state []byte, offset 
 	if err := checkID(id); err != nil {
 		return nil, 0, fmt.Errorf("write chunk: %w", err)
 	}
-	st, size, err := decodeState(state)
+	st, err := decodeState(state)
 	if err != nil {
 		return nil, 0, fmt.Errorf("write chunk of upload %s: %w", id, err)
 	}
-	if size != offset {
-		return nil, 0, fmt.Errorf("write chunk of upload %s: offset %d, but the state holds %d bytes", id, offset, size)
+	if st.Size != offset {
+		return nil, 0, fmt.Errorf("write chunk of upload %s: offset %d, but the state holds %d bytes", id, offset, st.Size)
 	}
 	dir := b.uploadDir(id)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, 0, fmt.Errorf("write chunk of upload %s: %w", id, err)
 	}
-	f, err := createUnique(dir, strconv.FormatInt(offset, 10)+"-")
+	f, err := createUnique(dir, "tmp-")
 	if err != nil {
 		return nil, 0, fmt.Errorf("write chunk of upload %s: %w", id, err)
 	}
-	n, err := io.Copy(f, ctxReader{ctx, r})
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx, r})
 	if err == nil {
 		err = f.Sync()
 	}
@@ -61,8 +84,12 @@ func (b *Blobs) WriteChunk(ctx context.Context, id string, state []byte, offset 
 		err = cerr
 	}
 	if err == nil && n > 0 {
-		st.Chunks = append(st.Chunks, chunk{Name: filepath.Base(f.Name()), Size: n})
-		err = syncDir(dir)
+		sum := h.Sum(nil)
+		err = os.Rename(f.Name(), filepath.Join(dir, chunkName(st.Chunks+1, st.Chain, sum)))
+		if err == nil {
+			err = syncDir(dir)
+		}
+		st = uploadState{Size: st.Size + n, Chunks: st.Chunks + 1, Chain: nextChain(st.Chain, sum)}
 	}
 	if err != nil || n == 0 {
 		os.Remove(f.Name())
@@ -75,6 +102,56 @@ func (b *Blobs) WriteChunk(ctx context.Context, id string, state []byte, offset 
 		return nil, 0, fmt.Errorf("write chunk of upload %s: %w", id, err)
 	}
 	return out, n, nil
+}
+
+// chunks returns the files of upload id's chunks that st records, in
+// order: the chunk files of its directory found by their chain. A chunk
+// that is not there is store.ErrNotFound.
+func (b *Blobs) chunks(id string, st uploadState) ([]string, error) {
+	dir := b.uploadDir(id)
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	type chunk struct {
+		name string
+		n    int
+		prev []byte
+	}
+	byChain := map[string]chunk{}
+	for _, e := range entries {
+		fields := strings.Split(e.Name(), "-")
+		if len(fields) != 3 {
+			continue
+		}
+		n, err := strconv.Atoi(fields[0])
+		prev, perr := hex.DecodeString(fields[1])
+		sum, serr := hex.DecodeString(fields[2])
+		if err != nil || perr != nil || serr != nil || len(sum) != sha256.Size {
+			continue
+		}
+		byChain[string(nextChain(prev, sum))] = chunk{name: e.Name(), n: n, prev: prev}
+	}
+	files := make([]string, st.Chunks)
+	chain := st.Chain
+	var size int64
+	for i := st.Chunks; i > 0; i-- {
+		c, ok := byChain[string(chain)]
+		if !ok || c.n != i {
+			return nil, fmt.Errorf("chunk %d is not staged: %w", i, store.ErrNotFound)
+		}
+		files[i-1] = filepath.Join(dir, c.name)
+		fi, err := os.Stat(files[i-1])
+		if err != nil {
+			return nil, notFound(err)
+		}
+		size += fi.Size()
+		chain = c.prev
+	}
+	if len(chain) != 0 || size != st.Size {
+		return nil, fmt.Errorf("the chunks hold %d bytes, not %d", size, st.Size)
+	}
+	return files, nil
 }
 
 // Commit makes the chunks recorded in state the blob d, always at its own
@@ -95,7 +172,7 @@ func (b *Blobs) commit(ctx context.Context, id string, state []byte, d digest.Di
 	if err := checkID(id); err != nil {
 		return fmt.Errorf("commit upload: %w", err)
 	}
-	st, _, err := decodeState(state)
+	st, err := decodeState(state)
 	if err != nil {
 		return fmt.Errorf("commit upload %s: %w", id, err)
 	}
@@ -120,20 +197,14 @@ func (b *Blobs) commit(ctx context.Context, id string, state []byte, d digest.Di
 
 // assemble makes the chunks of st the file p.
 func (b *Blobs) assemble(ctx context.Context, id string, st uploadState, p string) error {
+	files, err := b.chunks(id, st)
+	if err != nil {
+		return err
+	}
+	if len(files) == 1 {
+		return b.install(files[0], p)
+	}
 	dir := b.uploadDir(id)
-	for _, c := range st.Chunks {
-		fi, err := os.Stat(filepath.Join(dir, c.Name))
-		if err != nil {
-			return notFound(err)
-		}
-		if fi.Size() != c.Size {
-			return fmt.Errorf("chunk %s holds %d bytes, not %d", c.Name, fi.Size(), c.Size)
-		}
-	}
-	if len(st.Chunks) == 1 {
-		return b.install(filepath.Join(dir, st.Chunks[0].Name), p)
-	}
-
 	if err := os.MkdirAll(dir, 0o755); err != nil { // an empty upload has no directory
 		return err
 	}
@@ -141,11 +212,11 @@ func (b *Blobs) assemble(ctx context.Context, id string, st uploadState, p strin
 	if err != nil {
 		return err
 	}
-	for _, c := range st.Chunks {
+	for _, name := range files {
 		if err = ctx.Err(); err != nil {
 			break
 		}
-		if err = appendFile(f, filepath.Join(dir, c.Name)); err != nil {
+		if err = appendFile(f, name); err != nil {
 			break
 		}
 	}
@@ -213,44 +284,21 @@ func checkID(id string) error {
 	return nil
 }
 
-// decodeState decodes the state of an upload (nil for a new one) and
-// returns it with the number of bytes it holds. It checks that every chunk
-// name is one that WriteChunk makes, <offset>-<32 hex digits>, with the
-// offset at which that chunk starts, so a state cannot name a file outside
-// the upload's directory, nor chunks out of order.
-func decodeState(state []byte) (uploadState, int64, error) {
+// decodeState decodes the state of an upload (nil for a new one).
+func decodeState(state []byte) (uploadState, error) {
 	var st uploadState
 	if len(state) == 0 {
-		return st, 0, nil
+		return st, nil
 	}
-	if err := json.Unmarshal(state, &st); err != nil {
-		return st, 0, fmt.Errorf("invalid upload state: %w", err)
+	dec := json.NewDecoder(bytes.NewReader(state))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&st); err != nil {
+		return st, fmt.Errorf("invalid upload state: %w", err)
 	}
-	var size int64
-	for _, c := range st.Chunks {
-		off, rnd, ok := strings.Cut(c.Name, "-")
-		if !ok || off != strconv.FormatInt(size, 10) || !isHex32(rnd) || c.Size <= 0 {
-			return st, 0, fmt.Errorf("invalid upload state: bad chunk %q of %d bytes at offset %d", truncate(c.Name), c.Size, size)
-		}
-		if size+c.Size < size {
-			return st, 0, errors.New("invalid upload state: size overflows")
-		}
-		size += c.Size
+	if st.Size < 0 || st.Chunks < 0 || st.Chunks > 0 && len(st.Chain) != sha256.Size {
+		return st, errors.New("invalid upload state")
 	}
-	return st, size, nil
-}
-
-func isHex32(s string) bool {
-	if len(s) != 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
+	return st, nil
 }
 
 // exists reports whether a file exists at p.

@@ -645,8 +645,8 @@ func testMissing(t *testing.T, m store.Metadata) {
 	b2 := digestOf(digest.SHA256, []byte("b2"))
 	b3 := digestOf(digest.SHA512, []byte("b3"))
 	m1, m2 := manifest("m1"), manifest("m2")
-	for _, d := range []digest.Digest{b1, b3} {
-		if err := m.LinkBlob(ctx, "repo", d, store.BlobLink{Size: 2}); err != nil {
+	for i, d := range []digest.Digest{b1, b3} {
+		if err := m.LinkBlob(ctx, "repo", d, store.BlobLink{Size: int64(2 + i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -673,7 +673,15 @@ func testMissing(t *testing.T, m store.Metadata) {
 		if tt.manifests {
 			got, err = m.MissingManifests(ctx, tt.repo, tt.ds)
 		} else {
-			got, err = m.MissingBlobs(ctx, tt.repo, tt.ds)
+			var sizes map[digest.Digest]int64
+			sizes, err = m.BlobSizes(ctx, tt.repo, tt.ds)
+			for _, d := range tt.ds {
+				if size, ok := sizes[d]; !ok {
+					got = append(got, d)
+				} else if want := map[digest.Digest]int64{b1: 2, b3: 3}[d]; size != want {
+					t.Errorf("%s: BlobSizes says %s has %d bytes, want %d", tt.name, d, size, want)
+				}
+			}
 		}
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
@@ -966,8 +974,8 @@ func testIsolation(t *testing.T, m store.Metadata) {
 	_, err := m.Blob(ctx, "b", blob)
 	wantErr(t, "Blob(b)", err, store.ErrNotFound)
 	wantErr(t, "UnlinkBlob(b)", m.UnlinkBlob(ctx, "b", blob), store.ErrNotFound)
-	if missing, err := m.MissingBlobs(ctx, "b", []digest.Digest{blob}); err != nil || len(missing) != 1 {
-		t.Fatalf("MissingBlobs(b) = %v, %v; want [%s]", missing, err, blob)
+	if sizes, err := m.BlobSizes(ctx, "b", []digest.Digest{blob}); err != nil || len(sizes) != 0 {
+		t.Fatalf("BlobSizes(b) = %v, %v; want none", sizes, err)
 	}
 	if missing, err := m.MissingManifests(ctx, "b", []digest.Digest{subject.Digest}); err != nil || len(missing) != 1 {
 		t.Fatalf("MissingManifests(b) = %v, %v; want [%s]", missing, err, subject.Digest)

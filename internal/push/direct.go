@@ -1,0 +1,262 @@
+package push
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	neturl "net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// directSession is the answer of a registry that opened a direct upload,
+// and of a GET of its parts (docs/direct-upload.md).
+type directSession struct {
+	PartSize    int64          `json:"partSize"`
+	MinPartSize int64          `json:"minPartSize"`
+	MaxParts    int            `json:"maxParts"`
+	Expires     time.Time      `json:"expires"`
+	Parts       []partURL      `json:"parts"`
+	Uploaded    []uploadedPart `json:"uploaded"`
+}
+
+// partURL is the presigned URL of one part.
+type partURL struct {
+	Number  int       `json:"number"`
+	URL     string    `json:"url"`
+	Expires time.Time `json:"expires"`
+}
+
+// uploadedPart is a part the object store holds.
+type uploadedPart struct {
+	Number int   `json:"number"`
+	Size   int64 `json:"size"`
+}
+
+// urlsPerRequest is the most part URLs one GET of an upload hands out.
+const urlsPerRequest = 64
+
+// directUpload is a direct upload under way: the part URLs known so far.
+type directUpload struct {
+	p      *pusher
+	b      blobJob
+	loc    string
+	size   int64
+	psize  int64
+	nparts int
+
+	mu       sync.Mutex
+	urls     map[int]partURL
+	uploaded map[int]int64
+}
+
+// pushDirect sends the blob of b on the direct upload at loc, whose start
+// answered body: its parts go to the object store's presigned URLs in
+// parallel (in the push's transfer slots: p.opts.Jobs at a time), and
+// the registry checks and places the bytes when the upload ends.
+func (p *pusher) pushDirect(ctx context.Context, b blobJob, loc string, body io.Reader) error {
+	var s directSession
+	if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&s); err != nil {
+		return fmt.Errorf("direct upload: bad answer from the registry: %w", err)
+	}
+	if s.PartSize <= 0 {
+		return fmt.Errorf("direct upload: the registry gave part size %d", s.PartSize)
+	}
+	u := &directUpload{p: p, b: b, loc: loc, size: b.desc.Size, psize: s.PartSize,
+		nparts:   int((b.desc.Size + s.PartSize - 1) / s.PartSize),
+		urls:     map[int]partURL{},
+		uploaded: map[int]int64{},
+	}
+	if s.MaxParts > 0 && u.nparts > s.MaxParts {
+		return fmt.Errorf("direct upload: %d parts of %d bytes, over the registry's %d", u.nparts, s.PartSize, s.MaxParts)
+	}
+	u.learn(s)
+	if err := u.sendParts(ctx); err != nil {
+		// End the upload: its parts are dropped (also when the push was
+		// interrupted, briefly).
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if r, derr := p.reg.do(dctx, http.MethodDelete, loc, nil, nil); derr == nil {
+			r.Body.Close()
+		}
+		cancel()
+		return err
+	}
+	if err := p.putDigest(ctx, b, loc, nil); err != nil {
+		return err
+	}
+	parts := "parts"
+	if u.nparts == 1 {
+		parts = "part"
+	}
+	b.prog.finish(fmt.Sprintf("pushed direct (%d %s)", u.nparts, parts))
+	return nil
+}
+
+// learn keeps the part URLs and the uploaded parts of s. The caller
+// holds u.mu, or is alone.
+func (u *directUpload) learn(s directSession) {
+	for _, pu := range s.Parts {
+		u.urls[pu.Number] = pu
+	}
+	for _, up := range s.Uploaded {
+		u.uploaded[up.Number] = up.Size
+	}
+}
+
+// partLen is the length of part i (from 1).
+func (u *directUpload) partLen(i int) int64 {
+	return min(u.psize, u.size-int64(i-1)*u.psize)
+}
+
+// sendParts sends every part, each at most p.opts.Jobs at a time: read
+// in place from a file, else read in turn from the stream into a buffer
+// of its own.
+func (u *directUpload) sendParts(ctx context.Context) error {
+	rc, err := u.b.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	ra, inPlace := rc.(io.ReaderAt)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	fail := func(err error) {
+		once.Do(func() { first = err; cancel() })
+	}
+	for i := 1; i <= u.nparts; i++ {
+		if err := u.p.acquire(ctx); err != nil {
+			fail(err)
+			break
+		}
+		n := u.partLen(i)
+		src, base := ra, int64(i-1)*u.psize
+		if !inPlace {
+			buf := make([]byte, n)
+			if _, err := io.ReadFull(rc, buf); err != nil {
+				u.p.release()
+				fail(fmt.Errorf("reading part %d: %w", i, err))
+				break
+			}
+			src, base = bytes.NewReader(buf), 0
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer u.p.release()
+			if err := u.sendPart(ctx, i, src, base, n); err != nil {
+				fail(err)
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// sendPart sends part i (n bytes of src from base) to its URL, again with
+// a fresh URL when it fails, unless the store turns out to hold it.
+func (u *directUpload) sendPart(ctx context.Context, i int, src io.ReaderAt, base, n int64) error {
+	var last error
+	for attempt := 0; attempt <= u.p.reg.retries; attempt++ {
+		if attempt > 0 {
+			if err := u.p.reg.pause(ctx, attempt); err != nil {
+				return err
+			}
+		}
+		url, done, err := u.partURL(ctx, i, attempt > 0)
+		if err != nil {
+			last = err
+			if !retriable(err) {
+				return err
+			}
+			continue
+		}
+		if done {
+			u.b.prog.add(n)
+			return nil
+		}
+		cr := &counter{r: io.NewSectionReader(src, base, n), prog: u.b.prog}
+		err = u.put(ctx, url, cr, n)
+		if err == nil {
+			return nil
+		}
+		u.b.prog.add(-cr.n)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		last = err
+		if attempt < u.p.reg.retries {
+			u.p.logf("%s: part %d failed (%v); sending it again", short(u.b.desc.Digest), i, err)
+		}
+	}
+	return fmt.Errorf("part %d: %w", i, last)
+}
+
+// put sends one part's bytes to its presigned URL.
+func (u *directUpload) put(ctx context.Context, url string, body io.Reader, n int64) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, body)
+	if err != nil {
+		return err
+	}
+	req.ContentLength = n
+	resp, err := u.p.reg.bare.Do(req)
+	if err != nil {
+		// The URL's query is its signature: a credential, kept out of
+		// messages.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			ue.URL, _, _ = strings.Cut(ue.URL, "?")
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("the object store answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+// partURL returns the URL of part i, asking the registry for the next
+// URLs when it has none that lasts a while, or when fresh; done when the
+// store already holds the part.
+func (u *directUpload) partURL(ctx context.Context, i int, fresh bool) (url string, done bool, err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if size, ok := u.uploaded[i]; ok && size == u.partLen(i) {
+		return "", true, nil
+	}
+	if pu, ok := u.urls[i]; ok && !fresh && (pu.Expires.IsZero() || time.Until(pu.Expires) > time.Minute) {
+		return pu.URL, false, nil
+	}
+	last := min(i+urlsPerRequest-1, u.nparts)
+	resp, err := u.p.reg.send(ctx, request{method: http.MethodGet, loc: u.loc,
+		header: http.Header{"Pier-Upload-Parts": {fmt.Sprintf("%d-%d", i, last)}}}, http.StatusOK)
+	if err != nil {
+		return "", false, fmt.Errorf("part URLs %d-%d: %w", i, last, err)
+	}
+	defer resp.Body.Close()
+	var s directSession
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&s); err != nil {
+		return "", false, fmt.Errorf("part URLs %d-%d: bad answer from the registry: %w", i, last, err)
+	}
+	u.learn(s)
+	if size, ok := u.uploaded[i]; ok && size == u.partLen(i) {
+		return "", true, nil
+	}
+	pu, ok := u.urls[i]
+	if !ok {
+		return "", false, fmt.Errorf("the registry gave no URL for part %d", i)
+	}
+	return pu.URL, false, nil
+}

@@ -1,0 +1,428 @@
+package awsstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/pier-registry/pier/internal/store"
+)
+
+// Commit makes the bytes recorded in state the blob d. A blob that exists
+// is left as it is. Without parts, one staged chunk is copied into place
+// (one CopyObject) and several are read, checked and written (a GetObject
+// each, one PutObject). With parts, the staging is listed (one
+// ListObjectsV2 per 1,000 objects) and the parts of the state found by
+// their chain; a multipart upload of Commit's own at assembledKey is
+// made of them (CreateMultipartUpload, an UploadPartCopy per part, in
+// parallel, and one for a tail of one chunk, or an UploadPart of the tail
+// read back) and completed, S3 checking every part's checksum; it is then
+// copied into place (one CopyObject, or parallel UploadPartCopy for large
+// blobs) within CopyBudget; past the budget the copy goes on in the
+// background and Commit returns the assembled key as the blob's location.
+// The staging is deleted (one DeleteObjects per 1,000 objects).
+func (b *Blobs) Commit(ctx context.Context, id string, state []byte, d digest.Digest) (string, error) {
+	if err := checkID(id); err != nil {
+		return "", err
+	}
+	st, err := decodeState(id, state)
+	if err != nil {
+		return "", err
+	}
+	key := blobKey(d)
+	if st.Parts == 0 {
+		switch {
+		case len(st.Tail) == 1:
+			err = b.copy(ctx, tailPrefix(id)+st.Tail[0].Name, key)
+		default:
+			var body []byte
+			if body, err = b.readTail(ctx, id, st.Tail, 0); err == nil {
+				err = b.putObject(ctx, key, body, true)
+			}
+		}
+		if err != nil {
+			return b.commitLost(ctx, id, d, err)
+		}
+		b.deleteKeys(ctx, tailKeys(id, st.Tail))
+		return "", nil
+	}
+
+	if _, err := b.Stat(ctx, d); err == nil {
+		b.dropStaging(ctx, id)
+		return "", nil
+	}
+	parts, staging, err := b.chainParts(ctx, id, st)
+	if err != nil {
+		return b.commitLost(ctx, id, d, err)
+	}
+	assembled := assembledKey(id, randomHex()[:16])
+	if err := b.assemble(ctx, id, assembled, st, parts); err != nil {
+		return b.commitLost(ctx, id, d, err)
+	}
+	b.deleteKeys(ctx, staging)
+	moved, err := b.moveWithin(ctx, assembled, key, st.size())
+	if err != nil {
+		return "", fmt.Errorf("commit upload %s: %w", id, lostToRacer(err))
+	}
+	if moved {
+		return "", nil
+	}
+	return assembled, nil
+}
+
+// chainParts lists the staging of upload id and returns the keys of the
+// parts that state st records, in order, and every staged key. A part
+// that is not there (the staging was deleted by a concurrent Commit or
+// Abort) is store.ErrNotFound.
+func (b *Blobs) chainParts(ctx context.Context, id string, st uploadState) ([]part, []string, error) {
+	type stagedPart struct {
+		key  string
+		n    int32
+		prev []byte
+		sum  []byte
+	}
+	byChain := map[string]stagedPart{}
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: aws.String(stagingPrefix(id))})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("list staging of upload %s: %w", id, err)
+		}
+		for _, o := range page.Contents {
+			key := aws.ToString(o.Key)
+			keys = append(keys, key)
+			var s stagedPart
+			var prev, sum string
+			if name, ok := strings.CutPrefix(key, partPrefix(id)); ok {
+				fields := strings.Split(name, "-")
+				if len(fields) != 3 {
+					continue
+				}
+				n, err := strconv.ParseInt(fields[0], 10, 32)
+				prev, sum = fields[1], fields[2]
+				s.prev, _ = hex.DecodeString(prev)
+				s.sum, _ = hex.DecodeString(sum)
+				if err != nil || len(s.sum) != sha256.Size {
+					continue
+				}
+				s.key, s.n = key, int32(n)
+				byChain[string(nextChain(s.prev, s.sum))] = s
+			}
+		}
+	}
+	parts := make([]part, st.Parts)
+	chain := st.Chain
+	for i := st.Parts; i > 0; i-- {
+		s, ok := byChain[string(chain)]
+		if !ok || s.n != i {
+			return nil, nil, fmt.Errorf("upload %s: part %d is not staged: %w", id, i, store.ErrNotFound)
+		}
+		parts[i-1] = part{N: i, ETag: s.key, SHA256: base64.StdEncoding.EncodeToString(s.sum)}
+		chain = s.prev
+	}
+	if len(chain) != 0 {
+		return nil, nil, fmt.Errorf("upload %s: the parts do not chain: %w", id, store.ErrConflict)
+	}
+	return parts, keys, nil
+}
+
+// assemble completes a multipart upload at key of the staged parts
+// (their keys in ETag) and the tail of st.
+func (b *Blobs) assemble(ctx context.Context, id, key string, st uploadState, parts []part) error {
+	out, err := b.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket: &b.bucket, Key: &key, ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+	})
+	if err != nil {
+		return fmt.Errorf("assemble upload %s: %w", id, err)
+	}
+	mpu := aws.ToString(out.UploadId)
+	if len(st.Tail) == 1 {
+		t := st.Tail[0]
+		parts = append(parts, part{N: st.Parts + 1, ETag: tailPrefix(id) + t.Name, SHA256: base64.StdEncoding.EncodeToString(t.SHA256)})
+	}
+	err = b.copyParts(ctx, key, mpu, parts)
+	if err == nil && len(st.Tail) > 1 {
+		var body []byte
+		if body, err = b.readTail(ctx, id, st.Tail, 0); err == nil {
+			var p part
+			p, err = b.uploadPart(ctx, key, mpu, st.Parts+1, body)
+			parts = append(parts, p)
+		}
+	}
+	if err == nil {
+		err = b.completeMultipart(ctx, key, mpu, parts)
+	}
+	if err != nil {
+		b.abortMultipart(key, mpu)
+		return fmt.Errorf("assemble upload %s: %w", id, err)
+	}
+	return nil
+}
+
+// copyParts copies each of parts (the source key in ETag, its SHA-256 in
+// SHA256) into multipart upload mpu of key as part N, 16 at a time, and
+// sets each part's ETag. A copy whose checksum is not the recorded one is
+// store.ErrConflict.
+func (b *Blobs) copyParts(ctx context.Context, key, mpu string, parts []part) error {
+	errs := make(chan error, len(parts))
+	sem := make(chan struct{}, 16)
+	for i := range parts {
+		go func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			p := &parts[i]
+			res, err := b.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+				Bucket: &b.bucket, Key: &key, UploadId: &mpu, PartNumber: aws.Int32(p.N),
+				CopySource: aws.String(b.bucket + "/" + p.ETag),
+			})
+			if err != nil {
+				errs <- fmt.Errorf("copy part %d: %w", p.N, notFound(err))
+				return
+			}
+			if cs := aws.ToString(res.CopyPartResult.ChecksumSHA256); cs != "" && cs != p.SHA256 {
+				errs <- fmt.Errorf("part %d has checksum %s, not %s: %w", p.N, cs, p.SHA256, store.ErrConflict)
+				return
+			}
+			p.ETag = aws.ToString(res.CopyPartResult.ETag)
+			errs <- nil
+		}()
+	}
+	var err error
+	for range parts {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// lostToRacer returns err as a store.ErrConflict when it says that
+// something an upload state records is gone: a staged object (deleted by a
+// concurrent Commit or Abort: the request built on a state that a racer
+// finished or canceled).
+func lostToRacer(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: the upload was finished or canceled by a concurrent request (%v)", store.ErrConflict, err)
+	}
+	return err
+}
+
+// commitLost answers a Commit of upload id as blob d that failed with
+// err. A concurrent Commit of the same upload (a replayed PUT) may have
+// made blob d meanwhile, and made this one fail (one HeadObject): then the
+// Commit is done. Otherwise err, a lost race (store.ErrConflict) when a
+// concurrent request consumed the upload's staging or changed it.
+func (b *Blobs) commitLost(ctx context.Context, id string, d digest.Digest, err error) (string, error) {
+	if _, serr := b.Stat(ctx, d); serr == nil {
+		return "", nil
+	}
+	return "", fmt.Errorf("commit upload %s as %s: %w", id, d, lostToRacer(err))
+}
+
+// completeMultipart completes mpu with parts, giving S3 each part's
+// recorded checksum: S3 refuses to complete an upload whose parts changed.
+func (b *Blobs) completeMultipart(ctx context.Context, key, mpu string, parts []part) error {
+	cp := make([]types.CompletedPart, len(parts))
+	for i, p := range parts {
+		cp[i] = types.CompletedPart{PartNumber: aws.Int32(p.N), ETag: aws.String(p.ETag), ChecksumSHA256: aws.String(p.SHA256)}
+	}
+	_, err := b.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: &b.bucket, Key: &key, UploadId: &mpu,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: cp},
+	})
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "InvalidPart" || ae.ErrorCode() == "BadDigest") {
+		return fmt.Errorf("complete upload: parts changed since they were recorded (%v): %w", err, store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("complete upload: %w", err)
+	}
+	return nil
+}
+
+// abortMultipart aborts mpu, on a context of its own: it cleans up after
+// a request that may have been canceled.
+func (b *Blobs) abortMultipart(key, mpu string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &b.bucket, Key: &key, UploadId: &mpu})
+}
+
+// moveWithin copies src to dst and deletes src, waiting at most CopyBudget;
+// it reports whether the move finished in that time. A move still under
+// way goes on in the background (Wait waits for it), and keeps src. It
+// returns an error (store.ErrNotFound) only when src is gone and dst is
+// not there.
+func (b *Blobs) moveWithin(ctx context.Context, src, dst string, size int64) (bool, error) {
+	done := make(chan error, 1)
+	b.copies.Add(1)
+	go func() {
+		defer b.copies.Done()
+		// The copy outlives the request when it takes too long.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Minute)
+		defer cancel()
+		done <- b.copyLarge(cctx, src, dst, size)
+	}()
+	if b.opts.CopyBudget <= 0 {
+		return false, nil
+	}
+	timer := time.NewTimer(b.opts.CopyBudget)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			// A concurrent Commit of the same upload (a replayed PUT)
+			// may have moved src, or be moving it, so that this copy
+			// found src gone (one HeadObject): when dst is there, the
+			// move is done; when it is not, src is gone and must not
+			// become the blob's location: the error says so.
+			if _, herr := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: &dst}); herr != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return false, err
+				}
+				return false, nil
+			}
+		}
+		b.deleteKeys(ctx, []string{src})
+		return true, nil
+	case <-timer.C:
+		return false, nil
+	}
+}
+
+// copyPartSize is the size of the parts of a parallel copy.
+const copyPartSize = 256 << 20
+
+// copyLarge copies src (size bytes) to dst: one CopyObject up to
+// copyPartSize, else a multipart upload of parallel UploadPartCopy.
+func (b *Blobs) copyLarge(ctx context.Context, src, dst string, size int64) error {
+	if size <= copyPartSize {
+		return b.copy(ctx, src, dst)
+	}
+	partSize := max(int64(copyPartSize), (size+maxParts-1)/maxParts)
+	out, err := b.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket: &b.bucket, Key: &dst, ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+	})
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	mpu := aws.ToString(out.UploadId)
+	count := int((size + partSize - 1) / partSize)
+	parts := make([]part, count)
+	errs := make(chan error, count)
+	sem := make(chan struct{}, 8)
+	for i := range count {
+		go func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			first := int64(i) * partSize
+			last := min(first+partSize, size) - 1
+			res, err := b.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+				Bucket: &b.bucket, Key: &dst, UploadId: &mpu, PartNumber: aws.Int32(int32(i + 1)),
+				CopySource:      aws.String(b.bucket + "/" + src),
+				CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", first, last)),
+			})
+			if err == nil {
+				parts[i] = part{N: int32(i + 1), ETag: aws.ToString(res.CopyPartResult.ETag), SHA256: aws.ToString(res.CopyPartResult.ChecksumSHA256)}
+			}
+			errs <- err
+		}()
+	}
+	for range count {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
+	}
+	if err == nil {
+		err = b.completeMultipart(ctx, dst, mpu, parts)
+	}
+	if err != nil {
+		b.abortMultipart(dst, mpu)
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	return nil
+}
+
+// copy copies object src to dst (server side) unless dst exists.
+func (b *Blobs) copy(ctx context.Context, src, dst string) error {
+	_, err := b.client.CopyObject(ctx, &s3.CopyObjectInput{
+		Bucket: &b.bucket, Key: &dst, CopySource: aws.String(b.bucket + "/" + src),
+		IfNoneMatch: aws.String("*"),
+	})
+	if err != nil && !isPreconditionFailed(err) {
+		return fmt.Errorf("copy %s: %w", src, notFound(err))
+	}
+	return nil
+}
+
+// Abort drops upload id: everything it staged (those of state, and any
+// that racing requests left), found by a listing.
+func (b *Blobs) Abort(ctx context.Context, id string, state []byte) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	if _, ok := b.Direct(state); ok {
+		return b.abortDirect(ctx, id, state)
+	}
+	if _, err := decodeState(id, state); err != nil {
+		return err
+	}
+	if err := b.dropStaging(ctx, id); err != nil {
+		return fmt.Errorf("abort upload %s: %w", id, err)
+	}
+	return nil
+}
+
+// dropStaging deletes everything staged for upload id (a listing, and a
+// DeleteObjects per 1,000 objects).
+func (b *Blobs) dropStaging(ctx context.Context, id string) error {
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: aws.String(stagingPrefix(id))})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	b.deleteKeys(ctx, keys)
+	return nil
+}
+
+func tailKeys(id string, tail []staged) []string {
+	keys := make([]string, len(tail))
+	for i, t := range tail {
+		keys[i] = tailPrefix(id) + t.Name
+	}
+	return keys
+}
+
+// deleteKeys deletes keys, 1000 per DeleteObjects. It is cleanup: an
+// error leaves staging for the bucket's lifecycle rule to expire.
+func (b *Blobs) deleteKeys(ctx context.Context, keys []string) {
+	ctx = context.WithoutCancel(ctx)
+	for len(keys) > 0 {
+		batch := keys[:min(len(keys), 1000)]
+		keys = keys[len(batch):]
+		ids := make([]types.ObjectIdentifier, len(batch))
+		for i, k := range batch {
+			ids[i] = types.ObjectIdentifier{Key: aws.String(k)}
+		}
+		b.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &b.bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
+	}
+}
