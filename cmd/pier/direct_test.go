@@ -107,7 +107,8 @@ func TestDirectUploadOffered(t *testing.T) {
 
 // With auth on, only the identity that started a direct upload gets its
 // part URLs, finishes it or cancels it; another one, even with push on the
-// repository, gets 404 BLOB_UPLOAD_UNKNOWN.
+// repository, gets 404 BLOB_UPLOAD_UNKNOWN. With --copy-budget 0s the
+// owner's finish answers 202, then 201 to the same PUT.
 func TestAWSDirectUploadOwner(t *testing.T) {
 	backend := awsBackendFlags(t)
 	secret := map[string]string{}
@@ -117,7 +118,7 @@ func TestAWSDirectUploadOwner(t *testing.T) {
 		secret[user] = base64.RawURLEncoding.EncodeToString(pw)
 		mustAdmin(t, backend, secret[user]+"\n", "user", "add", user, "--password-stdin", "--grant", "shared/*=pull,push")
 	}
-	s := startServer(t, t.TempDir(), append(backend, "--auth", "token", "--auth-key-file", filepath.Join(t.TempDir(), "auth.key"))...)
+	s := startServer(t, t.TempDir(), append(backend, "--auth", "token", "--auth-key-file", filepath.Join(t.TempDir(), "auth.key"), "--copy-budget", "0s")...)
 	as := func(user string) []string {
 		return []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+secret[user]))}
 	}
@@ -148,8 +149,19 @@ func TestAWSDirectUploadOwner(t *testing.T) {
 	if json.Unmarshal(body, &p); resp.StatusCode != http.StatusOK || len(p.Parts) != 2 || len(p.Uploaded) != 1 {
 		t.Fatalf("alice GETs parts 1-2: %s %s", resp.Status, body)
 	}
-	if resp, body := do(t, http.MethodPut, s.url(loc+"?digest="+d), headerMap(as("alice")), nil); resp.StatusCode != http.StatusCreated {
-		t.Fatalf("alice finishes: %s %s", resp.Status, body)
+	resp, body = do(t, http.MethodPut, s.url(loc+"?digest="+d), headerMap(as("alice")), nil)
+	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("alice finishes with a budget of 0: %s %s, Retry-After %q; want 202", resp.Status, body, resp.Header.Get("Retry-After"))
+	}
+	for deadline := time.Now().Add(20 * time.Second); resp.StatusCode == http.StatusAccepted && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		resp, body = do(t, http.MethodPut, s.url(loc+"?digest="+d), headerMap(as("alice")), nil)
+	}
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("alice finishes again: %s %s", resp.Status, body)
+	}
+	if resp, _ := do(t, http.MethodHead, s.url("/v2/shared/app/blobs/"+d), headerMap(as("bob")), nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("HEAD of the blob: %s", resp.Status)
 	}
 }
 
