@@ -61,7 +61,11 @@ PIER_BACKEND=aws PIER_BUCKET=${PIER_BUCKET:-pier-local} PIER_TABLE_PREFIX=${PIER
 	"$rie" --runtime-interface-emulator-address "127.0.0.1:$rie_port" --runtime-api-address "127.0.0.1:$api_port" \
 	"$state/bootstrap" >"$state/rie.log" 2>&1 &
 pids+=($!)
-"$state/pier" gateway --kind "$kind" --addr "$addr" \
+# A REST API's gate (template.yaml) leads to the token endpoint: with auth
+# on, as in AWS.
+gate=()
+if [ "$kind" = rest ] && [ "${PIER_AUTH:-none}" = token ]; then gate=(--gate); fi
+"$state/pier" gateway --kind "$kind" --addr "$addr" "${gate[@]}" \
 	--invoke "http://127.0.0.1:$rie_port/2015-03-31/functions/function/invocations" >"$state/gateway.log" 2>&1 &
 pids+=($!)
 
@@ -71,6 +75,11 @@ if ! "$top/scripts/wait-http.sh" "http://$addr/v2/" "${pids[1]}"; then
 	exit 1
 fi
 echo "Pier on Lambda (RIE, front door: $kind) at http://$addr/v2/ (logs in $state)"
+if [ "${PIER_AUTH:-none}" = none ]; then
+	echo "auth is off: anyone may pull, push and delete (PIER_AUTH=token make local-api turns it on)"
+else
+	echo "auth is on; to add a user, in another shell: ${envfile:+. $envfile; }$state/pier user add NAME --grant '*=pull,push' --backend aws --bucket ${PIER_BUCKET:-pier-local} --table-prefix ${PIER_TABLE_PREFIX:-pier-local-}"
+fi
 wait -n "${pids[@]}" || true
 echo "local-api: a process ended; stopping" >&2
 exit 1

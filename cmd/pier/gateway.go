@@ -21,6 +21,7 @@ func gateway(args []string) error {
 	kind := fs.String("kind", envOr("PIER_LOCAL_API_KIND", "http"), "front door: http (HTTP API, payload 2.0), rest (REST API, payload 1.0) or url (Lambda function URL, payload 2.0) (env PIER_LOCAL_API_KIND)")
 	addr := fs.String("addr", envOr("PIER_LOCAL_API_ADDR", "127.0.0.1:9000"), "address to listen on (env PIER_LOCAL_API_ADDR)")
 	invoke := fs.String("invoke", "", "the RIE's invocation URL, http://HOST:PORT/2015-03-31/functions/function/invocations")
+	gate := fs.Bool("gate", false, "rest only: the template's gate (a Lambda authorizer that answers requests without Authorization with a 401 and the Bearer challenge); for a function with auth on")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -34,7 +35,7 @@ func gateway(args []string) error {
 		return errors.New("--invoke is required")
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	front := &localapi.Front{Kind: localapi.Kind(*kind), InvokeURL: *invoke, Log: log}
+	front := &localapi.Front{Kind: localapi.Kind(*kind), InvokeURL: *invoke, Log: log, Gate: *gate}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err

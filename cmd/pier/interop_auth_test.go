@@ -60,8 +60,10 @@ func startAuthPath(t *testing.T, p *pierPath) *authPath {
 	var backend []string
 	data := t.TempDir()
 	kind := "http"
-	if strings.HasSuffix(p.name, "-rest") {
-		kind = "rest"
+	for _, k := range []string{"rest", "url"} {
+		if strings.HasSuffix(p.name, "-"+k) {
+			kind = k
+		}
 	}
 	bucket, prefix := "auth-"+kind+"-"+suffix, "auth-"+kind+"-"+suffix+"-"
 	if p.lambda {
@@ -355,6 +357,16 @@ func checkTokenFlow(t *testing.T, r *result, host string) string {
 func interopAuth(t *testing.T, p *pierPath) {
 	a := startAuthPath(t, p)
 	im := newAuthImage(t)
+	// refusedSays is what a refusal's output may say. Behind a REST API a
+	// 401 of Pier's own (a token without the right) loses its challenge,
+	// which AWS renames X-Amzn-Remapped-WWW-Authenticate (the gate's 401
+	// keeps it: internal/localapi's gate.go); regctl then says so.
+	refusedSays := func(words ...string) []string {
+		if p.name == "lambda-rest" {
+			return append(words, "empty challenge header")
+		}
+		return words
+	}
 	repo := func(client string) string { return "auth/" + client + "/app" }
 
 	// Without a login: every push is refused with a 401, and nothing lands.
@@ -363,7 +375,7 @@ func interopAuth(t *testing.T, p *pierPath) {
 	var anonRepos []string
 	for _, cl := range authClients {
 		r := anon.fails(t, cl.name, cl.push(a.ref("auth/anonymous/"+cl.name+":v1"))...)
-		refused(t, r, "401", "unauthorized")
+		refused(t, r, refusedSays("401", "unauthorized")...)
 		anonRepos = append(anonRepos, "auth/anonymous/"+cl.name)
 	}
 	a.checkNothingLanded(t, "auth/anonymous/", anonRepos...)
@@ -386,7 +398,7 @@ func interopAuth(t *testing.T, p *pierPath) {
 	// Without a login, the private repositories cannot be pulled.
 	for _, cl := range authClients {
 		r := anon.fails(t, cl.name, cl.pull(a.ref(repo(cl.name)+":v1"))...)
-		outputSays(t, r, "401", "unauthorized")
+		outputSays(t, r, refusedSays("401", "unauthorized")...)
 	}
 
 	// A public repository: anyone pulls it, no one pushes to it without
@@ -406,7 +418,7 @@ func interopAuth(t *testing.T, p *pierPath) {
 		r.errorf(t, "the public manifest reads back differently:\n%s\n%s", r.stdout, im.manifest)
 	}
 	r = anon.fails(t, "crane", "push", "--insecure", "image", a.ref("public/anonymous:v1"))
-	refused(t, r, "401", "unauthorized")
+	refused(t, r, refusedSays("401", "unauthorized")...)
 	a.checkNothingLanded(t, "public/anonymous", "public/anonymous")
 
 	// The robot token, with crane and regctl: it pushes under auth/robot/
@@ -420,7 +432,7 @@ func interopAuth(t *testing.T, p *pierPath) {
 		checkTokenFlow(t, r, a.host())
 		if name == "crane" {
 			r = c.fails(t, "crane", "push", "--insecure", "image", a.ref("auth/elsewhere:v1"))
-			refused(t, r, "401", "unauthorized", "denied")
+			refused(t, r, refusedSays("401", "unauthorized", "denied")...)
 		}
 	}
 	a.checkNothingLanded(t, "auth/elsewhere", "auth/elsewhere")
@@ -435,7 +447,7 @@ func interopAuth(t *testing.T, p *pierPath) {
 		pull := c.run(t, cl.name, cl.pull(a.ref(repo(cl.name)+":v1"))...)
 		cl.check(t, c, pull, im)
 		r := c.fails(t, cl.name, cl.push(a.ref("auth/reader/"+cl.name+":v1"))...)
-		refused(t, r, "denied", "unauthorized")
+		refused(t, r, refusedSays("denied", "unauthorized")...)
 		readerRepos = append(readerRepos, "auth/reader/"+cl.name)
 	}
 	a.checkNothingLanded(t, "auth/reader/", readerRepos...)

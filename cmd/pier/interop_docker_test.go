@@ -22,6 +22,7 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -265,13 +266,7 @@ func interopDocker(t *testing.T, d *dockerd, p *pierPath) {
 	im := newDockerImage(t, t.TempDir(), "docker-"+p.name, 64<<10)
 
 	// Without a login: refused, nothing lands.
-	anon := d.env(t, p.tools, a.front)
-	im.load(t, anon, a.ref("auth/anonymous/docker:v1"))
-	r := anon.fails(t, "docker", "push", a.ref("auth/anonymous/docker:v1"))
-	refused(t, r, "denied", "unauthorized")
-	showsReason(t, r, "push", "auth/anonymous/docker")
-	a.checkNothingLanded(t, "auth/anonymous/", "auth/anonymous/docker")
-	im.remove(t, anon)
+	a.dockerRefused(t, d.env(t, p.tools, a.front), im, "auth/anonymous/docker")
 
 	// alice logs in, pushes, and pulls back.
 	alice := d.env(t, p.tools, a.front)
@@ -289,44 +284,46 @@ func interopDocker(t *testing.T, d *dockerd, p *pierPath) {
 	_, robotDigest := im.push(t, ci, robotRef)
 	a.checkManifest(t, "auth/robot/docker", "v1", robotDigest)
 	im.pullBack(t, ci, robotRef, robotDigest)
-	im.load(t, ci, a.ref("auth/elsewhere/docker:v1"))
-	r = ci.fails(t, "docker", "push", a.ref("auth/elsewhere/docker:v1"))
-	refused(t, r, "denied", "unauthorized")
-	showsReason(t, r, "push", "auth/elsewhere/docker")
-	a.checkNothingLanded(t, "auth/elsewhere", "auth/elsewhere/docker")
-	im.remove(t, ci)
+	a.dockerRefused(t, ci, im, "auth/elsewhere/docker")
 
 	// reader pulls alice's image and may not push.
 	reader := d.env(t, p.tools, a.front)
 	a.dockerLogin(t, reader, "reader")
 	im.pullBack(t, reader, ref, digest)
-	im.load(t, reader, a.ref("auth/reader/docker:v1"))
-	r = reader.fails(t, "docker", "push", a.ref("auth/reader/docker:v1"))
-	refused(t, r, "denied", "unauthorized")
-	showsReason(t, r, "push", "auth/reader/docker")
-	a.checkNothingLanded(t, "auth/reader/", "auth/reader/docker")
-	im.remove(t, reader)
+	a.dockerRefused(t, reader, im, "auth/reader/docker")
 
 	// After docker logout, alice's private image cannot be pulled.
 	alice.run(t, "docker", "logout", a.host())
-	r = alice.fails(t, "docker", "pull", ref)
+	r := alice.fails(t, "docker", "pull", ref)
 	outputSays(t, r, "denied", "unauthorized")
 	showsReason(t, r, "pull", "auth/docker/app")
 }
 
+// dockerRefused checks that c's docker is refused a push of im to repo,
+// with Pier's reason, and that nothing landed.
+func (a *authPath) dockerRefused(t *testing.T, c *clientEnv, im dockerImage, repo string) {
+	t.Helper()
+	im.load(t, c, a.ref(repo+":v1"))
+	r := c.fails(t, "docker", "push", a.ref(repo+":v1"))
+	refused(t, r, "denied", "unauthorized")
+	showsReason(t, r, "push", repo)
+	a.checkNothingLanded(t, repo, repo)
+	im.remove(t, c)
+}
+
 // showsReason checks that Pier refused r's command with its reason, which
-// names the action and the repository, in the body of a 401 or 403; and
-// that docker shows that reason when the challenge carries it as
-// error_description. Without one, docker shows its own words for a
-// challenge with error="insufficient_scope" ("denied: requested access
-// to the resource is denied"), never the body's message.
+// names the action and the repository, in the body of a 401 or 403, and
+// that docker shows that reason. The one exception is docker's: for a
+// challenge with error="insufficient_scope" and no error_description,
+// docker shows its own words ("denied: requested access to the resource
+// is denied"), never the body's message.
 func showsReason(t *testing.T, r *result, action, repo string) {
 	t.Helper()
 	refusals := r.exchanges(func(e exchange) bool {
 		return !isTokenRequest(e) && (e.status == http.StatusUnauthorized || e.status == http.StatusForbidden)
 	})
 	var reason string
-	described := false
+	generic := false
 	for _, e := range refusals {
 		var body struct {
 			Errors []struct{ Code, Message string }
@@ -337,16 +334,17 @@ func showsReason(t *testing.T, r *result, action, repo string) {
 				reason = m.Message
 			}
 		}
-		described = described || strings.Contains(e.header.Get("WWW-Authenticate"), "error_description=")
+		c := e.header.Get("WWW-Authenticate")
+		generic = generic || strings.Contains(c, `error="insufficient_scope"`) && !strings.Contains(c, "error_description=")
 	}
 	switch {
 	case reason == "":
 		r.errorf(t, "no refusal (401 or 403) gave a reason naming %s and %s", action, repo)
-	case described:
-		outputSays(t, r, reason)
-	default:
+	case generic:
 		outputSays(t, r, "requested access to the resource is denied")
-		t.Logf("Pier's reason %q is in the 401's body; docker shows its own words, as the challenge has no error_description", reason)
+		t.Logf("Pier's reason %q is in the 401's body; docker shows its own words, as the challenge has error=insufficient_scope and no error_description", reason)
+	default:
+		outputSays(t, r, reason)
 	}
 }
 
@@ -355,13 +353,12 @@ func showsReason(t *testing.T, r *result, action, repo string) {
 // chunks the function advertises; docker sends it in one PATCH.
 const largeLayer = 60 << 20
 
-// interopDockerLarge pushes an image with a 60 MB layer through f and
-// pulls it back; a failure shows the exchanges of f and more.
-func interopDockerLarge(t *testing.T, d *dockerd, tools clients, f *front, name string, more ...*front) {
+// interopDockerLarge pushes an image with a 60 MB layer to repository
+// large/<name> of host with the docker of c, and pulls it back.
+func interopDockerLarge(t *testing.T, c *clientEnv, host, name string) {
 	t.Helper()
 	im := newDockerImage(t, t.TempDir(), name, largeLayer)
-	c := d.env(t, tools, append([]*front{f}, more...)...)
-	ref := f.host + "/large/" + name + ":v1"
+	ref := host + "/large/" + name + ":v1"
 	_, digest := im.push(t, c, ref)
 	im.pullBack(t, c, ref, digest)
 	im.remove(t, c)
@@ -371,30 +368,42 @@ func interopDockerLarge(t *testing.T, d *dockerd, tools clients, f *front, name 
 // (no request-size limit of its own).
 func interopDockerLargeServe(t *testing.T, d *dockerd, tools clients) {
 	s := awsServer(t)
-	interopDockerLarge(t, d, tools, startFront(t, "serve-aws", s.addr), "serve-aws")
+	f := startFront(t, "serve-aws", s.addr)
+	interopDockerLarge(t, d.env(t, tools, f), f.host, "serve-aws")
 }
 
-// interopDockerLargeLambda: the Lambda path with PIER_UPLOAD_URL set to a
-// second pier serve --backend aws on the same bucket, table and signing
-// key (the upload endpoint of infra/upload-endpoint). It runs once the
-// function sends uploads there: when the POST that starts an upload is
-// answered with an absolute Location on the endpoint's host.
+// interopDockerLargeLambda: the Lambda path, with auth on, with
+// PIER_UPLOAD_URL set to a second pier serve --backend aws on the same
+// bucket, table and signing key (the upload endpoint of
+// infra/upload-endpoint). docker logs in to the Lambda path only; the
+// layer goes to the endpoint, and no request over Lambda's 6 MB goes
+// through the function. It runs when the function sends uploads there:
+// when the POST that starts an upload is answered with an absolute
+// Location on the endpoint's host.
 func interopDockerLargeLambda(t *testing.T, d *dockerd, tools clients) {
 	flags := awsBackendFlags(t) // --backend aws --bucket B --table-prefix P --create-resources
 	key := filepath.Join(t.TempDir(), "auth.key")
-	upload := startServer(t, t.TempDir(), append(flags, "--auth-key-file", key)...)
+	const password = "large-layers-password"
+	mustAdmin(t, flags, password+"\n", "user", "add", "alice", "--password-stdin", "--grant", "large/*=pull,push")
+	upload := startServer(t, t.TempDir(), append(flags, "--auth", "token", "--auth-key-file", key)...)
 	uploadFront := startFront(t, "upload-endpoint", upload.addr)
-	lambda := startLocalAPI(t, "http", "PIER_BUCKET="+flags[3], "PIER_TABLE_PREFIX="+flags[5],
+	lambda := startLocalAPI(t, "http", "PIER_AUTH=token", "PIER_BUCKET="+flags[3], "PIER_TABLE_PREFIX="+flags[5],
 		"PIER_AUTH_KEY_FILE="+key, "PIER_UPLOAD_URL=http://"+uploadFront.host)
 
-	resp := call(t, http.MethodPost, lambda.url("/v2/large/probe/blobs/uploads/"), nil)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:"+password))
+	resp := call(t, http.MethodPost, lambda.url("/v2/large/probe/blobs/uploads/"), nil, "Authorization", basic)
 	loc, _ := url.Parse(resp.Header.Get("Location"))
 	if resp.StatusCode != http.StatusAccepted || loc == nil || !loc.IsAbs() || loc.Host != uploadFront.host {
 		t.Skipf("the Lambda path has no upload endpoint yet: with PIER_UPLOAD_URL=http://%s, POST /v2/<name>/blobs/uploads/ answered %s with Location %q (want 202 and an absolute Location on the endpoint's host)",
 			uploadFront.host, resp.Status, resp.Header.Get("Location"))
 	}
 	lambdaFront := startFront(t, "lambda", lambda.addr)
-	interopDockerLarge(t, d, tools, lambdaFront, "lambda-upload", uploadFront)
+	c := d.env(t, tools, lambdaFront, uploadFront)
+	r := c.exec(t, strings.NewReader(password+"\n"), "docker", "login", "-u", "alice", "--password-stdin", lambdaFront.host)
+	if r.err != nil {
+		r.fatalf(t, "docker login failed")
+	}
+	interopDockerLarge(t, c, lambdaFront.host, "lambda-upload")
 	var sent int64
 	for _, e := range uploadFront.since(0) {
 		sent += e.sent

@@ -5,8 +5,9 @@ package main
 // Pier runs: `pier serve` (embedded storage; path "serve") and the local
 // Lambda path (scripts/local-api.sh: the Lambda bootstrap under the Runtime
 // Interface Emulator behind the local API Gateway front, aws backend on
-// DynamoDB Local and versitygw), behind an HTTP API ("lambda") and a REST
-// API ("lambda-rest"). Every scenario runs on each path, as
+// DynamoDB Local and versitygw), behind an HTTP API ("lambda"), a REST
+// API ("lambda-rest") and a function URL ("lambda-url"). Every scenario
+// runs on each path, as
 // <path>/<scenario>; each step is checked by what it produced (bytes,
 // digests, listings), and a failure names the client, its full command,
 // its output and what the registry answered meanwhile.
@@ -42,14 +43,17 @@ func TestInterop(t *testing.T) {
 	serve := startServer(t, t.TempDir())
 	lambda := startLocalAPI(t, "http")
 	rest := startLocalAPI(t, "rest")
+	furl := startLocalAPI(t, "url")
 	t.Logf("registries up in %s", time.Since(start).Round(time.Millisecond))
 	paths := []*pierPath{
 		{name: "serve", inst: serve, front: startFront(t, "serve", serve.addr), tools: tools},
 		{name: "lambda", lambda: true, inst: lambda, front: startFront(t, "lambda", lambda.addr), tools: tools},
 		// The same function behind a REST API (payload 1.0).
 		{name: "lambda-rest", lambda: true, inst: rest, front: startFront(t, "lambda-rest", rest.addr), tools: tools},
+		// Behind a Lambda function URL (payload 2.0, no API Gateway).
+		{name: "lambda-url", lambda: true, inst: furl, front: startFront(t, "lambda-url", furl.addr), tools: tools},
 	}
-	paths[0].other, paths[1].other, paths[2].other = paths[1], paths[0], paths[0]
+	paths[0].other, paths[1].other, paths[2].other, paths[3].other = paths[1], paths[0], paths[0], paths[0]
 	for _, p := range paths {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()

@@ -38,7 +38,11 @@ func startLocalAPI(t *testing.T, kind string, env ...string) *instance {
 // quick, clear 413 — from the gateway beyond its limits, from Pier below
 // them — and the same layer pushed in chunks round-trips byte-exact.
 func TestLambdaPayloadLimit(t *testing.T) {
-	for _, kind := range []string{"http", "rest"} {
+	// What each front door answers beyond its limits: an HTTP API's fixed
+	// body, the REST API's gateway response, Lambda's own 413 before a
+	// function URL.
+	tooLarge := map[string]string{"http": "Request Entity Too Large", "rest": "SIZE_INVALID", "url": "Request must be smaller than"}
+	for _, kind := range []string{"http", "rest", "url"} {
 		t.Run(kind, func(t *testing.T) {
 			s := startLocalAPI(t, kind)
 			for _, tc := range []struct {
@@ -48,9 +52,9 @@ func TestLambdaPayloadLimit(t *testing.T) {
 				inBody string
 			}{
 				// Over API Gateway's 10 MiB.
-				{"12 MiB", 12 << 20, map[string]string{"http": "Request Entity Too Large", "rest": "SIZE_INVALID"}[kind]},
+				{"12 MiB", 12 << 20, tooLarge[kind]},
 				// Under 10 MiB, but over Lambda's 6 MB once base64-encoded.
-				{"5 MiB", 5 << 20, map[string]string{"http": "Request Entity Too Large", "rest": "SIZE_INVALID"}[kind]},
+				{"5 MiB", 5 << 20, tooLarge[kind]},
 				// Reaches Pier, which takes at most 4 MiB in one request,
 				// and says what to do.
 				{"4 MiB + 1 KiB", 4<<20 + 1024, "push with `pier push`"},

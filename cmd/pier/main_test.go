@@ -63,6 +63,13 @@ func (s *instance) logSnapshot() string { return s.log.String() }
 // and extra flags, and waits until it answers /v2/.
 func startServer(t *testing.T, data string, flags ...string) *instance {
 	t.Helper()
+	return startServerCmd(t, nil, data, flags...)
+}
+
+// startServerCmd is startServer with setup, when not nil, called on the
+// command before it starts (to set its environment, say).
+func startServerCmd(t *testing.T, setup func(*exec.Cmd), data string, flags ...string) *instance {
+	t.Helper()
 	addr := freeAddr(t)
 	args := append([]string{"serve", "--addr", addr, "--data", data}, flags...)
 	if !slices.ContainsFunc(flags, func(f string) bool { return strings.HasPrefix(f, "--auth") }) {
@@ -74,7 +81,11 @@ func startServer(t *testing.T, data string, flags ...string) *instance {
 	if i := slices.Index(flags, "--auth"); i >= 0 && i+1 < len(flags) && flags[i+1] == "token" || slices.Contains(flags, "--auth=token") {
 		ready = http.StatusUnauthorized
 	}
-	return launch(t, exec.Command(pierBinary(t), args...), addr, "pier serve", os.Kill, 20*time.Second, func(s *instance) bool {
+	cmd := exec.Command(pierBinary(t), args...)
+	if setup != nil {
+		setup(cmd)
+	}
+	return launch(t, cmd, addr, "pier serve", os.Kill, 20*time.Second, func(s *instance) bool {
 		resp, err := http.Get(s.url("/v2/"))
 		if err != nil {
 			return false

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -86,10 +87,16 @@ func pushCommand(args []string, copy bool) error {
 	if f.quiet {
 		progress = nil
 	}
+	// Where uploads under way are kept, for the next push to continue.
+	var stateDir string
+	if dir, err := os.UserCacheDir(); err == nil {
+		stateDir = filepath.Join(dir, "pier", "uploads")
+	}
 	start := time.Now()
 	res, err := push.Push(ctx, src, dest, push.Options{
 		Jobs: f.jobs, Direct: f.direct, DirectMin: f.directMin, ChunkSize: f.chunkSize,
 		FinishWait: 10 * time.Minute, Transport: transport, Progress: progress, Retries: f.retries,
+		StateDir: stateDir,
 	})
 	if err != nil {
 		return fmt.Errorf("%s to %s: %w", cmd, dest, err)
@@ -131,7 +138,9 @@ Credentials are docker's: ~/.docker/config.json ($DOCKER_CONFIG) and its
 credential helpers (docker login). Blobs the repository holds are not sent;
 the others go up in parallel, by direct-to-S3 uploads when the registry
 offers them (Pier on AWS), else by standard uploads in chunks within the
-registry's OCI-Chunk-Max-Length; a failed chunk or part is resumed. The
+registry's OCI-Chunk-Max-Length; a failed chunk or part is resumed, and
+an upload a push could not finish is continued by the next push of the
+blob to the repository (state in ~/.cache/pier/uploads). The
 pushed reference with its digest is printed on standard output; progress
 goes to standard error.
 

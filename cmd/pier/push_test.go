@@ -145,6 +145,44 @@ func TestPushChunked(t *testing.T) {
 	}
 }
 
+// A push that fails mid-blob leaves the upload where it stands; the next
+// push of the blob to the repository continues it from the registry's
+// Range instead of sending it all again.
+func TestPushContinuesAnEarlierPush(t *testing.T) {
+	s := startServer(t, t.TempDir(), "--chunk-min-length", "65536", "--chunk-max-length", "1048576")
+	f := startFront(t, "continue", s.addr)
+	home := pushHome(t, nil)
+	dir := t.TempDir()
+	want := imageContent(t, rawImage(t, dir, "v1", 4<<20))
+	dest := f.host + "/continue/app:v1"
+	args := []string{"push", "--retries", "0", "--jobs", "1", "oci:" + dir + ":v1", dest}
+
+	// The third chunk is cut off, and with --retries 0 the push fails.
+	f.arm("cut", 2, func(r *http.Request) bool { return r.Method == http.MethodPatch })
+	if r := runPush(t, home, args...); r.err == nil || !strings.Contains(r.stderr, "chunk 2097152-3145727") {
+		t.Fatalf("push with a chunk cut off: %v\n%s\nwant a failure naming the chunk", r.err, r.stderr)
+	}
+	m := f.mark()
+	r := mustPush(t, home, dest, want.root, args...)
+	checkPulled(t, s.url(""), "continue/app", "v1", want)
+	var posts int
+	var patched int64
+	for _, e := range f.since(m) {
+		if e.method == http.MethodPost {
+			posts++
+		}
+		if e.method == http.MethodPatch {
+			patched += e.sent
+		}
+	}
+	// The layer's upload is continued: no new upload, only the bytes from
+	// the end of the first two chunks on (the config went in the first
+	// push).
+	if posts != 0 || patched > 2<<20+1<<19 || !strings.Contains(r.stderr, "continuing the upload of an earlier push at byte") {
+		t.Errorf("the second push started %d uploads (want none), sent %d bytes in chunks (want at most the last 2.5 MiB):\n%s\n%s", posts, patched, r.stderr, exchanges(f.since(m)))
+	}
+}
+
 // exchanges lists a front's log, one exchange a line.
 func exchanges(log []exchange) string {
 	var b strings.Builder
@@ -210,17 +248,23 @@ func TestPushAuth(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		creds map[string]string
-		want  string
+		want  []string // pieces of the message
 	}{
-		{"no credentials", nil, "401 Unauthorized: log in (docker login " + s.addr + ") as an identity that may pull and push auth/refused"},
-		{"a user who may only pull", map[string]string{s.addr: "reader:" + secrets["reader"]}, "UNAUTHORIZED: the token does not allow push on auth/refused"},
-		{"a wrong password", map[string]string{s.addr: "alice:wrong"}, "UNAUTHORIZED: authentication failed"},
+		{"no credentials", nil, []string{"HEAD ", "401 Unauthorized: log in (docker login " + s.addr + ") as an identity that may pull and push auth/refused"}},
+		// The registry's OCI error, as it says it.
+		{"a user who may only pull", map[string]string{s.addr: "reader:" + secrets["reader"]}, []string{"POST ", "/v2/auth/refused/blobs/uploads/: UNAUTHORIZED: ", "push", "auth/refused"}},
+		{"a wrong password", map[string]string{s.addr: "alice:wrong"}, []string{"log in to " + s.addr, "UNAUTHORIZED: authentication failed"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			other := s.addr + "/auth/refused:v1"
 			r := runPush(t, pushHome(t, tc.creds), "push", "oci:"+dir+":v1", other)
-			if r.err == nil || !strings.Contains(r.stderr, tc.want) {
-				t.Errorf("push: %v\n%s\nwant a failure saying %s", r.err, r.stderr, tc.want)
+			if r.err == nil {
+				t.Errorf("push: succeeded\n%s", r.stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("push: %v\n%s\nwant a failure saying %q", r.err, r.stderr, w)
+				}
 			}
 			resp, _ := httpGet(t, s.url("/v2/auth/refused/manifests/v1"), "Authorization", "Basic "+basicAuth("alice", secrets["alice"]))
 			if resp.StatusCode != http.StatusNotFound {

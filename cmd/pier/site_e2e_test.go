@@ -145,7 +145,7 @@ func (s *siteRegistry) pushSites(t *testing.T) {
 	www := filepath.Join(dir, "www")
 	files := []string{"index.html:text/html", "page2.html:text/html", "style.css:text/css", "logo.png:image/png"}
 	s.orasPush(t, oras, www, "public/files:v1", files...)
-	s.orasPush(t, oras, dir, "public/dir:v1", "www")
+	s.orasPush(t, oras, dir, "public/dir:v1", "./www") // as the README shows it
 	s.orasPush(t, oras, www, "private/files:v1", files...)
 }
 
@@ -369,7 +369,8 @@ func TestSitesAWSRequests(t *testing.T) {
 		}
 	}
 
-	// A large file, a layer or unpacked, is a redirect to S3.
+	// A large file, a layer or unpacked, is a redirect to S3; a HEAD of
+	// it is answered by Pier, with no request to S3.
 	for _, base := range []string{"/sites/counts/files/@v1/", "/sites/counts/big/@v1/"} {
 		resp := call(t, "GET", s.url(base+"big.bin"), nil)
 		loc := resp.Header.Get("Location")
@@ -379,6 +380,10 @@ func TestSitesAWSRequests(t *testing.T) {
 		}
 		if resp, body := httpGet(t, loc); resp.StatusCode != http.StatusOK || !bytes.Equal(body, big) {
 			t.Errorf("GET %sbig.bin from S3: %s, %d bytes; want the file's %d", base, resp.Status, len(body), len(big))
+		}
+		head := call(t, "HEAD", s.url(base+"big.bin"), nil)
+		if s3, _, _ := s.backendRequests(t, head.Header.Get("X-Request-Id")); head.StatusCode != http.StatusOK || head.ContentLength != int64(len(big)) || s3 != 0 {
+			t.Errorf("HEAD %sbig.bin: %s, Content-Length %d, %d S3 requests; want 200, %d, none", base, head.Status, head.ContentLength, s3, len(big))
 		}
 	}
 }

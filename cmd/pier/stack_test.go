@@ -144,7 +144,7 @@ func TestServeStack(t *testing.T) {
 	direct := startServer(t, t.TempDir(), flags[:6]...)
 	blob := make([]byte, 70<<10)
 	rand.Read(blob)
-	noAuth := startServer(t, t.TempDir(), "--backend", "aws", "--stack", "pier-ci", "--auth", "none")
+	noAuth := startServer(t, t.TempDir(), "--backend", "aws", "--stack", "pier-ci", "--auth", "none", "--chunk-min-length", "0")
 	d := pushChunked(t, noAuth, "stack/app", blob, 32<<10)
 	if got := pullRedirected(t, direct, "stack/app", d); !bytes.Equal(got, blob) {
 		t.Errorf("the blob pushed through --stack reads back from --bucket %s --table-prefix %s as %d bytes, want the %d pushed", bucket, prefix, len(got), len(blob))

@@ -357,6 +357,9 @@ func TestBasePath(t *testing.T) {
 			wantPath: "/v2/", wantLocation: "/beta/v2/r/blobs/uploads/1", wantLink: `</beta/v2/r/tags/list?last=b&n=1>; rel="next"`},
 		{name: "HTTP API, custom domain with base path", path: "/oci/v2", stage: "$default", domain: "registry.example.com",
 			wantPath: "/v2", wantLocation: "/oci/v2/r/blobs/uploads/1", wantLink: `</oci/v2/r/tags/list?last=b&n=1>; rel="next"`},
+		// A function URL's event: payload 2.0, stage $default, its own host.
+		{name: "function URL", path: "/v2/r/blobs/uploads/", stage: "$default", domain: "abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws",
+			wantPath: "/v2/r/blobs/uploads/", wantLocation: "/v2/r/blobs/uploads/1", wantLink: link},
 		{name: "a repository named v2 is not a base path", path: "/v2/v2/manifests/latest", stage: "$default", domain: executeAPI,
 			wantPath: "/v2/v2/manifests/latest", wantLocation: "/v2/r/blobs/uploads/1", wantLink: link},
 		{name: "no network-path base", path: "//evil.example/v2/", stage: "$default", domain: executeAPI,

@@ -8,6 +8,13 @@ import (
 	"time"
 )
 
+// parse is Parse of the flags args with the environment env.
+func parse(env map[string]string, args []string) (Config, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return Parse(fs, args, func(k string) string { return env[k] })
+}
+
 func TestBlobLinkCache(t *testing.T) {
 	for _, tt := range []struct {
 		env     map[string]string
@@ -23,9 +30,7 @@ func TestBlobLinkCache(t *testing.T) {
 		{args: []string{"--blob-link-cache-entries=-1"}, err: "blob link cache"},
 		{env: map[string]string{"PIER_BLOB_LINK_CACHE_TTL": "5"}, err: "PIER_BLOB_LINK_CACHE_TTL"},
 	} {
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		c, err := Parse(fs, tt.args, func(k string) string { return tt.env[k] })
+		c, err := parse(tt.env, tt.args)
 		switch {
 		case tt.err != "":
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
@@ -52,9 +57,7 @@ func TestStack(t *testing.T) {
 		{args: []string{"--stack", "pier-prod"}, err: "--stack needs --backend aws"},
 		{args: []string{"--backend", "aws", "--stack", "pier-prod", "--bucket", "b"}, err: "give one or the other"},
 	} {
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		c, err := Parse(fs, tt.args, func(k string) string { return tt.env[k] })
+		c, err := parse(tt.env, tt.args)
 		switch {
 		case tt.err != "":
 			if err == nil || !strings.Contains(err.Error(), tt.err) {

@@ -48,6 +48,23 @@ func newServer(t *testing.T, opts registry.Options) *server {
 // and returns it with its metadata store.
 func newServerWith(t *testing.T, opts registry.Options, newAuth func(*local.Metadata) *httpapi.Auth) (*server, *local.Metadata) {
 	t.Helper()
+	dir, blobs, meta := openStores(t)
+	var a *httpapi.Auth
+	if newAuth != nil {
+		a = newAuth(meta)
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	reg := registry.New(blobs, meta, opts)
+	sites := site.New(reg, blobs, meta, site.Options{Logger: log})
+	ts := httptest.NewServer(httpapi.New(reg, httpapi.Options{Logger: log, Auth: a, Sites: sites}))
+	t.Cleanup(ts.Close) // runs before meta.Close: cleanups are last in, first out
+	return &server{url: ts.URL, dir: dir, client: ts.Client()}, meta
+}
+
+// openStores opens the embedded backend's stores in a fresh data
+// directory, which it returns with them; the test's end closes them.
+func openStores(t *testing.T) (string, *local.Blobs, *local.Metadata) {
+	t.Helper()
 	dir := t.TempDir()
 	blobs, err := local.OpenBlobs(dir)
 	if err != nil {
@@ -62,16 +79,7 @@ func newServerWith(t *testing.T, opts registry.Options, newAuth func(*local.Meta
 			t.Error(err)
 		}
 	})
-	var a *httpapi.Auth
-	if newAuth != nil {
-		a = newAuth(meta)
-	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	reg := registry.New(blobs, meta, opts)
-	sites := site.New(reg, blobs, meta, site.Options{Logger: log})
-	ts := httptest.NewServer(httpapi.New(reg, httpapi.Options{Logger: log, Auth: a, Sites: sites}))
-	t.Cleanup(ts.Close) // runs before meta.Close: cleanups are last in, first out
-	return &server{url: ts.URL, dir: dir, client: ts.Client()}, meta
+	return dir, blobs, meta
 }
 
 // request is one HTTP request to a server.

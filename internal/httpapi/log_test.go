@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/pier-registry/pier/internal/httpapi"
 	"github.com/pier-registry/pier/internal/registry"
-	"github.com/pier-registry/pier/internal/store/local"
 	"github.com/pier-registry/pier/internal/syncbuf"
 )
 
@@ -22,16 +20,7 @@ import (
 // request body is logged as a client abort (status 499, the body's
 // error), not as a server error (500 and an ERROR line).
 func TestClientAbortLogged(t *testing.T) {
-	dir := t.TempDir()
-	blobs, err := local.OpenBlobs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, err := local.OpenMetadata(filepath.Join(dir, "metadata.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
+	_, blobs, meta := openStores(t)
 	var logs syncbuf.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	ts := httptest.NewServer(httpapi.New(registry.New(blobs, meta, registry.Options{}), httpapi.Options{Logger: log}))

@@ -75,6 +75,11 @@ type Front struct {
 	Timeout time.Duration
 	// Log receives a line per request. Default slog.Default().
 	Log *slog.Logger
+	// Gate puts the REST API's gate in front of the function (gate.go), as
+	// template.yaml does. Set it when the function has auth on (as in AWS):
+	// without a token endpoint behind it, the gate's challenge leads
+	// nowhere. Only a REST API has it.
+	Gate bool
 
 	// mu makes invocations one at a time: one RIE is one execution
 	// environment, which serves one invocation at a time.

@@ -69,7 +69,7 @@ func TestResponseHeadersRemapped(t *testing.T) {
 	} {
 		t.Run(string(tt.kind), func(t *testing.T) {
 			rie, _ := rieOf(t, pier)
-			front := httptest.NewServer(&Front{Kind: tt.kind, InvokeURL: rie, Log: quiet()})
+			front := httptest.NewServer(&Front{Kind: tt.kind, InvokeURL: rie, Log: quiet(), Gate: true})
 			defer front.Close()
 			// With credentials: past the REST API's gate (gate.go).
 			req, _ := http.NewRequest(http.MethodGet, front.URL+"/v2/", nil)

@@ -54,10 +54,10 @@ type answer struct {
 }
 
 // authorize runs the REST API's gate for r. It returns 0 when r goes on
-// to the integration (always, for the other kinds), else the status it
-// answered.
+// to the integration (always, for the other kinds and without Gate), else
+// the status it answered.
 func (f *Front) authorize(w http.ResponseWriter, r *http.Request) int {
-	if f.Kind != REST {
+	if f.Kind != REST || !f.Gate {
 		return 0
 	}
 	if _, matched := f.restPath(r); matched == TokenResource {

@@ -2,6 +2,7 @@ package localapi
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -57,9 +58,10 @@ func TestGate(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		kind  Kind
+		gate  bool
 		steps []step
 	}{
-		{REST, []step{
+		{REST, true, []step{
 			{"/v2/", "", 401, true, 0, 0},
 			{"/v2/library/a/manifests/v1", "", 401, true, 0, 0},
 			{"/v2/token", "", 401, false, 0, 1},
@@ -67,12 +69,15 @@ func TestGate(t *testing.T) {
 			{"/v2/library/a/manifests/v1", "Basic YTpi", 401, false, 1, 3},
 			{"/v2/", "Bearer t", 401, false, 2, 4},
 		}},
-		{HTTP, []step{{"/v2/", "", 401, false, 0, 1}}},
-		{URL, []step{{"/v2/", "", 401, false, 0, 1}}},
+		// Without auth behind it (a local run with auth off), no gate.
+		{REST, false, []step{{"/v2/", "", 401, false, 0, 1}}},
+		// Only a REST API has one.
+		{HTTP, true, []step{{"/v2/", "", 401, false, 0, 1}}},
+		{URL, true, []step{{"/v2/", "", 401, false, 0, 1}}},
 	} {
-		t.Run(string(tt.kind), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s gate=%v", tt.kind, tt.gate), func(t *testing.T) {
 			rie, count := rieOf(t, pier)
-			front := httptest.NewServer(&Front{Kind: tt.kind, InvokeURL: rie, Log: quiet()})
+			front := httptest.NewServer(&Front{Kind: tt.kind, InvokeURL: rie, Log: quiet(), Gate: tt.gate})
 			defer front.Close()
 			want := Challenge(front.URL)
 			for _, s := range tt.steps {

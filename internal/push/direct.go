@@ -56,14 +56,25 @@ type directUpload struct {
 }
 
 // pushDirect sends the blob of b on the direct upload at loc, whose start
-// answered body: its parts go to the object store's presigned URLs in
-// parallel (in the push's transfer slots: p.opts.Jobs at a time), and
-// the registry checks and places the bytes when the upload ends.
+// answered body.
 func (p *pusher) pushDirect(ctx context.Context, b blobJob, loc string, body io.Reader) error {
 	var s directSession
 	if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&s); err != nil {
 		return fmt.Errorf("direct upload: bad answer from the registry: %w", err)
 	}
+	if s.PartSize > 0 {
+		p.states.save(p.reg.repo, b.desc.Digest, uploadState{Location: loc, Size: b.desc.Size, Direct: true, PartSize: s.PartSize})
+	}
+	return p.runDirect(ctx, b, loc, s)
+}
+
+// runDirect sends the parts of the direct upload at loc that the store
+// does not hold (s: the registry's last answer about it) to their
+// presigned URLs in parallel (in the push's transfer slots: p.opts.Jobs at
+// a time), and ends the upload: the registry checks and places the bytes.
+// An upload that fails is left for a later push to continue (the
+// registry's cleanup aborts it if none does).
+func (p *pusher) runDirect(ctx context.Context, b blobJob, loc string, s directSession) error {
 	if s.PartSize <= 0 {
 		return fmt.Errorf("direct upload: the registry gave part size %d", s.PartSize)
 	}
@@ -77,13 +88,6 @@ func (p *pusher) pushDirect(ctx context.Context, b blobJob, loc string, body io.
 	}
 	u.learn(s)
 	if err := u.sendParts(ctx); err != nil {
-		// End the upload: its parts are dropped (also when the push was
-		// interrupted, briefly).
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if r, derr := p.reg.do(dctx, http.MethodDelete, loc, nil, nil); derr == nil {
-			r.Body.Close()
-		}
-		cancel()
 		return err
 	}
 	if err := p.putDigest(ctx, b, loc, nil); err != nil {
@@ -95,6 +99,22 @@ func (p *pusher) pushDirect(ctx context.Context, b blobJob, loc string, body io.
 	}
 	b.prog.finish(fmt.Sprintf("pushed direct (%d %s)", u.nparts, parts))
 	return nil
+}
+
+// directParts asks the registry for the URLs of parts first to last of
+// the direct upload at loc, and which parts the store holds.
+func (p *pusher) directParts(ctx context.Context, loc string, first, last int) (directSession, error) {
+	var s directSession
+	resp, err := p.reg.send(ctx, request{method: http.MethodGet, loc: loc,
+		header: http.Header{"Pier-Upload-Parts": {fmt.Sprintf("%d-%d", first, last)}}}, http.StatusOK)
+	if err != nil {
+		return s, fmt.Errorf("part URLs %d-%d: %w", first, last, err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&s); err != nil {
+		return s, fmt.Errorf("part URLs %d-%d: bad answer from the registry: %w", first, last, err)
+	}
+	return s, nil
 }
 
 // learn keeps the part URLs and the uploaded parts of s. The caller
@@ -239,16 +259,9 @@ func (u *directUpload) partURL(ctx context.Context, i int, fresh bool) (url stri
 	if pu, ok := u.urls[i]; ok && !fresh && (pu.Expires.IsZero() || time.Until(pu.Expires) > time.Minute) {
 		return pu.URL, false, nil
 	}
-	last := min(i+urlsPerRequest-1, u.nparts)
-	resp, err := u.p.reg.send(ctx, request{method: http.MethodGet, loc: u.loc,
-		header: http.Header{"Pier-Upload-Parts": {fmt.Sprintf("%d-%d", i, last)}}}, http.StatusOK)
+	s, err := u.p.directParts(ctx, u.loc, i, min(i+urlsPerRequest-1, u.nparts))
 	if err != nil {
-		return "", false, fmt.Errorf("part URLs %d-%d: %w", i, last, err)
-	}
-	defer resp.Body.Close()
-	var s directSession
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&s); err != nil {
-		return "", false, fmt.Errorf("part URLs %d-%d: bad answer from the registry: %w", i, last, err)
+		return "", false, err
 	}
 	u.learn(s)
 	if size, ok := u.uploaded[i]; ok && size == u.partLen(i) {

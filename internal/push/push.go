@@ -40,8 +40,13 @@ type Options struct {
 	// Progress is where progress goes (nil: nowhere); Log is where the
 	// retries are told (nil: to Progress).
 	Progress io.Writer
-	// Retries is how often a failed request, chunk or part is sent again.
+	// Retries is how often a failed request, chunk or part is sent again
+	// (0: never).
 	Retries int
+	// StateDir is where the state of uploads under way is kept, so that a
+	// push that failed or was interrupted is continued by the next push
+	// of the same blob to the same repository ("": not kept).
+	StateDir string
 }
 
 // Result is what a push put in the registry.
@@ -62,6 +67,8 @@ type pusher struct {
 	reg   *registry
 	prog  *progress
 	slots chan struct{} // transfers of bytes under way
+	// states keeps where uploads stand, for a later push to continue.
+	states states
 	// from is the source repository when it is in the destination
 	// registry: blobs are mounted from it.
 	from string
@@ -87,7 +94,7 @@ func Push(ctx context.Context, src Source, dest name.Reference, opts Options) (R
 		return Result{}, fmt.Errorf("destination %s names digest %s; the source is %s", dest, d.DigestStr(), root.Digest)
 	}
 	var mountFrom []name.Repository
-	p := &pusher{opts: opts, src: src, slots: make(chan struct{}, opts.Jobs)}
+	p := &pusher{opts: opts, src: src, slots: make(chan struct{}, opts.Jobs), states: states{opts.StateDir}}
 	if r := src.Repository(); r != nil && r.RegistryStr() == dest.Context().RegistryStr() {
 		mountFrom = append(mountFrom, *r)
 		p.from = r.RepositoryStr()
@@ -96,9 +103,7 @@ func Push(ctx context.Context, src Source, dest name.Reference, opts Options) (R
 	if err != nil {
 		return Result{}, err
 	}
-	if opts.Retries > 0 {
-		reg.retries = opts.Retries
-	}
+	reg.retries = max(opts.Retries, 0)
 	p.reg = reg
 
 	// Every manifest, children before parents, and every blob they name.
@@ -201,6 +206,9 @@ func (p *pusher) pushBlobs(ctx context.Context, blobs []v1.Descriptor) (int, err
 				d := job.desc
 				job.prog.begin()
 				err := p.pushBlob(ctx, job)
+				if err == nil {
+					p.states.drop(p.reg.repo, d.Digest)
+				}
 				mu.Lock()
 				if err != nil && first == nil {
 					first = fmt.Errorf("blob %s (%s): %w", d.Digest, bytesString(d.Size), err)

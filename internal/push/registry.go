@@ -61,7 +61,6 @@ func dial(ctx context.Context, repo name.Repository, kc authn.Keychain, mountFro
 		base:    &url.URL{Scheme: repo.Registry.Scheme(), Host: repo.RegistryStr()},
 		api:     &http.Client{Transport: rt, CheckRedirect: noRedirect},
 		bare:    &http.Client{Transport: base},
-		retries: 5,
 		backoff: 500 * time.Millisecond,
 	}, nil
 }

@@ -65,6 +65,14 @@ func (p *pusher) pushBlob(ctx context.Context, b blobJob) error {
 			}
 		}
 	}
+	if st, ok := p.states.load(p.reg.repo, b.desc.Digest); ok && st.Size == b.desc.Size {
+		resumed, err := p.resume(ctx, b, st)
+		if resumed || ctx.Err() != nil {
+			return err
+		}
+		p.states.drop(p.reg.repo, b.desc.Digest)
+		p.logf("%s: the upload of an earlier push is gone (%v); starting another", short(b.desc.Digest), err)
+	}
 	direct := p.opts.Direct && b.desc.Size >= p.opts.DirectMin
 	hdr := http.Header{}
 	if direct {
@@ -116,13 +124,36 @@ func (l limits) chunkSize(size int64, want int64) int64 {
 	return max(n, 1)
 }
 
+// resume continues the upload of an earlier push that st describes, from
+// what the registry holds of it; resumed is false when the registry no
+// longer knows the upload (it expired, ended, or is another's).
+func (p *pusher) resume(ctx context.Context, b blobJob, st uploadState) (resumed bool, err error) {
+	if st.Direct {
+		if st.PartSize <= 0 {
+			return false, fmt.Errorf("bad part size %d", st.PartSize)
+		}
+		n := int((st.Size + st.PartSize - 1) / st.PartSize)
+		s, err := p.directParts(ctx, st.Location, 1, min(n, urlsPerRequest))
+		if err != nil {
+			return false, err
+		}
+		p.logf("%s: continuing the direct upload of an earlier push (%d of %d parts there)", short(b.desc.Digest), len(s.Uploaded), n)
+		return true, p.runDirect(ctx, b, st.Location, s)
+	}
+	got, loc, err := p.uploadStatus(ctx, st.Location)
+	if err != nil {
+		return false, err
+	}
+	p.logf("%s: continuing the upload of an earlier push at byte %d of %d", short(b.desc.Digest), got, st.Size)
+	b.prog.set(got)
+	return true, p.pushChunks(ctx, b, loc, limits{st.Min, st.Max}, got)
+}
+
 // pushStandard sends the blob on the upload at loc: in one PUT when it
-// fits in a request, else in PATCH chunks; a failed chunk is resumed from
-// what the registry holds (GET of the upload: Range).
+// fits in a request, else in PATCH chunks.
 func (p *pusher) pushStandard(ctx context.Context, b blobJob, loc string, lim limits) error {
 	size := b.desc.Size
-	chunk := lim.chunkSize(size, p.opts.ChunkSize)
-	if chunk >= size {
+	if lim.chunkSize(size, p.opts.ChunkSize) >= size {
 		// One request: the upload's bytes and its end.
 		if err := p.finishUpload(ctx, b, loc, size); err != nil {
 			return err
@@ -130,7 +161,20 @@ func (p *pusher) pushStandard(ctx context.Context, b blobJob, loc string, lim li
 		b.prog.finish("pushed")
 		return nil
 	}
-	var off int64
+	return p.pushChunks(ctx, b, loc, lim, 0)
+}
+
+// pushChunks sends the blob from off on the upload at loc in PATCH
+// chunks, then ends it. A failed chunk is resumed from what the registry
+// holds (GET of the upload: Range), and where the upload stands is kept
+// for a later push (states).
+func (p *pusher) pushChunks(ctx context.Context, b blobJob, loc string, lim limits, off int64) error {
+	size := b.desc.Size
+	chunk := lim.chunkSize(size, p.opts.ChunkSize)
+	keep := func() {
+		p.states.save(p.reg.repo, b.desc.Digest, uploadState{Location: loc, Size: size, Min: lim.min, Max: lim.max})
+	}
+	keep()
 	failures := 0
 	for off < size {
 		n := min(chunk, size-off)
@@ -138,6 +182,7 @@ func (p *pusher) pushStandard(ctx context.Context, b blobJob, loc string, lim li
 		if err == nil {
 			loc, off = next, off+n
 			failures = 0
+			keep()
 			continue
 		}
 		if ctx.Err() != nil {

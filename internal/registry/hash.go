@@ -15,9 +15,14 @@ import (
 
 // hashes are the running hashes of an upload, one per digest algorithm
 // Pier accepts: the algorithm is known only when the upload is finished.
+//
+// Their state also keeps whether the upload's last chunk was shorter than
+// the registry's OCI-Chunk-Min-Length (short): such a chunk must be the
+// last one.
 type hashes struct {
 	sha256 hash.Hash
 	sha512 hash.Hash
+	short  bool
 }
 
 func newHashes() *hashes {
@@ -41,6 +46,12 @@ func restoreHashes(b []byte) (*hashes, error) {
 		}
 		b = b[n:]
 	}
+	switch {
+	case len(b) == 1 && b[0] == 1:
+		h.short = true
+	case len(b) != 0:
+		return nil, errors.New("restore upload hash: state has trailing bytes")
+	}
 	return h, nil
 }
 
@@ -54,6 +65,9 @@ func (h *hashes) marshal() []byte {
 		}
 		out = binary.BigEndian.AppendUint32(out, uint32(len(s)))
 		out = append(out, s...)
+	}
+	if h.short {
+		out = append(out, 1)
 	}
 	return out
 }

@@ -169,6 +169,12 @@ func (r *Registry) writeChunk(ctx context.Context, u store.Upload, start int64, 
 	if err != nil {
 		return store.Upload{}, err
 	}
+	if h.short {
+		var one [1]byte
+		if n, _ := io.ReadFull(body, one[:]); n > 0 {
+			return store.Upload{}, r.chunkAfterShort(u)
+		}
+	}
 	body, tooLong := r.capChunk(body)
 	src := io.TeeReader(body, h.writer())
 	var fr *finalReader
@@ -191,6 +197,9 @@ func (r *Registry) writeChunk(ctx context.Context, u store.Upload, start int64, 
 	}
 	next := u
 	next.Offset += n
+	if n > 0 {
+		h.short = final == "" && n < r.opts.ChunkMinLength
+	}
 	next.Hash = h.marshal()
 	next.State = state
 	next.Version++
@@ -381,6 +390,14 @@ func (r *Registry) capChunk(body io.Reader) (io.Reader, *bool) {
 		return body, tooLong
 	}
 	return &cappedReader{r: body, left: r.opts.ChunkMaxLength, over: tooLong}, tooLong
+}
+
+// chunkAfterShort is the error of a chunk after a chunk of upload u that
+// was shorter than ChunkMinLength, which had to be the last.
+func (r *Registry) chunkAfterShort(u store.Upload) error {
+	return oci.Errorf(oci.CodeBlobUploadInvalid,
+		"upload %s: its last chunk, ending at byte %d, was shorter than the %d bytes of OCI-Chunk-Min-Length, so it had to be the last: finish the upload (PUT ?digest=), or upload the blob again in chunks of at least %d bytes (the last may be shorter)",
+		u.ID, u.Offset, r.opts.ChunkMinLength, r.opts.ChunkMinLength)
 }
 
 func (r *Registry) chunkTooLarge() error {

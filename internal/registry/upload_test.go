@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -192,5 +194,70 @@ func TestFinishedUploadAnswersOnlyItsOwner(t *testing.T) {
 			probe = registry.UploadRef{Repo: "cap/app", ID: u.ID, Owner: "eve"}
 			wantCode(t, "a finish of alice's upload by eve", reg.FinishUpload(ctx, probe, d, -1, nil), oci.CodeBlobUploadUnknown)
 		})
+	}
+}
+
+// A chunk shorter than OCI-Chunk-Min-Length is taken only as the last: a
+// chunk after it is refused (BLOB_UPLOAD_INVALID, the upload unchanged),
+// so 1-byte chunks cannot pile up; the upload still finishes, in a PUT
+// with or without a last chunk.
+func TestShortChunkIsTheLast(t *testing.T) {
+	ctx := context.Background()
+	const min = 8
+	for _, c := range []struct {
+		name   string
+		chunks []string // PATCHes
+		put    string   // the chunk of the PUT
+		refuse int      // the index of the refused PATCH, -1 none; len(chunks): the PUT
+	}{
+		{"chunks of the minimum, then a short one", []string{"01234567", "89abcdef", "xyz"}, "", -1},
+		{"a chunk of the minimum, then a short one in the PUT", []string{"01234567"}, "xyz", -1},
+		{"1-byte chunks", []string{"a", "b", "c"}, "", 1},
+		{"a short chunk, then one of the minimum", []string{"0123", "456789ab"}, "", 1},
+		{"a short chunk, then more in the PUT", []string{"01234567", "xyz"}, "more", 2},
+		{"an empty chunk after a short one", []string{"0123", ""}, "", -1},
+	} {
+		for _, signedState := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, signed %v", c.name, signedState), func(t *testing.T) {
+				opts := registry.Options{ChunkMinLength: min}
+				if signedState {
+					opts.UploadKey = bytes.Repeat([]byte{7}, 32)
+				}
+				reg := newRegistry(t, opts)
+				u, err := reg.StartUpload(ctx, "short/app", "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				var content string
+				for i, chunk := range c.chunks {
+					ref := registry.UploadRef{Repo: "short/app", ID: u.ID, State: reg.State(u)}
+					next, err := reg.WriteChunk(ctx, ref, u.Offset, strings.NewReader(chunk))
+					if i == c.refuse {
+						wantCode(t, fmt.Sprintf("chunk %d after a short one", i), err, oci.CodeBlobUploadInvalid)
+						if err == nil || !strings.Contains(err.Error(), "OCI-Chunk-Min-Length") {
+							t.Errorf("chunk %d: %v, want an error that names OCI-Chunk-Min-Length", i, err)
+						}
+						break
+					}
+					if err != nil {
+						t.Fatalf("chunk %d: %v", i, err)
+					}
+					u, content = next, content+chunk
+				}
+				ref := registry.UploadRef{Repo: "short/app", ID: u.ID, State: reg.State(u)}
+				var body io.Reader
+				if c.put != "" {
+					body, content = strings.NewReader(c.put), content+c.put
+				}
+				err = reg.FinishUpload(ctx, ref, digest.FromString(content), u.Offset, body)
+				if c.refuse == len(c.chunks) {
+					wantCode(t, "a PUT with a chunk after a short one", err, oci.CodeBlobUploadInvalid)
+					return
+				}
+				if err != nil {
+					t.Errorf("finish with %q: %v", content, err)
+				}
+			})
+		}
 	}
 }

@@ -58,8 +58,3 @@ func cleanFile(f string) (string, bool) {
 	}
 	return f, true
 }
-
-// base is the URL path of the site a names, ending in '/'.
-func (a address) base() string {
-	return Prefix + a.repo + "/@" + a.ref.String() + "/"
-}

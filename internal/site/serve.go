@@ -6,6 +6,8 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -61,7 +63,7 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, authorize Authori
 		return
 	}
 	if a.root {
-		redirect(w, r, a.base())
+		redirect(w, r, "@"+a.ref.String()+"/")
 		return
 	}
 	ctx := r.Context()
@@ -83,6 +85,10 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, authorize Authori
 		s.opts.Logger.WarnContext(ctx, "site not unpacked", "error", err.Error())
 		page(w, r, http.StatusInsufficientStorage, "This site is too large to unpack: "+err.Error())
 		return
+	case errors.Is(err, errBadArchive):
+		s.opts.Logger.WarnContext(ctx, "site not unpacked", "error", err.Error())
+		page(w, r, http.StatusUnprocessableEntity, "This site's archive cannot be unpacked: "+err.Error())
+		return
 	case err != nil:
 		s.fail(w, r, err)
 		return
@@ -93,7 +99,7 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, authorize Authori
 	case ok && found:
 		s.file(w, r, a, acc, e, http.StatusOK, f)
 	case ok && !strings.HasSuffix(a.file, "/") && x.isDir(f):
-		redirect(w, r, a.base()+f+"/")
+		redirect(w, r, url.PathEscape(path.Base(f))+"/")
 	default:
 		if e, found := x.Files["404.html"]; found {
 			s.file(w, r, a, acc, e, http.StatusNotFound, "404.html")
@@ -113,6 +119,13 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request, a address, acc Acc
 	hdr.Set("Cache-Control", cacheControl(a, acc.Public))
 	if status == http.StatusOK && matches(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if r.Method == http.MethodHead {
+		// The index knows the size: no read, and no redirect (a URL
+		// presigned for GET answers HEAD with 403).
+		hdr.Set("Content-Length", strconv.FormatInt(e.Size, 10))
+		w.WriteHeader(status)
 		return
 	}
 	ctx := r.Context()
@@ -193,12 +206,14 @@ func matches(inm, etag string) bool {
 	return false
 }
 
-// redirect sends the browser to path, with r's query.
-func redirect(w http.ResponseWriter, r *http.Request, path string) {
+// redirect sends the browser to the URL of a directory, ref (relative to
+// the request's URL: it is right behind a proxy that rewrites paths),
+// with r's query.
+func redirect(w http.ResponseWriter, r *http.Request, ref string) {
 	if r.URL.RawQuery != "" {
-		path += "?" + r.URL.RawQuery
+		ref += "?" + r.URL.RawQuery
 	}
-	w.Header().Set("Location", path)
+	w.Header().Set("Location", "./"+ref)
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusMovedPermanently)
 }

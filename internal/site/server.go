@@ -47,8 +47,9 @@ type Server struct {
 	records Records
 	opts    Options
 
-	mu    sync.Mutex
-	cache map[digest.Digest]*index
+	mu sync.Mutex
+	// cache holds indexes by repository@manifest digest.
+	cache map[string]*index
 	// unpacking is held while a site is unpacked, so that the requests of
 	// a first page view unpack it once.
 	unpacking sync.Mutex
@@ -72,7 +73,7 @@ func New(reg *registry.Registry, blobs store.Blobs, records Records, opts Option
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{reg: reg, blobs: blobs, records: records, opts: opts, cache: map[digest.Digest]*index{}}
+	return &Server{reg: reg, blobs: blobs, records: records, opts: opts, cache: map[string]*index{}}
 }
 
 // errNotSite: the manifest is not a site (an index, or no titled layer).
@@ -82,9 +83,13 @@ var errNotSite = errors.New("not a site")
 const maxIndex = 64 << 20
 
 // index returns the index of the site of manifest d of repo, whose bytes
-// are body: from memory, from the recorded index, or made now.
+// are body: from memory, from the recorded index, or made now. Indexes are
+// cached per repository, because each repository's link to the archives
+// is checked once before its first use of them (with --allow-sparse,
+// a manifest may name blobs its repository does not hold).
 func (s *Server) index(ctx context.Context, repo string, d digest.Digest, mediaType string, body []byte) (*index, error) {
-	if x := s.cached(d); x != nil {
+	key := repo + "@" + d.String()
+	if x := s.cached(key); x != nil {
 		return x, nil
 	}
 	m, err := oci.ParseManifest(mediaType, body)
@@ -96,22 +101,24 @@ func (s *Server) index(ctx context.Context, repo string, d digest.Digest, mediaT
 		return nil, errNotSite
 	}
 	if len(archives) == 0 {
-		return s.keep(d, newIndex(files)), nil
+		return s.keep(key, newIndex(files)), nil
 	}
 	s.unpacking.Lock()
 	defer s.unpacking.Unlock()
-	if x := s.cached(d); x != nil {
+	if x := s.cached(key); x != nil {
 		return x, nil
 	}
-	if x, err := s.recorded(ctx, d); err != nil || x != nil {
-		return s.keep(d, x), err
-	}
-	var total int64
 	for _, a := range archives {
 		// The archive is the repository's: the registry checks its link.
 		if _, err := s.reg.StatBlob(ctx, repo, a.layer.Digest); err != nil {
 			return nil, err
 		}
+	}
+	if x, err := s.recorded(ctx, d); err != nil || x != nil {
+		return s.keep(key, x), err
+	}
+	var total int64
+	for _, a := range archives {
 		if err := s.unpack(ctx, a, files, &total); err != nil {
 			return nil, err
 		}
@@ -121,7 +128,7 @@ func (s *Server) index(ctx context.Context, repo string, d digest.Digest, mediaT
 		return nil, err
 	}
 	s.opts.Logger.InfoContext(ctx, "site unpacked", "repository", repo, "manifest", d.String(), "files", len(files), "bytes", total)
-	return s.keep(d, x), nil
+	return s.keep(key, x), nil
 }
 
 // recorded returns the index recorded for manifest d, or nil.
@@ -174,15 +181,15 @@ func (s *Server) record(ctx context.Context, d digest.Digest, x *index) error {
 	return nil
 }
 
-func (s *Server) cached(d digest.Digest) *index {
+func (s *Server) cached(key string) *index {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cache[d]
+	return s.cache[key]
 }
 
-// keep caches x as the index of manifest d, dropping another when the
-// cache is full, and returns x.
-func (s *Server) keep(d digest.Digest, x *index) *index {
+// keep caches x under key, dropping another index when the cache is
+// full, and returns x.
+func (s *Server) keep(key string, x *index) *index {
 	if x == nil {
 		return nil
 	}
@@ -194,6 +201,6 @@ func (s *Server) keep(d digest.Digest, x *index) *index {
 			break
 		}
 	}
-	s.cache[d] = x
+	s.cache[key] = x
 	return x
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -198,6 +199,7 @@ func TestServe(t *testing.T) {
 				{"GET", strings.TrimSuffix(base, "/"), 301, "", "", base, ""},
 				{"GET", base + "docs", 301, "", "", base + "docs/", ""},
 				{"GET", base + "img", 301, "", "", base + "img/", ""},
+				{"GET", base + "docs?lang=en", 301, "", "", base + "docs/", ""},
 				// The site's own 404 page.
 				{"GET", base + "nope.html", 404, notFound, "text/html; charset=utf-8", "", ""},
 				{"GET", base + "img/", 404, notFound, "text/html; charset=utf-8", "", ""},
@@ -216,9 +218,18 @@ func TestServe(t *testing.T) {
 				if tc.method == "HEAD" && body != "" {
 					t.Errorf("HEAD %s: a body", tc.path)
 				}
-				for h, want := range map[string]string{"Content-Type": tc.typ, "Location": tc.location, "Cache-Control": tc.cache} {
+				for h, want := range map[string]string{"Content-Type": tc.typ, "Cache-Control": tc.cache} {
 					if got := resp.Header.Get(h); want != "" && got != want {
 						t.Errorf("%s %s: %s %q, want %q", tc.method, tc.path, h, got, want)
+					}
+				}
+				// A redirect is relative, so that it holds behind a
+				// proxy that rewrites paths; it leads to tc.location.
+				if loc := resp.Header.Get("Location"); tc.location != "" {
+					u, err := url.Parse(loc)
+					req, _ := url.Parse(tc.path)
+					if err != nil || u.IsAbs() || strings.HasPrefix(loc, "/") || req.ResolveReference(u).Path != tc.location {
+						t.Errorf("%s %s: Location %q, want a relative URL of %s", tc.method, tc.path, loc, tc.location)
 					}
 				}
 			}
@@ -308,6 +319,10 @@ func TestUnpackBounds(t *testing.T) {
 			status:  507,
 		},
 		{
+			name:   "not gzip",
+			status: 422,
+		},
+		{
 			name:    "too many bytes",
 			opts:    site.Options{MaxUnpacked: 10},
 			entries: []tarEntry{{name: "site/a", body: "0123456789"}, {name: "site/b", body: "x"}},
@@ -316,7 +331,11 @@ func TestUnpackBounds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, tc.opts)
-			arch := f.blob(t, "dir", v1.MediaTypeImageLayerGzip, "site", targz(t, tc.entries...), site.AnnotationUnpack, "true")
+			content := []byte("not a gzipped tar")
+			if tc.entries != nil {
+				content = targz(t, tc.entries...)
+			}
+			arch := f.blob(t, "dir", v1.MediaTypeImageLayerGzip, "site", content, site.AnnotationUnpack, "true")
 			f.manifest(t, "dir", "v1", arch)
 			resp, _ := f.get(t, "GET", "/sites/dir/@v1/index.html")
 			if tc.status != 200 {
@@ -383,5 +402,30 @@ func TestNotSite(t *testing.T) {
 		if resp.StatusCode != 404 || !strings.Contains(body, tc.body) {
 			t.Errorf("%s: %d %q, want 404 with %q", tc.path, resp.StatusCode, body, tc.body)
 		}
+	}
+}
+
+// A repository that names another's archive without holding it (a sparse
+// manifest, --allow-sparse) does not get its files, even once the site
+// was unpacked for the repository that holds it.
+func TestSparseArchive(t *testing.T) {
+	f := newFixture(t, site.Options{})
+	f.reg = registry.New(f.blobs, f.meta, registry.Options{AllowSparse: true})
+	f.srv = site.New(f.reg, f.blobs, f.meta, site.Options{})
+	f.pushBoth(t)
+	if resp, body := f.get(t, "GET", "/sites/dir/@v1/style.css"); resp.StatusCode != 200 || body != styleCSS {
+		t.Fatalf("dir: %d %q", resp.StatusCode, body)
+	}
+	// The same manifest, pushed to thief, which holds only the config.
+	_, body, err := f.reg.Manifest(context.Background(), "dir", oci.Reference{Tag: "v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.blob(t, "thief", v1.MediaTypeEmptyJSON, "", []byte("{}"))
+	if _, err := f.reg.PutManifest(context.Background(), "thief", oci.Reference{Tag: "v1"}, v1.MediaTypeImageManifest, body, nil); err != nil {
+		t.Fatal(err)
+	}
+	if resp, got := f.get(t, "GET", "/sites/thief/@v1/style.css"); resp.StatusCode == 200 || strings.Contains(got, styleCSS) {
+		t.Errorf("thief: %d %q; want a refusal", resp.StatusCode, got)
 	}
 }

@@ -15,8 +15,13 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// errTooLarge: an archive holds more than the limits allow.
-var errTooLarge = errors.New("too large to unpack")
+// Errors of archives that cannot be unpacked.
+var (
+	// errTooLarge: an archive holds more than the limits allow.
+	errTooLarge = errors.New("too large to unpack")
+	// errBadArchive: an archive is no gzipped tar.
+	errBadArchive = errors.New("not a gzipped tar")
+)
 
 // spoolMax is the size of the largest file that unpacking keeps in
 // memory; a larger one goes through a temporary file.
@@ -33,7 +38,7 @@ func (s *Server) unpack(ctx context.Context, a archive, files map[string]entry, 
 	defer rc.Close()
 	zr, err := gzip.NewReader(rc)
 	if err != nil {
-		return fmt.Errorf("archive %s: %w", a.layer.Digest, err)
+		return fmt.Errorf("archive %s: %w (%v)", a.layer.Digest, errBadArchive, err)
 	}
 	tr := tar.NewReader(zr)
 	for {
@@ -42,7 +47,7 @@ func (s *Server) unpack(ctx context.Context, a archive, files map[string]entry, 
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("archive %s: %w", a.layer.Digest, err)
+			return fmt.Errorf("archive %s: %w (%v)", a.layer.Digest, errBadArchive, err)
 		}
 		if h.Typeflag != tar.TypeReg {
 			continue

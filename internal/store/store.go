@@ -37,8 +37,11 @@ var (
 // Uploads are staged through WriteChunk, Commit and Abort. A blob store
 // keeps no upload bookkeeping of its own: what it needs to find an upload's
 // staged bytes it returns as an opaque state, which the caller saves in the
-// upload session (Metadata) with a conditional write. A chunk staged by a
-// writer that then loses that write is never part of the blob.
+// upload session (Metadata) with a conditional write, or carries signed in
+// the upload's Location. A state stays small whatever the number of
+// chunks, and what one state staged is never changed by a chunk written
+// on another (a writer that lost the conditional write, or a replayed or
+// forked state): committing a state gives exactly its bytes.
 type Blobs interface {
 	// Stat returns the size of blob d, or ErrNotFound.
 	Stat(ctx context.Context, d digest.Digest) (int64, error)

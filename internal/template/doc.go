@@ -1,15 +1,18 @@
 // Package template holds the tests of Pier's SAM template, template.yaml
 // at the root of the repository. They parse it with goformation
-// (github.com/awslabs/goformation/v7) and check what a deployment
-// depends on: the resources and their conditions (an HTTP API or a REST
-// API, by the ApiType parameter), each function's runtime, build and
-// limits, each function's IAM grants (exactly the expected actions on
+// (github.com/awslabs/goformation/v7) and check what a deployment depends
+// on: the resources and their conditions (an HTTP API, a REST API or a
+// function URL, by the ApiType parameter), each function's runtime, build
+// and limits, each function's IAM grants (exactly the expected actions on
 // exactly the bucket, the table and, for the API function, the token
 // signing key's secret, so a broader grant fails), the bucket's
 // encryption, public access block and lifecycle rules, the table's keys,
 // TTL and backups, the signing key's secret, the REST API's binary media
-// types and 413 body, and that every environment variable the functions'
-// code reads is set by the template or deliberately left out.
+// types, 413 body and gate (its authorizer and the UNAUTHORIZED gateway
+// response, which must be what internal/localapi models), the function URL
+// and its permissions, the LocalStack scripts' stage, and that every
+// environment variable the functions' code reads is set by the template or
+// deliberately left out.
 //
 // goformation resolves intrinsic functions while it parses. Its own
 // resolvers turn a Ref to a resource, a Fn::GetAtt and a pseudo parameter

@@ -99,3 +99,80 @@ func TestFunctionURL(t *testing.T) {
 		}
 	}
 }
+
+// cdnParams is a custom domain and its certificate.
+var cdnParams = map[string]any{
+	"ApiType": "url", "DomainName": "registry.example.com",
+	"CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-123456789abc",
+}
+
+// The CloudFront distribution exists only for ApiType=url with a domain
+// and a certificate; it forwards every method to the function URL, and
+// caches only what the function marks cacheable, per Authorization value.
+func TestCdn(t *testing.T) {
+	for _, tt := range []struct {
+		params map[string]any
+		want   bool
+	}{
+		{nil, false},
+		{map[string]any{"ApiType": "url"}, false},
+		{map[string]any{"ApiType": "url", "DomainName": "registry.example.com"}, false},
+		{map[string]any{"ApiType": "http", "DomainName": "registry.example.com", "CertificateArn": cdnParams["CertificateArn"]}, false},
+		{cdnParams, true},
+	} {
+		if got := load(t, tt.params).Conditions["HasCdn"]; got != tt.want {
+			t.Errorf("%v: HasCdn %v, want %v", tt.params, got, tt.want)
+		}
+	}
+
+	tpl := load(t, cdnParams)
+	cp, err := tpl.GetCloudFrontCachePolicyWithName("CdnCachePolicy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cp.CachePolicyConfig
+	key := c.ParametersInCacheKeyAndForwardedToOrigin
+	headers := []string{}
+	if key.HeadersConfig.Headers != nil {
+		headers = key.HeadersConfig.Headers
+	}
+	if c.DefaultTTL != 0 || c.MinTTL != 0 || key.HeadersConfig.HeaderBehavior != "whitelist" ||
+		!slices.Contains(headers, "Authorization") || !slices.Contains(headers, "Accept") ||
+		key.CookiesConfig.CookieBehavior != "none" || key.QueryStringsConfig.QueryStringBehavior != "all" ||
+		key.EnableAcceptEncodingGzip || deref(key.EnableAcceptEncodingBrotli) {
+		t.Errorf("cache policy: default TTL %v, min %v, headers %s %v, cookies %s, query %s, gzip %v;\n"+
+			"want nothing kept unless the function says so, keyed per Authorization and Accept, every query string, no compression",
+			c.DefaultTTL, c.MinTTL, key.HeadersConfig.HeaderBehavior, headers, key.CookiesConfig.CookieBehavior,
+			key.QueryStringsConfig.QueryStringBehavior, key.EnableAcceptEncodingGzip)
+	}
+
+	d, err := tpl.GetCloudFrontDistributionWithName("Cdn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := d.DistributionConfig
+	b := dc.DefaultCacheBehavior
+	if !slices.Equal(dc.Aliases, []string{"registry.example.com"}) || dc.ViewerCertificate == nil ||
+		deref(dc.ViewerCertificate.AcmCertificateArn) != cdnParams["CertificateArn"] || len(dc.Origins) != 1 {
+		t.Fatalf("distribution: aliases %v, certificate %v, %d origins", dc.Aliases, dc.ViewerCertificate, len(dc.Origins))
+	}
+	o := dc.Origins[0]
+	methods := slices.Clone(b.AllowedMethods)
+	slices.Sort(methods)
+	if o.DomainName != "${ApiFunctionUrl.FunctionUrl/2}" || o.CustomOriginConfig == nil || o.CustomOriginConfig.OriginProtocolPolicy != "https-only" ||
+		b.TargetOriginId != o.Id || deref(b.CachePolicyId) != "${CdnCachePolicy}" || b.ViewerProtocolPolicy != "https-only" ||
+		deref(b.Compress) || !slices.Equal(methods, []string{"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}) ||
+		// Managed-AllViewerExceptHostHeader: a function URL answers only its own Host.
+		deref(b.OriginRequestPolicyId) != "b689b0a8-53d0-40ab-baf2-68738e2966ac" {
+		t.Errorf("distribution: origin %s (%v), behaviour %+v: want the function URL over HTTPS, every method, the cache policy, no compression, every viewer header but Host",
+			o.DomainName, o.CustomOriginConfig, b)
+	}
+
+	out := map[string]any{}
+	for k, o := range tpl.Outputs {
+		out[k] = o.Value
+	}
+	if out["RegistryHost"] != "registry.example.com" || out["RegistryUrl"] != "https://registry.example.com" {
+		t.Errorf("with a custom domain: RegistryHost %v, RegistryUrl %v", out["RegistryHost"], out["RegistryUrl"])
+	}
+}

@@ -21,7 +21,13 @@ var templatePath = filepath.Join("..", "..", "template.yaml")
 // the symbolic handlers below.
 func load(t *testing.T, overrides map[string]any) *cloudformation.Template {
 	t.Helper()
-	src, err := os.ReadFile(templatePath)
+	return loadFile(t, templatePath, overrides)
+}
+
+// loadFile is load of the template at path.
+func loadFile(t *testing.T, path string, overrides map[string]any) *cloudformation.Template {
+	t.Helper()
+	src, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +47,7 @@ func load(t *testing.T, overrides map[string]any) *cloudformation.Template {
 		ParameterOverrides: overrides,
 	})
 	if err != nil {
-		t.Fatalf("goformation cannot parse %s: %v", templatePath, err)
+		t.Fatalf("goformation cannot parse %s: %v", path, err)
 	}
 	return tpl
 }
@@ -67,7 +73,19 @@ func symRef(_ string, input any, template any) any {
 	if def, ok := paramDefault(template, name); ok {
 		return def
 	}
+	if isListParam(template, name) { // List<AWS::EC2::Subnet::Id>: a list of one placeholder
+		return []any{"${" + name + "}"}
+	}
 	return "${" + name + "}"
+}
+
+// isListParam reports whether parameter name is a list.
+func isListParam(template any, name string) bool {
+	tm, _ := template.(map[string]any)
+	params, _ := tm["Parameters"].(map[string]any)
+	p, _ := params[name].(map[string]any)
+	typ, _ := p["Type"].(string)
+	return strings.HasPrefix(typ, "List<") || typ == "CommaDelimitedList"
 }
 
 func symGetAtt(_ string, input any, _ any) any {

@@ -47,6 +47,8 @@ func TestResources(t *testing.T) {
 		{"ApiFunctionUrl", "AWS::Lambda::Url", "HasFunctionUrl"},
 		{"ApiFunctionUrlPermission", "AWS::Lambda::Permission", "HasFunctionUrl"},
 		{"ApiFunctionUrlInvokePermission", "AWS::Lambda::Permission", "HasFunctionUrl"},
+		{"CdnCachePolicy", "AWS::CloudFront::CachePolicy", "HasCdn"},
+		{"Cdn", "AWS::CloudFront::Distribution", "HasCdn"},
 		{"Bucket", "AWS::S3::Bucket", ""},
 		{"BucketPolicy", "AWS::S3::BucketPolicy", ""},
 		{"Table", "AWS::DynamoDB::Table", ""},
@@ -291,28 +293,37 @@ func policyGrants(t *testing.T, fn *serverless.Function) grants {
 		if len(doc.Statement) == 0 {
 			t.Errorf("Policies holds an entry with no Statement (a managed policy or a SAM policy template?)")
 		}
-		for _, raw := range doc.Statement {
-			st, ok := raw.(map[string]any)
-			if !ok {
-				t.Fatalf("statement %v is not an object", raw)
+		addGrants(t, g, doc.Statement)
+	}
+	return g
+}
+
+// addGrants adds the grants of statements, which must be Allow
+// statements of actions on resources, to g (each resource's actions
+// sorted).
+func addGrants(t *testing.T, g grants, statements []any) {
+	t.Helper()
+	for _, raw := range statements {
+		st, ok := raw.(map[string]any)
+		if !ok {
+			t.Fatalf("statement %v is not an object", raw)
+		}
+		for k := range st {
+			switch k {
+			case "Sid", "Effect", "Action", "Resource":
+			default: // NotAction, NotResource, Condition, Principal
+				t.Errorf("statement %v has %s: not expected in a function's grants", st["Sid"], k)
 			}
-			for k := range st {
-				switch k {
-				case "Sid", "Effect", "Action", "Resource":
-				default: // NotAction, NotResource, Condition, Principal
-					t.Errorf("statement %v has %s: not expected in a function's grants", st["Sid"], k)
+		}
+		if st["Effect"] != "Allow" {
+			t.Errorf("statement %v: Effect %v", st["Sid"], st["Effect"])
+		}
+		for _, r := range stringList(st["Resource"]) {
+			for _, a := range stringList(st["Action"]) {
+				if strings.Contains(a, "*") {
+					t.Errorf("wildcard action %s", a)
 				}
-			}
-			if st["Effect"] != "Allow" {
-				t.Errorf("statement %v: Effect %v", st["Sid"], st["Effect"])
-			}
-			for _, r := range stringList(st["Resource"]) {
-				for _, a := range stringList(st["Action"]) {
-					if strings.Contains(a, "*") {
-						t.Errorf("wildcard action %s", a)
-					}
-					g[r] = append(g[r], a)
-				}
+				g[r] = append(g[r], a)
 			}
 		}
 	}
@@ -320,7 +331,6 @@ func policyGrants(t *testing.T, fn *serverless.Function) grants {
 		sort.Strings(g[r])
 		g[r] = slices.Compact(g[r])
 	}
-	return g
 }
 
 // stringList returns v, a string or a list of strings, as a list.
@@ -719,6 +729,8 @@ func TestOutputs(t *testing.T) {
 			"BucketName":      "${Bucket}",
 			"TableName":       "${Table}",
 			"TablePrefix":     defaultTablePrefix,
+			// Under condition HasCdn (goformation keeps it): TestCdn.
+			"CdnDomainName": "${Cdn.DomainName}",
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("ApiType=%s: outputs\n got %v\nwant %v", tt.apiType, got, want)

@@ -230,3 +230,28 @@ func TestForkedStatesCommitTheirOwnBytes(t *testing.T) {
 		}
 	}
 }
+
+// Tiny chunks do not pile up: the tail holds at most 8 staged chunks (a
+// chunk past them is staged with them as one object), so a finish of 100
+// 1-byte chunks reads at most 8 objects.
+func TestTinyChunksAreBounded(t *testing.T) {
+	b, _, _ := newBlobs(t, awsstore.BlobsOptions{CopyBudget: time.Minute})
+	data := make([]byte, 100)
+	rand.Read(data)
+	id, state := chunked(t, b, data, 1)
+	ctx, reqs := store.WithRequests(context.Background())
+	d := digest.FromBytes(data)
+	if _, err := b.Commit(ctx, id, state, d); err != nil {
+		t.Fatal(err)
+	}
+	if n := reqs.Counts()["s3.GetObject"]; n > 8 {
+		t.Errorf("the finish of 100 1-byte chunks read %d staged objects, want at most 8 (%v)", n, reqs.Counts())
+	}
+	url, err := b.URL(context.Background(), d, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, url); !bytes.Equal(got, data) {
+		t.Fatal("the blob of 100 1-byte chunks differs")
+	}
+}

@@ -130,7 +130,7 @@ func (b *Blobs) chainParts(ctx context.Context, id string, st uploadState) ([]pa
 		if !ok || s.n != i {
 			return nil, nil, fmt.Errorf("upload %s: part %d is not staged: %w", id, i, store.ErrNotFound)
 		}
-		parts[i-1] = part{N: i, ETag: s.key, SHA256: base64.StdEncoding.EncodeToString(s.sum)}
+		parts[i-1] = part{N: i, Src: s.key, SHA256: base64.StdEncoding.EncodeToString(s.sum)}
 		chain = s.prev
 	}
 	if len(chain) != 0 {
@@ -151,7 +151,7 @@ func (b *Blobs) assemble(ctx context.Context, id, key string, st uploadState, pa
 	mpu := aws.ToString(out.UploadId)
 	if len(st.Tail) == 1 {
 		t := st.Tail[0]
-		parts = append(parts, part{N: st.Parts + 1, ETag: tailPrefix(id) + t.Name, SHA256: base64.StdEncoding.EncodeToString(t.SHA256)})
+		parts = append(parts, part{N: st.Parts + 1, Src: tailPrefix(id) + t.Name, SHA256: base64.StdEncoding.EncodeToString(t.SHA256)})
 	}
 	err = b.copyParts(ctx, key, mpu, parts)
 	if err == nil && len(st.Tail) > 1 {
@@ -162,20 +162,16 @@ func (b *Blobs) assemble(ctx context.Context, id, key string, st uploadState, pa
 			parts = append(parts, p)
 		}
 	}
-	if err == nil {
-		err = b.completeMultipart(ctx, key, mpu, parts)
-	}
-	if err != nil {
-		b.abortMultipart(key, mpu)
+	if err := b.completeOrAbort(ctx, key, mpu, parts, err); err != nil {
 		return fmt.Errorf("assemble upload %s: %w", id, err)
 	}
 	return nil
 }
 
-// copyParts copies each of parts (the source key in ETag, its SHA-256 in
-// SHA256) into multipart upload mpu of key as part N, 16 at a time, and
-// sets each part's ETag. A copy whose checksum is not the recorded one is
-// store.ErrConflict.
+// copyParts copies each of parts (from Src, its Range) into multipart
+// upload mpu of key as part N, 16 at a time, and sets each part's ETag.
+// A part whose SHA256 is set must have that checksum (else
+// store.ErrConflict); the others take S3's.
 func (b *Blobs) copyParts(ctx context.Context, key, mpu string, parts []part) error {
 	errs := make(chan error, len(parts))
 	sem := make(chan struct{}, 16)
@@ -184,17 +180,25 @@ func (b *Blobs) copyParts(ctx context.Context, key, mpu string, parts []part) er
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			p := &parts[i]
-			res, err := b.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+			in := &s3.UploadPartCopyInput{
 				Bucket: &b.bucket, Key: &key, UploadId: &mpu, PartNumber: aws.Int32(p.N),
-				CopySource: aws.String(b.bucket + "/" + p.ETag),
-			})
+				CopySource: aws.String(b.bucket + "/" + p.Src),
+			}
+			if p.Range != "" {
+				in.CopySourceRange = &p.Range
+			}
+			res, err := b.client.UploadPartCopy(ctx, in)
 			if err != nil {
 				errs <- fmt.Errorf("copy part %d: %w", p.N, notFound(err))
 				return
 			}
-			if cs := aws.ToString(res.CopyPartResult.ChecksumSHA256); cs != "" && cs != p.SHA256 {
+			cs := aws.ToString(res.CopyPartResult.ChecksumSHA256)
+			if p.SHA256 != "" && cs != "" && cs != p.SHA256 {
 				errs <- fmt.Errorf("part %d has checksum %s, not %s: %w", p.N, cs, p.SHA256, store.ErrConflict)
 				return
+			}
+			if p.SHA256 == "" {
+				p.SHA256 = cs
 			}
 			p.ETag = aws.ToString(res.CopyPartResult.ETag)
 			errs <- nil
@@ -251,6 +255,18 @@ func (b *Blobs) completeMultipart(ctx context.Context, key, mpu string, parts []
 		return fmt.Errorf("complete upload: %w", err)
 	}
 	return nil
+}
+
+// completeOrAbort completes mpu of key with parts unless err (the error
+// of making the parts) is set, and aborts mpu when either failed.
+func (b *Blobs) completeOrAbort(ctx context.Context, key, mpu string, parts []part, err error) error {
+	if err == nil {
+		err = b.completeMultipart(ctx, key, mpu, parts)
+	}
+	if err != nil {
+		b.abortMultipart(key, mpu)
+	}
+	return err
 }
 
 // abortMultipart aborts mpu, on a context of its own: it cleans up after
@@ -320,37 +336,12 @@ func (b *Blobs) copyLarge(ctx context.Context, src, dst string, size int64) erro
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	mpu := aws.ToString(out.UploadId)
-	count := int((size + partSize - 1) / partSize)
-	parts := make([]part, count)
-	errs := make(chan error, count)
-	sem := make(chan struct{}, 8)
-	for i := range count {
-		go func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			first := int64(i) * partSize
-			last := min(first+partSize, size) - 1
-			res, err := b.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
-				Bucket: &b.bucket, Key: &dst, UploadId: &mpu, PartNumber: aws.Int32(int32(i + 1)),
-				CopySource:      aws.String(b.bucket + "/" + src),
-				CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", first, last)),
-			})
-			if err == nil {
-				parts[i] = part{N: int32(i + 1), ETag: aws.ToString(res.CopyPartResult.ETag), SHA256: aws.ToString(res.CopyPartResult.ChecksumSHA256)}
-			}
-			errs <- err
-		}()
+	parts := make([]part, (size+partSize-1)/partSize)
+	for i := range parts {
+		first := int64(i) * partSize
+		parts[i] = part{N: int32(i + 1), Src: src, Range: fmt.Sprintf("bytes=%d-%d", first, min(first+partSize, size)-1)}
 	}
-	for range count {
-		if e := <-errs; e != nil && err == nil {
-			err = e
-		}
-	}
-	if err == nil {
-		err = b.completeMultipart(ctx, dst, mpu, parts)
-	}
-	if err != nil {
-		b.abortMultipart(dst, mpu)
+	if err := b.completeOrAbort(ctx, dst, mpu, parts, b.copyParts(ctx, dst, mpu, parts)); err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	return nil

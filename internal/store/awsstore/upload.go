@@ -299,8 +299,11 @@ func (b *Blobs) uploadPart(ctx context.Context, key, mpu string, n int32, body [
 type part struct {
 	N      int32
 	ETag   string
-	SHA256 string // base64, as S3 takes it
+	SHA256 string // base64, as S3 takes it; for a copy, "" takes S3's
 	Size   int64
+	// Src is the object a copied part is copied from, and Range ("" for
+	// all of it) the bytes of it, as CopySourceRange takes them.
+	Src, Range string
 }
 
 // randomHex returns 128 random bits in hex.
