@@ -274,13 +274,20 @@ func (r *Registry) finishDirect(ctx context.Context, u store.Upload, d digest.Di
 		case errors.Is(err, store.ErrConflict):
 			// Another finish came first: see what it did.
 			cur, err := r.meta.Upload(ctx, u.ID)
+			if errors.Is(err, store.ErrNotFound) {
+				// It ended the upload: a repeated finish answers as
+				// for any upload that ended (FinishUpload).
+				return pending(u, -1)
+			}
 			if err != nil {
-				return notFound(err, oci.CodeBlobUploadUnknown, "upload %s", u.ID)
+				return fmt.Errorf("read upload %s: %w", u.ID, err)
 			}
 			u = cur
 			continue
+		case errors.Is(err, store.ErrNotFound):
+			return pending(u, -1) // ended meanwhile, as above
 		case err != nil:
-			return notFound(err, oci.CodeBlobUploadUnknown, "upload %s", u.ID)
+			return fmt.Errorf("save upload %s: %w", u.ID, err)
 		}
 		state, size, err := du.Assemble(ctx, next.ID, next.State)
 		switch {
