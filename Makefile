@@ -118,10 +118,12 @@ local-api:
 
 # The interop suite (cmd/pier/interop_test.go): crane, oras, regctl and
 # skopeo (scripts/tools.sh interop) run user workflows against pier serve
-# and the local Lambda path.
+# and the local Lambda path; so does docker (interop_docker_test.go:
+# Debian's docker.io, installed by the test with scripts/tools.sh docker,
+# and a daemon of its own, scripts/dockerd.sh, which needs root).
 interop:
 	scripts/tools.sh interop >/dev/null
-	scripts/with-local-aws.sh $(GO) test -count=1 -run Interop ./cmd/pier
+	scripts/with-local-aws.sh $(GO) test -count=1 -timeout 30m -run Interop ./cmd/pier
 
 # The end-to-end test of sites (cmd/pier/site_e2e_test.go): oras pushes a
 # site to pier serve and the local Lambda path, headless Chromium opens it.

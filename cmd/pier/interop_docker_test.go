@@ -48,29 +48,26 @@ func TestInteropDocker(t *testing.T) {
 	tools.docker = d.client
 	t.Logf("dockerd up in %s", time.Since(start).Round(time.Millisecond))
 
-	// The paths of TestInterop, each started by the scenario with auth on
-	// (startAuthPath), one after the other: they share the daemon.
+	// The paths of TestInterop, each started by its scenario with auth on
+	// (startAuthPath), and the large layers, side by side: they share the
+	// daemon, each with images of its own.
+	scenario := func(name string, run func(*testing.T)) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			run(t)
+			t.Logf("%s: %s", name, time.Since(start).Round(time.Millisecond))
+		})
+	}
 	for _, p := range []*pierPath{
 		{name: "serve", tools: tools},
 		{name: "lambda", lambda: true, tools: tools},
 		{name: "lambda-rest", lambda: true, tools: tools},
 	} {
-		t.Run(p.name+"/docker", func(t *testing.T) {
-			start := time.Now()
-			interopDocker(t, d, p)
-			t.Logf("%s/docker: %s", p.name, time.Since(start).Round(time.Millisecond))
-		})
+		scenario(p.name+"/docker", func(t *testing.T) { interopDocker(t, d, p) })
 	}
-	t.Run("serve-aws/docker-large-layer", func(t *testing.T) {
-		start := time.Now()
-		interopDockerLargeServe(t, d, tools)
-		t.Logf("serve-aws/docker-large-layer: %s", time.Since(start).Round(time.Millisecond))
-	})
-	t.Run("lambda-upload-endpoint/docker-large-layer", func(t *testing.T) {
-		start := time.Now()
-		interopDockerLargeLambda(t, d, tools)
-		t.Logf("lambda-upload-endpoint/docker-large-layer: %s", time.Since(start).Round(time.Millisecond))
-	})
+	scenario("serve-aws/docker-large-layer", func(t *testing.T) { interopDockerLargeServe(t, d, tools) })
+	scenario("lambda-upload-endpoint/docker-large-layer", func(t *testing.T) { interopDockerLargeLambda(t, d, tools) })
 }
 
 // dockerd is the test's Docker daemon and the client of its version.
