@@ -189,6 +189,16 @@ func TestAWSRequestCounts(t *testing.T) {
 	measure("upload finish", call(t, "PUT", s.url(loc+"?digest="+bd), nil), 201)
 	measureSignedUpload(t, measureOn)
 
+	// A direct upload of one part: POST, the part to S3, GET of the part
+	// URLs and the parts uploaded, PUT.
+	direct, dd := blob(1000)
+	resp, parts := startDirect(t, s, "counts/app", len(direct))
+	measure("direct upload start", resp, 202)
+	sendPart(t, parts.Parts[0].URL, direct)
+	loc = resp.Header.Get("Location")
+	measure("direct upload parts", call(t, "GET", s.url(loc), nil, "Pier-Upload-Parts", "1-2"), 200)
+	measure("direct upload finish", call(t, "PUT", s.url(loc+"?digest="+dd), nil), 201)
+
 	manifest := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
 		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},`+
 		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":%q,"size":%d},`+

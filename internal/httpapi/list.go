@@ -166,7 +166,11 @@ var extensions = []extension{{
 }}
 
 func (h *Handler) discover(w http.ResponseWriter, r *http.Request, _ route) {
+	exts := extensions
+	if h.reg.DirectUploads() {
+		exts = append(exts[:len(exts):len(exts)], directExtension)
+	}
 	writeJSON(w, r, http.StatusOK, "application/json", struct {
 		Extensions []extension `json:"extensions"`
-	}{extensions})
+	}{exts})
 }

@@ -57,6 +57,10 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 		blobCreated(w, rt.name, d)
 		return
 	}
+	if h.wantsDirect(r) {
+		h.startDirectUpload(w, r, rt)
+		return
+	}
 	u, err := h.reg.StartUpload(ctx, rt.name, callerOf(ctx).name)
 	if err != nil {
 		h.error(w, r, err)
@@ -208,6 +212,9 @@ func (h *Handler) finishUpload(w http.ResponseWriter, r *http.Request, rt route)
 		body = r.Body
 	}
 	if err := h.reg.FinishUpload(r.Context(), uploadRef(r, rt), d, start, body); err != nil {
+		if h.finishPending(w, err) {
+			return
+		}
 		h.uploadError(w, r, err)
 		return
 	}
@@ -215,6 +222,10 @@ func (h *Handler) finishUpload(w http.ResponseWriter, r *http.Request, rt route)
 }
 
 func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, rt route) {
+	if r.Header.Get(uploadPartsHeader) != "" {
+		h.directParts(w, r, rt)
+		return
+	}
 	u, err := h.reg.Upload(r.Context(), uploadRef(r, rt))
 	if err != nil {
 		h.error(w, r, err)

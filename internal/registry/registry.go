@@ -30,6 +30,10 @@ type Options struct {
 	// ChunkMaxLength is advertised as OCI-Chunk-Max-Length and enforced:
 	// a larger chunk or monolithic body is refused. 0: no limit.
 	ChunkMaxLength int64
+	// DirectBudget is how long finishing a direct upload may spend reading
+	// its bytes back and hashing them before it answers 202 and goes on
+	// in the background (docs/direct-upload.md); 0 answers 202 at once.
+	DirectBudget time.Duration
 	// PageSize is the number of entries of a tag, catalog or referrers
 	// page when the client asks for none or for more. Default 1000.
 	PageSize int

@@ -58,7 +58,9 @@ func (r *Registry) SignsState() bool { return r.stateKey != nil }
 // State returns the signed state of upload u, for its Location; "" when
 // the registry keeps upload states in their sessions.
 func (r *Registry) State(u store.Upload) string {
-	if r.stateKey == nil {
+	if _, _, direct := r.direct(u); r.stateKey == nil || direct {
+		// A direct upload's finish changes its session: it stands where
+		// its session says.
 		return ""
 	}
 	p := []byte{stateVersion}

@@ -159,6 +159,9 @@ func (r *Registry) WriteChunk(ctx context.Context, ref UploadRef, start int64, b
 // session stays as it was. With save, the new state is saved in the
 // upload's session; otherwise only returned (for a signed state).
 func (r *Registry) writeChunk(ctx context.Context, u store.Upload, start int64, body io.Reader, final digest.Digest, save bool) (store.Upload, error) {
+	if _, _, ok := r.direct(u); ok {
+		return store.Upload{}, notDirect(u)
+	}
 	if start >= 0 && start != u.Offset {
 		return store.Upload{}, rangeError(u, "chunk starts at byte %d, but the upload has %d bytes", start, u.Offset)
 	}
@@ -242,6 +245,9 @@ func (r *Registry) FinishUpload(ctx context.Context, ref UploadRef, d digest.Dig
 			}
 			return err
 		}
+	}
+	if _, _, ok := r.direct(u); ok {
+		return r.finishDirect(ctx, u, d, body)
 	}
 	if body != nil && u.Offset == 0 && start <= 0 {
 		// The whole blob comes with the request that ends the upload

@@ -66,6 +66,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry
 	if cfg.ChunkMaxLength > 0 {
 		opts.ChunkMaxLength = cfg.ChunkMaxLength
 	}
+	opts.DirectBudget = cfg.CopyBudget
 	ids, _ := meta.(store.Identities)
 	a, err := newAuth(ctx, cfg, ids, log)
 	if err != nil {
@@ -94,6 +95,7 @@ func AWSConfig(cfg config.Config) awsstore.Config {
 		TablePrefix:     cfg.TablePrefix,
 		PresignTTL:      cfg.PresignTTL,
 		CopyBudget:      cfg.CopyBudget,
+		PartURLTTL:      cfg.PartURLTTL,
 		CreateResources: cfg.CreateResources,
 		// Lambda freezes the environment when the handler returns: a copy
 		// left unfinished there is finished by garbage collection.

@@ -122,7 +122,9 @@ type Upload struct {
 	Repository string
 	// Offset is the number of bytes received.
 	Offset int64
-	// Hash is the marshalled state of the hashes of those bytes.
+	// Hash is the marshalled state of the hashes of those bytes (for a
+	// direct upload, the registry's record of its finish). Stores keep it
+	// as it is.
 	Hash []byte
 	// State is the blob store's state of the upload (Blobs.WriteChunk).
 	State []byte
@@ -222,4 +224,65 @@ func ReferrerKey(artifactType string, d digest.Digest) string {
 // artifactType.
 func ReferrerPrefix(artifactType string) string {
 	return artifactType + "|"
+}
+
+// ErrBadParts: the parts of a direct upload do not make a blob (missing,
+// out of order, or of the wrong sizes). Nothing was assembled.
+var ErrBadParts = errors.New("bad parts")
+
+// PartLayout is how a direct upload is cut into parts.
+type PartLayout struct {
+	// PartSize is the size of every part but the last, which has 1 to
+	// PartSize bytes.
+	PartSize int64
+	// MinPartSize is the smallest part the storage takes but the last.
+	MinPartSize int64
+	// MaxParts is the most parts of an upload; parts are numbered from 1.
+	MaxParts int32
+}
+
+// DirectInfo is what the state of a direct upload says.
+type DirectInfo struct {
+	Layout PartLayout
+	// Size is the number of bytes assembled (Assemble), or -1 when the
+	// state does not record an Assemble.
+	Size int64
+}
+
+// Part is a part of a direct upload that the storage holds.
+type Part struct {
+	Number int32
+	Size   int64
+}
+
+// DirectUploader is implemented by blob stores to which clients send an
+// upload's bytes themselves, in parts, to short-lived URLs (S3 presigned
+// part uploads), so that the bytes never pass through the registry. The
+// state it returns is an upload state like WriteChunk's: the caller saves
+// it in the session, and Abort drops what it records.
+type DirectUploader interface {
+	// StartDirect begins direct upload id of a blob of length bytes (-1:
+	// unknown) and returns its state and its layout.
+	StartDirect(ctx context.Context, id string, length int64) ([]byte, PartLayout, error)
+	// Direct returns what state says of its direct upload, and whether it
+	// is the state of a direct upload. It makes no request.
+	Direct(state []byte) (DirectInfo, bool)
+	// PartURL returns a URL that takes the bytes of part n of direct
+	// upload id (PUT), and when it expires: a short time from now, and
+	// never after notAfter (the session's end; ErrNotFound when that is
+	// too close). It makes no request.
+	PartURL(ctx context.Context, id string, state []byte, n int32, notAfter time.Time) (url string, expires time.Time, err error)
+	// Parts returns the parts the storage holds, by number.
+	Parts(ctx context.Context, id string, state []byte) ([]Part, error)
+	// Assemble joins the parts into one object, outside the blobs, and
+	// returns the upload's new state and its size. Parts that do not
+	// make a blob give ErrBadParts; ErrConflict says that a concurrent
+	// Assemble is joining them. Assembling an assembled upload returns it
+	// as it is.
+	Assemble(ctx context.Context, id string, state []byte) ([]byte, int64, error)
+	// ReadAssembled returns the assembled bytes from offset on.
+	ReadAssembled(ctx context.Context, id string, state []byte, offset int64) (io.ReadCloser, error)
+	// CommitDirect makes the assembled bytes blob d, as Commit does (the
+	// caller has hashed them), and returns where they are, as Commit does.
+	CommitDirect(ctx context.Context, id string, state []byte, d digest.Digest) (location string, err error)
 }

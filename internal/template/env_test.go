@@ -42,6 +42,7 @@ var notOnLambda = map[string]string{
 	"PIER_GC_TOMBSTONE":            "garbage collection's defaults (README, Garbage collection) suit a daily schedule; set on the function to change them",
 	"PIER_IDLE_TIMEOUT":            "connection timeouts of `pier serve`: API Gateway holds the connections",
 	"PIER_READ_TIMEOUT":            "connection timeouts of `pier serve`: API Gateway holds the connections",
+	"PIER_PART_URL_TTL":            "direct uploads' part URLs are valid for the default 15m (a client asks for fresh ones); not offered by the template",
 }
 
 // notOnGc lists the variables that ApiFunction sets and GcFunction

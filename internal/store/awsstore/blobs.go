@@ -45,6 +45,13 @@ type BlobsOptions struct {
 	// when Commit returns, instead of letting it go on (see
 	// Config.NoBackgroundCopy); garbage collection finishes it.
 	NoBackgroundCopy bool
+	// PartURLTTL is how long a presigned part URL of a direct upload is
+	// valid. Default 15m.
+	PartURLTTL time.Duration
+	// DirectPartSize is the size of the parts of direct uploads (the
+	// smallest; more for blobs that would not fit in 10,000 parts).
+	// Default 64 MiB; at least MinPartSize.
+	DirectPartSize int64
 }
 
 // Blobs keeps blobs in an S3 bucket (see the package doc for the layout).
@@ -68,6 +75,12 @@ func NewBlobs(client *s3.Client, bucket string, opts BlobsOptions) *Blobs {
 	}
 	if opts.PartSize < MinPartSize {
 		opts.PartSize = 16 << 20
+	}
+	if opts.PartURLTTL <= 0 {
+		opts.PartURLTTL = 15 * time.Minute
+	}
+	if opts.DirectPartSize < MinPartSize {
+		opts.DirectPartSize = defaultDirectPartSize
 	}
 	return &Blobs{client: client, presign: s3.NewPresignClient(client), bucket: bucket, opts: opts}
 }

@@ -369,6 +369,9 @@ func (b *Blobs) Abort(ctx context.Context, id string, state []byte) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
+	if _, ok := b.Direct(state); ok {
+		return b.abortDirect(ctx, id, state)
+	}
 	if _, err := decodeState(id, state); err != nil {
 		return err
 	}

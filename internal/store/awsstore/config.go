@@ -29,6 +29,9 @@ type Config struct {
 	// frozen when the handler returns); the blob stays at its assembled
 	// location until garbage collection copies it (Blobs.Settle).
 	NoBackgroundCopy bool
+	// PartURLTTL is how long a presigned part URL of a direct upload is
+	// valid.
+	PartURLTTL time.Duration
 	// CreateResources creates the bucket and the tables when missing (for
 	// local servers and LocalStack; in AWS the template creates them).
 	CreateResources bool

@@ -58,9 +58,16 @@ type raceEnv struct {
 // keeps only errors, shown when the test fails.
 func newRaceEnv(t *testing.T) *raceEnv {
 	t.Helper()
-	b, client, bucket := newBlobs(t, awsstore.BlobsOptions{PartSize: awsstore.MinPartSize, CopyBudget: time.Minute})
+	return newRegistryEnv(t, awsstore.BlobsOptions{PartSize: awsstore.MinPartSize, CopyBudget: time.Minute}, registry.Options{})
+}
+
+// newRegistryEnv starts a registry of options ro on a fresh bucket (a
+// blob store of options bo) and table.
+func newRegistryEnv(t *testing.T, bo awsstore.BlobsOptions, ro registry.Options) *raceEnv {
+	t.Helper()
+	b, client, bucket := newBlobs(t, bo)
 	m := newMetadata(t)
-	reg := registry.New(b, m, registry.Options{})
+	reg := registry.New(b, m, ro)
 	errlog := &syncbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(errlog, &slog.HandlerOptions{Level: slog.LevelError}))
 	srv := httptest.NewServer(httpapi.New(reg, httpapi.Options{Logger: logger}))

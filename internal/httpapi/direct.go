@@ -1,0 +1,134 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pier-registry/pier/internal/oci"
+	"github.com/pier-registry/pier/internal/registry"
+)
+
+// Direct uploads (docs/direct-upload.md): the headers of the protocol.
+const (
+	// uploadModeHeader asks for a direct upload (POST), and says that the
+	// session is one (its answer).
+	uploadModeHeader = "Pier-Upload-Mode"
+	// uploadLengthHeader is the blob's size, when the client knows it.
+	uploadLengthHeader = "Pier-Upload-Length"
+	// uploadPartsHeader asks for part URLs: "<first>-<last>".
+	uploadPartsHeader = "Pier-Upload-Parts"
+)
+
+// directExtension is the discovery entry of direct uploads.
+var directExtension = extension{
+	Name:        "_pier/direct-upload",
+	URL:         "https://github.com/pier-registry/pier/blob/main/docs/direct-upload.md",
+	Description: "direct-to-S3 blob uploads: POST with Pier-Upload-Mode: direct gets presigned part-upload URLs",
+	Endpoints:   []string{"blobs/uploads"},
+}
+
+// wantsDirect reports whether the POST r asks for a direct upload that
+// this registry offers.
+func (h *Handler) wantsDirect(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get(uploadModeHeader), "direct") && h.reg.DirectUploads()
+}
+
+// directBody is the JSON body of a direct upload's part URLs.
+type directBody struct {
+	PartSize    int64        `json:"partSize"`
+	MinPartSize int64        `json:"minPartSize"`
+	MaxParts    int32        `json:"maxParts"`
+	Expires     time.Time    `json:"expires"`
+	Parts       []directPart `json:"parts"`
+	Uploaded    []directDone `json:"uploaded,omitempty"`
+}
+
+type directPart struct {
+	Number  int32     `json:"number"`
+	URL     string    `json:"url"`
+	Expires time.Time `json:"expires"`
+}
+
+type directDone struct {
+	Number int32 `json:"number"`
+	Size   int64 `json:"size"`
+}
+
+func newDirectBody(d registry.DirectUpload, uploaded bool) directBody {
+	b := directBody{
+		PartSize: d.Layout.PartSize, MinPartSize: d.Layout.MinPartSize, MaxParts: d.Layout.MaxParts,
+		Expires: d.Upload.Expires.UTC().Truncate(time.Second), Parts: []directPart{},
+	}
+	for _, p := range d.Parts {
+		b.Parts = append(b.Parts, directPart{Number: p.Number, URL: p.URL, Expires: p.Expires.UTC()})
+	}
+	if uploaded {
+		b.Uploaded = []directDone{}
+		for _, p := range d.Uploaded {
+			b.Uploaded = append(b.Uploaded, directDone{Number: p.Number, Size: p.Size})
+		}
+	}
+	return b
+}
+
+// startDirectUpload answers POST /v2/<name>/blobs/uploads/ with
+// Pier-Upload-Mode: direct: a direct upload session and its first part
+// URLs.
+func (h *Handler) startDirectUpload(w http.ResponseWriter, r *http.Request, rt route) {
+	length := int64(-1)
+	if s := r.Header.Get(uploadLengthHeader); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			h.error(w, r, oci.Errorf(oci.CodeSizeInvalid, "%s %q is not a number of bytes", uploadLengthHeader, s))
+			return
+		}
+		length = n
+	}
+	ctx := r.Context()
+	d, err := h.reg.StartDirectUpload(ctx, rt.name, callerOf(ctx).name, length)
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	h.setUploadHeaders(w.Header(), d.Upload)
+	w.Header().Set(uploadModeHeader, "direct")
+	writeJSON(w, r, http.StatusAccepted, "application/json", newDirectBody(d, false))
+}
+
+// directParts answers GET <upload location> with Pier-Upload-Parts: the
+// URLs of the parts asked for, and the parts uploaded.
+func (h *Handler) directParts(w http.ResponseWriter, r *http.Request, rt route) {
+	spec := r.Header.Get(uploadPartsHeader)
+	a, b, ok := strings.Cut(spec, "-")
+	first, err1 := strconv.ParseInt(a, 10, 32)
+	last, err2 := strconv.ParseInt(b, 10, 32)
+	if !ok || err1 != nil || err2 != nil {
+		h.error(w, r, oci.Errorf(oci.CodeBlobUploadInvalid, "%s %q: want <first>-<last>, part numbers", uploadPartsHeader, spec))
+		return
+	}
+	d, err := h.reg.DirectParts(r.Context(), uploadRef(r, rt), int32(first), int32(last))
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	h.setUploadHeaders(w.Header(), d.Upload)
+	w.Header().Set(uploadModeHeader, "direct")
+	writeJSON(w, r, http.StatusOK, "application/json", newDirectBody(d, true))
+}
+
+// finishPending answers a finish whose verification goes on: 202, and
+// when to ask again. It reports whether err was such a finish.
+func (h *Handler) finishPending(w http.ResponseWriter, err error) bool {
+	var p *registry.PendingError
+	if !errors.As(err, &p) {
+		return false
+	}
+	w.Header().Set("Location", h.uploadLocation(p.Upload))
+	w.Header().Set("Docker-Upload-UUID", p.Upload.ID)
+	w.Header().Set("Retry-After", strconv.Itoa(int(p.RetryAfter.Seconds())))
+	writeEmpty(w, http.StatusAccepted)
+	return true
+}
