@@ -732,6 +732,7 @@ func TestOutputs(t *testing.T) {
 			"BucketName":      "${Bucket}",
 			"TableName":       "${Table}",
 			"TablePrefix":     defaultTablePrefix,
+			"TokenSigningKey": "${TokenSigningKey}",
 			// Under condition HasCdn (goformation keeps it): TestCdn.
 			"CdnDomainName": "${Cdn.DomainName}",
 		}
