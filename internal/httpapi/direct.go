@@ -7,19 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pier-registry/pier/internal/direct"
 	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/registry"
-)
-
-// Direct uploads (docs/direct-upload.md): the headers of the protocol.
-const (
-	// uploadModeHeader asks for a direct upload (POST), and says that the
-	// session is one (its answer).
-	uploadModeHeader = "Pier-Upload-Mode"
-	// uploadLengthHeader is the blob's size, when the client knows it.
-	uploadLengthHeader = "Pier-Upload-Length"
-	// uploadPartsHeader asks for part URLs: "<first>-<last>".
-	uploadPartsHeader = "Pier-Upload-Parts"
 )
 
 // directExtension is the discovery entry of direct uploads.
@@ -33,42 +23,20 @@ var directExtension = extension{
 // wantsDirect reports whether the POST r asks for a direct upload that
 // this registry offers.
 func (h *Handler) wantsDirect(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get(uploadModeHeader), "direct") && h.reg.DirectUploads()
+	return strings.EqualFold(r.Header.Get(direct.ModeHeader), direct.Mode) && h.reg.DirectUploads()
 }
 
-// directBody is the JSON body of a direct upload's part URLs.
-type directBody struct {
-	PartSize    int64        `json:"partSize"`
-	MinPartSize int64        `json:"minPartSize"`
-	MaxParts    int32        `json:"maxParts"`
-	Expires     time.Time    `json:"expires"`
-	Parts       []directPart `json:"parts"`
-	Uploaded    []directDone `json:"uploaded,omitempty"`
-}
-
-type directPart struct {
-	Number  int32     `json:"number"`
-	URL     string    `json:"url"`
-	Expires time.Time `json:"expires"`
-}
-
-type directDone struct {
-	Number int32 `json:"number"`
-	Size   int64 `json:"size"`
-}
-
-func newDirectBody(d registry.DirectUpload, uploaded bool) directBody {
-	b := directBody{
-		PartSize: d.Layout.PartSize, MinPartSize: d.Layout.MinPartSize, MaxParts: d.Layout.MaxParts,
-		Expires: d.Upload.Expires.UTC().Truncate(time.Second), Parts: []directPart{},
+func newDirectBody(d registry.DirectUpload, uploaded bool) direct.Session {
+	b := direct.Session{
+		PartSize: d.Layout.PartSize, MinPartSize: d.Layout.MinPartSize, MaxParts: int(d.Layout.MaxParts),
+		Expires: d.Upload.Expires.UTC().Truncate(time.Second), Parts: []direct.PartURL{},
 	}
 	for _, p := range d.Parts {
-		b.Parts = append(b.Parts, directPart{Number: p.Number, URL: p.URL, Expires: p.Expires.UTC()})
+		b.Parts = append(b.Parts, direct.PartURL{Number: int(p.Number), URL: p.URL, Expires: p.Expires.UTC()})
 	}
 	if uploaded {
-		b.Uploaded = []directDone{}
 		for _, p := range d.Uploaded {
-			b.Uploaded = append(b.Uploaded, directDone{Number: p.Number, Size: p.Size})
+			b.Uploaded = append(b.Uploaded, direct.Uploaded{Number: int(p.Number), Size: p.Size})
 		}
 	}
 	return b
@@ -79,10 +47,10 @@ func newDirectBody(d registry.DirectUpload, uploaded bool) directBody {
 // URLs.
 func (h *Handler) startDirectUpload(w http.ResponseWriter, r *http.Request, rt route) {
 	length := int64(-1)
-	if s := r.Header.Get(uploadLengthHeader); s != "" {
+	if s := r.Header.Get(direct.LengthHeader); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {
-			h.error(w, r, oci.Errorf(oci.CodeSizeInvalid, "%s %q is not a number of bytes", uploadLengthHeader, s))
+			h.error(w, r, oci.Errorf(oci.CodeSizeInvalid, "%s %q is not a number of bytes", direct.LengthHeader, s))
 			return
 		}
 		length = n
@@ -94,19 +62,19 @@ func (h *Handler) startDirectUpload(w http.ResponseWriter, r *http.Request, rt r
 		return
 	}
 	h.setUploadHeaders(w.Header(), d.Upload)
-	w.Header().Set(uploadModeHeader, "direct")
+	w.Header().Set(direct.ModeHeader, direct.Mode)
 	writeJSON(w, r, http.StatusAccepted, "application/json", newDirectBody(d, false))
 }
 
 // directParts answers GET <upload location> with Pier-Upload-Parts: the
 // URLs of the parts asked for, and the parts uploaded.
 func (h *Handler) directParts(w http.ResponseWriter, r *http.Request, rt route) {
-	spec := r.Header.Get(uploadPartsHeader)
+	spec := r.Header.Get(direct.PartsHeader)
 	a, b, ok := strings.Cut(spec, "-")
 	first, err1 := strconv.ParseInt(a, 10, 32)
 	last, err2 := strconv.ParseInt(b, 10, 32)
 	if !ok || err1 != nil || err2 != nil {
-		h.error(w, r, oci.Errorf(oci.CodeBlobUploadInvalid, "%s %q: want <first>-<last>, part numbers", uploadPartsHeader, spec))
+		h.error(w, r, oci.Errorf(oci.CodeBlobUploadInvalid, "%s %q: want <first>-<last>, part numbers", direct.PartsHeader, spec))
 		return
 	}
 	d, err := h.reg.DirectParts(r.Context(), uploadRef(r, rt), int32(first), int32(last))
@@ -115,7 +83,7 @@ func (h *Handler) directParts(w http.ResponseWriter, r *http.Request, rt route) 
 		return
 	}
 	h.setUploadHeaders(w.Header(), d.Upload)
-	w.Header().Set(uploadModeHeader, "direct")
+	w.Header().Set(direct.ModeHeader, direct.Mode)
 	writeJSON(w, r, http.StatusOK, "application/json", newDirectBody(d, true))
 }
 

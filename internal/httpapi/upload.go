@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/pier-registry/pier/internal/auth"
+	"github.com/pier-registry/pier/internal/direct"
 	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/store"
@@ -222,7 +223,7 @@ func (h *Handler) finishUpload(w http.ResponseWriter, r *http.Request, rt route)
 }
 
 func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, rt route) {
-	if r.Header.Get(uploadPartsHeader) != "" {
+	if r.Header.Get(direct.PartsHeader) != "" {
 		h.directParts(w, r, rt)
 		return
 	}

@@ -12,34 +12,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pier-registry/pier/internal/direct"
 )
-
-// directSession is the answer of a registry that opened a direct upload,
-// and of a GET of its parts (docs/direct-upload.md).
-type directSession struct {
-	PartSize    int64          `json:"partSize"`
-	MinPartSize int64          `json:"minPartSize"`
-	MaxParts    int            `json:"maxParts"`
-	Expires     time.Time      `json:"expires"`
-	Parts       []partURL      `json:"parts"`
-	Uploaded    []uploadedPart `json:"uploaded"`
-}
-
-// partURL is the presigned URL of one part.
-type partURL struct {
-	Number  int       `json:"number"`
-	URL     string    `json:"url"`
-	Expires time.Time `json:"expires"`
-}
-
-// uploadedPart is a part the object store holds.
-type uploadedPart struct {
-	Number int   `json:"number"`
-	Size   int64 `json:"size"`
-}
-
-// urlsPerRequest is the most part URLs one GET of an upload hands out.
-const urlsPerRequest = 64
 
 // directUpload is a direct upload under way: the part URLs known so far.
 type directUpload struct {
@@ -51,14 +26,14 @@ type directUpload struct {
 	nparts int
 
 	mu       sync.Mutex
-	urls     map[int]partURL
+	urls     map[int]direct.PartURL
 	uploaded map[int]int64
 }
 
 // pushDirect sends the blob of b on the direct upload at loc, whose start
 // answered body.
 func (p *pusher) pushDirect(ctx context.Context, b blobJob, loc string, body io.Reader) error {
-	var s directSession
+	var s direct.Session
 	if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&s); err != nil {
 		return fmt.Errorf("direct upload: bad answer from the registry: %w", err)
 	}
@@ -74,13 +49,13 @@ func (p *pusher) pushDirect(ctx context.Context, b blobJob, loc string, body io.
 // a time), and ends the upload: the registry checks and places the bytes.
 // An upload that fails is left for a later push to continue (the
 // registry's cleanup aborts it if none does).
-func (p *pusher) runDirect(ctx context.Context, b blobJob, loc string, s directSession) error {
+func (p *pusher) runDirect(ctx context.Context, b blobJob, loc string, s direct.Session) error {
 	if s.PartSize <= 0 {
 		return fmt.Errorf("direct upload: the registry gave part size %d", s.PartSize)
 	}
 	u := &directUpload{p: p, b: b, loc: loc, size: b.desc.Size, psize: s.PartSize,
 		nparts:   int((b.desc.Size + s.PartSize - 1) / s.PartSize),
-		urls:     map[int]partURL{},
+		urls:     map[int]direct.PartURL{},
 		uploaded: map[int]int64{},
 	}
 	if s.MaxParts > 0 && u.nparts > s.MaxParts {
@@ -103,10 +78,10 @@ func (p *pusher) runDirect(ctx context.Context, b blobJob, loc string, s directS
 
 // directParts asks the registry for the URLs of parts first to last of
 // the direct upload at loc, and which parts the store holds.
-func (p *pusher) directParts(ctx context.Context, loc string, first, last int) (directSession, error) {
-	var s directSession
+func (p *pusher) directParts(ctx context.Context, loc string, first, last int) (direct.Session, error) {
+	var s direct.Session
 	resp, err := p.reg.send(ctx, request{method: http.MethodGet, loc: loc,
-		header: http.Header{"Pier-Upload-Parts": {fmt.Sprintf("%d-%d", first, last)}}}, http.StatusOK)
+		header: http.Header{direct.PartsHeader: {fmt.Sprintf("%d-%d", first, last)}}}, http.StatusOK)
 	if err != nil {
 		return s, fmt.Errorf("part URLs %d-%d: %w", first, last, err)
 	}
@@ -119,7 +94,7 @@ func (p *pusher) directParts(ctx context.Context, loc string, first, last int) (
 
 // learn keeps the part URLs and the uploaded parts of s. The caller
 // holds u.mu, or is alone.
-func (u *directUpload) learn(s directSession) {
+func (u *directUpload) learn(s direct.Session) {
 	for _, pu := range s.Parts {
 		u.urls[pu.Number] = pu
 	}
@@ -259,7 +234,7 @@ func (u *directUpload) partURL(ctx context.Context, i int, fresh bool) (url stri
 	if pu, ok := u.urls[i]; ok && !fresh && (pu.Expires.IsZero() || time.Until(pu.Expires) > time.Minute) {
 		return pu.URL, false, nil
 	}
-	s, err := u.p.directParts(ctx, u.loc, i, min(i+urlsPerRequest-1, u.nparts))
+	s, err := u.p.directParts(ctx, u.loc, i, min(i+direct.MaxPartURLs-1, u.nparts))
 	if err != nil {
 		return "", false, err
 	}

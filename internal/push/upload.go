@@ -12,6 +12,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/pier-registry/pier/internal/direct"
 )
 
 // blobJob is one blob to push.
@@ -73,11 +75,11 @@ func (p *pusher) pushBlob(ctx context.Context, b blobJob) error {
 		p.states.drop(p.reg.repo, b.desc.Digest)
 		p.logf("%s: the upload of an earlier push is gone (%v); starting another", short(b.desc.Digest), err)
 	}
-	direct := p.opts.Direct && b.desc.Size >= p.opts.DirectMin
+	wantDirect := p.opts.Direct && b.desc.Size >= p.opts.DirectMin
 	hdr := http.Header{}
-	if direct {
-		hdr.Set("Pier-Upload-Mode", "direct")
-		hdr.Set("Pier-Upload-Length", strconv.FormatInt(b.desc.Size, 10))
+	if wantDirect {
+		hdr.Set(direct.ModeHeader, direct.Mode)
+		hdr.Set(direct.LengthHeader, strconv.FormatInt(b.desc.Size, 10))
 	}
 	resp, err := p.reg.send(ctx, request{method: http.MethodPost, loc: p.reg.path("blobs/uploads/"), header: hdr},
 		http.StatusAccepted)
@@ -89,7 +91,7 @@ func (p *pusher) pushBlob(ctx context.Context, b blobJob) error {
 	if loc == "" {
 		return fmt.Errorf("the registry started an upload without a Location")
 	}
-	if direct && resp.Header.Get("Pier-Upload-Mode") == "direct" {
+	if wantDirect && resp.Header.Get(direct.ModeHeader) == direct.Mode {
 		return p.pushDirect(ctx, b, loc, resp.Body)
 	}
 	return p.pushStandard(ctx, b, loc, chunkLimits(resp.Header))
@@ -133,7 +135,7 @@ func (p *pusher) resume(ctx context.Context, b blobJob, st uploadState) (resumed
 			return false, fmt.Errorf("bad part size %d", st.PartSize)
 		}
 		n := int((st.Size + st.PartSize - 1) / st.PartSize)
-		s, err := p.directParts(ctx, st.Location, 1, min(n, urlsPerRequest))
+		s, err := p.directParts(ctx, st.Location, 1, min(n, direct.MaxPartURLs))
 		if err != nil {
 			return false, err
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/pier-registry/pier/internal/direct"
 	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/store"
 )
@@ -26,7 +27,7 @@ import (
 
 const (
 	// maxPartURLs is the most part URLs one answer gives.
-	maxPartURLs = 64
+	maxPartURLs = direct.MaxPartURLs
 	// streamPartURLs is how many part URLs a direct upload of unknown
 	// length starts with.
 	streamPartURLs = 16
