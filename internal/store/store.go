@@ -192,7 +192,10 @@ type Metadata interface {
 	// blob link or manifest on.
 	Repositories(ctx context.Context, last string, n int) ([]string, error)
 
-	// CreateUpload records a new upload session.
+	// CreateUpload records a new upload session, or returns ErrConflict
+	// when a session of id u.ID exists; when that session is u already
+	// (SameUpload: a retry of a create whose answer was lost), it returns
+	// nil.
 	CreateUpload(ctx context.Context, u Upload) error
 	// Upload returns upload session id, or ErrNotFound when it does not
 	// exist or has expired.

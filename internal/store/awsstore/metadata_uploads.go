@@ -67,19 +67,26 @@ func sessionFrom(item map[string]types.AttributeValue, id string, now time.Time)
 
 // CreateUpload records a new upload session, or returns store.ErrConflict
 // when a session with id u.ID exists (also an expired one that DynamoDB
-// has not removed yet). One PutItem.
+// has not removed yet) and is not u (a retry). One PutItem.
 func (m *Metadata) CreateUpload(ctx context.Context, u store.Upload) error {
 	if u.ID == "" {
 		return errors.New("create upload: empty id")
 	}
 	var e ddbExpr
 	_, err := m.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                &m.table,
-		Item:                     sessionItem(u),
-		ConditionExpression:      aws.String("attribute_not_exists(" + e.name(attrPK) + ")"),
-		ExpressionAttributeNames: e.names,
+		TableName:                           &m.table,
+		Item:                                sessionItem(u),
+		ConditionExpression:                 aws.String("attribute_not_exists(" + e.name(attrPK) + ")"),
+		ExpressionAttributeNames:            e.names,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if isConditionFailed(err) {
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		if old, _, derr := sessionFrom(ccf.Item, u.ID, time.Now()); derr == nil && store.SameUpload(old, u) {
+			// The SDK retried a PutItem that DynamoDB had applied (its
+			// answer was lost): the session is the one created.
+			return nil
+		}
 		err = fmt.Errorf("session exists: %w", store.ErrConflict)
 	}
 	if err != nil {

@@ -83,6 +83,9 @@ func (m *Metadata) CreateUpload(ctx context.Context, u store.Upload) error {
 	err = m.update(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUploads)
 		if b.Get([]byte(u.ID)) != nil {
+			if old, err := getSession(b, u.ID); err == nil && store.SameUpload(old.upload(u.ID), u) {
+				return nil // a retry of this create, applied already
+			}
 			return fmt.Errorf("session exists: %w", store.ErrConflict)
 		}
 		return b.Put([]byte(u.ID), v)

@@ -817,6 +817,10 @@ func testUploads(t *testing.T, m store.Metadata) {
 	wantNoUpload(t, m, u.ID)
 	wantErr(t, "CreateUpload", m.CreateUpload(ctx, u), nil)
 	wantUpload(t, m, u)
+	// A retry of that create (its answer lost after the store applied it)
+	// succeeds and changes nothing.
+	wantErr(t, "CreateUpload again", m.CreateUpload(ctx, u), nil)
+	wantUpload(t, m, u)
 
 	// Another session is another record.
 	v := testUpload("other")
