@@ -37,9 +37,7 @@ import (
 )
 
 func TestInteropDocker(t *testing.T) {
-	if !interopSelected() {
-		t.Skip("the interop suite runs with make interop (go test -run Interop ./cmd/pier, under scripts/with-local-aws.sh)")
-	}
+	skipUnlessInterop(t)
 	start := time.Now()
 	d := startDockerd(t)
 	tools := interopClients(t)

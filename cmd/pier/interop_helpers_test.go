@@ -38,6 +38,15 @@ import (
 // go test ./...
 func interopSelected() bool { return suiteSelected("PIER_INTEROP", "Interop") }
 
+// skipUnlessInterop skips a test of the interop suite when the suite was
+// not asked for (interopSelected).
+func skipUnlessInterop(t *testing.T) {
+	t.Helper()
+	if !interopSelected() {
+		t.Skip("the interop suite runs with make interop (go test -run Interop ./cmd/pier, under scripts/with-local-aws.sh)")
+	}
+}
+
 // suiteSelected reports whether a suite that runs only when asked for was:
 // with env=1, or by a -run pattern that holds word.
 func suiteSelected(env, word string) bool {

@@ -19,9 +19,7 @@ import (
 )
 
 func TestInteropLargeLayers(t *testing.T) {
-	if !interopSelected() {
-		t.Skip("the interop suite runs with make interop (go test -run Interop ./cmd/pier, under scripts/with-local-aws.sh)")
-	}
+	skipUnlessInterop(t)
 	tools := interopClients(t)
 	im := newSizedAuthImage(t, largeLayer)
 	for _, kind := range []string{"http", "rest", "url"} {
