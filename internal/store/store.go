@@ -10,6 +10,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -137,6 +138,15 @@ type Upload struct {
 	Owner string
 }
 
+// SameUpload reports whether a and b are the same state of one session:
+// the same version, offset, hash and blob-store state (whose staged keys
+// are unique to the request that wrote them), repository and owner.
+func SameUpload(a, b Upload) bool {
+	return a.ID == b.ID && a.Version == b.Version && a.Offset == b.Offset &&
+		a.Repository == b.Repository && a.Owner == b.Owner &&
+		bytes.Equal(a.Hash, b.Hash) && bytes.Equal(a.State, b.State)
+}
+
 // Metadata holds the repository-scoped records of the registry. Every read
 // sees every write that finished before it started.
 type Metadata interface {
@@ -189,7 +199,9 @@ type Metadata interface {
 	Upload(ctx context.Context, id string) (Upload, error)
 	// UpdateUpload replaces the session u.ID with u if the stored session
 	// has version u.Version-1, and returns ErrConflict if it has not;
-	// ErrNotFound if the session is gone.
+	// ErrNotFound if the session is gone. When the stored session is u
+	// already (SameUpload: a retry of an update whose answer was lost
+	// after the store applied it), it returns nil.
 	UpdateUpload(ctx context.Context, u Upload) error
 	// DeleteUpload removes upload session id. Removing a missing session
 	// is not an error.

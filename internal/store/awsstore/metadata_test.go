@@ -317,8 +317,13 @@ func TestMetadataRequests(t *testing.T) {
 	counted(t, "UpdateUpload", one("PutItem"), func(ctx context.Context) error {
 		return m.UpdateUpload(ctx, u)
 	})
+	counted(t, "UpdateUpload retried after a lost answer", one("PutItem"), func(ctx context.Context) error {
+		return m.UpdateUpload(ctx, u)
+	})
+	racer := u
+	racer.Offset = 20 // another writer that read version 0
 	counted(t, "UpdateUpload that conflicts", one("PutItem"), func(ctx context.Context) error {
-		if err := m.UpdateUpload(ctx, u); !errors.Is(err, store.ErrConflict) {
+		if err := m.UpdateUpload(ctx, racer); !errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("error %v, want ErrConflict", err)
 		}
 		return nil

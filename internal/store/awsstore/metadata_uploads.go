@@ -140,6 +140,10 @@ func (m *Metadata) UpdateUpload(ctx context.Context, u store.Upload) error {
 			err = derr
 		case expired:
 			err = fmt.Errorf("expired at %s: %w", old.Expires.UTC().Format(time.RFC3339), store.ErrNotFound)
+		case store.SameUpload(old, u):
+			// The SDK retried a PutItem that DynamoDB had applied (its
+			// answer was lost): the session is what this update wrote.
+			err = nil
 		default:
 			err = fmt.Errorf("stored version %d, update to %d: %w", old.Version, u.Version, store.ErrConflict)
 		}

@@ -122,6 +122,9 @@ func (m *Metadata) UpdateUpload(ctx context.Context, u store.Upload) error {
 		if err != nil {
 			return err
 		}
+		if store.SameUpload(old.upload(u.ID), u) {
+			return nil // a retry of this update, applied already
+		}
 		if old.Version != u.Version-1 {
 			return fmt.Errorf("stored version %d, update to %d: %w", old.Version, u.Version, store.ErrConflict)
 		}

@@ -857,6 +857,11 @@ func testUploadVersions(t *testing.T, m store.Metadata) {
 	u1 := next(u, "first")
 	wantErr(t, "UpdateUpload to version 1", m.UpdateUpload(ctx, u1), nil)
 	wantUpload(t, m, u1)
+	// A retry of that update (its answer lost after the store applied it)
+	// succeeds and changes nothing; another update from version 0 (the
+	// "from version 0" case below) still conflicts.
+	wantErr(t, "UpdateUpload to version 1 again", m.UpdateUpload(ctx, u1), nil)
+	wantUpload(t, m, u1)
 
 	for _, tt := range []struct {
 		name    string
