@@ -12,6 +12,7 @@ import (
 // template.yaml's default memory, 512 MB.
 const (
 	priceHTTPAPI       = 1.00 / 1e6    // API Gateway HTTP API, per request metered in 512 KB increments
+	priceFunctionURL   = 0             // Lambda function URL: no charge of its own, only Lambda's
 	priceLambdaRequest = 0.20 / 1e6    // Lambda, per invocation
 	priceLambdaGBs     = 0.0000133334  // Lambda arm64, per GB-second (billed per ms)
 	lambdaMemoryGB     = 512.0 / 1024  // template.yaml's MemorySize default
@@ -42,26 +43,45 @@ func s3Tier(action string) int {
 	return 2
 }
 
+// frontDoor is how requests reach a Lambda target: the kind of the local
+// front (PIER_LOCAL_API_KIND) and what AWS charges per request for it.
+type frontDoor struct {
+	kind  string  // http or url
+	name  string  // as the cost table names it
+	price float64 // per request, metered per 512 KB
+}
+
+// lambdaTargets are the targets on the Lambda path, by front door: the
+// same function, billed the same but for the front door's own fee.
+var lambdaTargets = map[string]frontDoor{
+	"pier-lambda":     {kind: "http", name: "API Gateway", price: priceHTTPAPI},
+	"pier-lambda-url": {kind: "url", name: "function URL", price: priceFunctionURL},
+}
+
+// lambdaOrder is the order of the Lambda targets in tables.
+var lambdaOrder = []string{"pier-lambda", "pier-lambda-url"}
+
 // bill is the cost of one operation, in dollars, by service.
 type bill struct {
-	apigw, lambda, s3, dynamo float64
+	front, lambda, s3, dynamo float64 // front: the front door's fee (API Gateway), 0 off the Lambda path
 	lambdaAWS                 float64 // Lambda with AWS request latency added (see cost)
 }
 
-func (b bill) total() float64 { return b.apigw + b.lambda + b.s3 + b.dynamo }
+func (b bill) total() float64 { return b.front + b.lambda + b.s3 + b.dynamo }
 
 // atAWS is the total with Lambda billed at AWS latency (lambdaAWS).
 func (b bill) atAWS() float64 { return b.total() - b.lambda + b.lambdaAWS }
 
-// cost prices the samples of one phase per operation. serverless says the
-// target is the Lambda path: API Gateway and Lambda are billed too.
+// cost prices the samples of one phase of a target per operation. On the
+// Lambda path (lambdaTargets) the front door and Lambda are billed too.
 //
 // Lambda is billed by the durations the runtime reported here, on
 // loopback with local stand-ins for S3 and DynamoDB, which answer faster
 // than AWS does. lambdaAWS adds awsDynamoLatencyMS for every DynamoDB
 // request and awsS3LatencyMS for every S3 request the function made, as if
 // each waited in turn: a pessimistic estimate of the duration on AWS.
-func cost(ss []*sample, serverless bool) bill {
+func cost(ss []*sample, target string) bill {
+	fd, serverless := lambdaTargets[target]
 	var b bill
 	ops := 0
 	for _, s := range ss {
@@ -78,7 +98,7 @@ func cost(ss []*sample, serverless bool) bill {
 		if !serverless {
 			continue
 		}
-		b.apigw += float64(s.metered) * priceHTTPAPI
+		b.front += float64(s.metered) * fd.price
 		perMS := lambdaMemoryGB * priceLambdaGBs / 1000
 		inv := float64(max(s.lambda.n, s.api))
 		b.lambda += inv*priceLambdaRequest + s.lambda.billedMS*perMS
@@ -98,7 +118,7 @@ func cost(ss []*sample, serverless bool) bill {
 		return bill{}
 	}
 	f := 1 / float64(ops)
-	return bill{b.apigw * f, b.lambda * f, b.s3 * f, b.dynamo * f, b.lambdaAWS * f}
+	return bill{b.front * f, b.lambda * f, b.s3 * f, b.dynamo * f, b.lambdaAWS * f}
 }
 
 // perMillion formats a cost per operation as dollars per million.
@@ -121,47 +141,53 @@ func costReport(b *strings.Builder, r *results) {
 	has := func(t string) bool { return slices.Contains(r.targets, t) }
 	b.WriteString("## Cost per million operations (AWS us-east-1 prices)\n\n")
 	b.WriteString(`Request counts of this run priced at published AWS prices (first tiers; sources in README.md):
-API Gateway HTTP API $1.00 per million requests, metered per 512 KB; Lambda $0.20 per million invocations and
+API Gateway HTTP API $1.00 per million requests, metered per 512 KB; a Lambda function URL no charge of its own;
+Lambda $0.20 per million invocations and
 $0.0000133334 per GB-second (arm64, 512 MB as in template.yaml), billed by the durations the runtime reported here;
 S3 $0.005 per 1,000 PUT, COPY, POST and LIST requests (DeleteObjects counted among them: an upper bound), $0.0004 per 1,000
 GET and HEAD; DynamoDB on-demand $0.125 per million read and $0.625 per million write request units, as DynamoDB Local
-reported them consumed. **pier-lambda** is the whole bill of the serverless deployment; its column *at AWS latency* adds
+reported them consumed. **pier-lambda** (API Gateway HTTP API) and **pier-lambda-url** (function URL) are the whole
+bill of the serverless deployment behind each front door; their columns *at AWS latency* add
 5 ms per DynamoDB and 20 ms per S3 request of the function to the billed Lambda duration (local stand-ins answer faster
 than AWS). **pier-aws** and the Distribution targets show S3 and DynamoDB only: the machines that run them are billed
 on top, whatever the traffic. ECR bills no request: pushes and pulls are free, storage is $0.10 per GB-month. Data
-transfer out of AWS costs the same $0.09/GB from S3 and from ECR and is left out; in-region transfer is free for both.
+transfer out of AWS costs the same $0.09/GB from S3, from Lambda and from ECR and is left out; in-region transfer is free.
 
 `)
-	cols := []string{}
-	for _, t := range []string{"pier-lambda", "pier-aws", "distribution-s3", "distribution-s3-nocache"} {
+	var cols []string
+	for _, t := range append(slices.Clone(lambdaOrder), "pier-aws", "distribution-s3", "distribution-s3-nocache") {
 		if has(t) {
 			cols = append(cols, t)
 		}
 	}
 	b.WriteString("| operation |")
+	n := 1
 	for _, t := range cols {
-		if t == "pier-lambda" {
-			b.WriteString(" pier-lambda (API Gateway + Lambda + S3 + DynamoDB) | pier-lambda at AWS latency |")
+		if fd, ok := lambdaTargets[t]; ok {
+			fmt.Fprintf(b, " %s (%s + Lambda + S3 + DynamoDB) | %s at AWS latency |", t, fd.name, t)
+			n += 2
 			continue
 		}
 		b.WriteString(" " + t + " (S3 + DynamoDB only) |")
+		n++
 	}
-	b.WriteString(" ECR |\n|" + strings.Repeat(" --- |", len(cols)+2+boolInt(has("pier-lambda"))) + "\n")
-	for _, ph := range r.phases {
-		fmt.Fprintf(b, "| %s |", ph)
+	b.WriteString(" ECR |\n|" + strings.Repeat(" --- |", n+1) + "\n")
+	row := func(name string, of func(t string) []*sample) {
+		fmt.Fprintf(b, "| %s |", name)
 		for _, t := range cols {
-			ss := r.data[ph][t]
+			fd, serverless := lambdaTargets[t]
+			ss := of(t)
 			if len(ss) == 0 {
 				b.WriteString(" – |")
-				if t == "pier-lambda" {
+				if serverless {
 					b.WriteString(" – |")
 				}
 				continue
 			}
-			c := cost(ss, t == "pier-lambda")
-			if t == "pier-lambda" {
-				fmt.Fprintf(b, " **%s**: API Gateway %s, Lambda %s, S3 %s, DynamoDB %s | %s |", perMillion(c.total()),
-					perMillion(c.apigw), perMillion(c.lambda), perMillion(c.s3), perMillion(c.dynamo),
+			c := cost(ss, t)
+			if serverless {
+				fmt.Fprintf(b, " **%s**: %s %s, Lambda %s, S3 %s, DynamoDB %s | %s |", perMillion(c.total()),
+					fd.name, perMillion(c.front), perMillion(c.lambda), perMillion(c.s3), perMillion(c.dynamo),
 					perMillion(c.atAWS()))
 				continue
 			}
@@ -169,40 +195,50 @@ transfer out of AWS costs the same $0.09/GB from S3 and from ECR and is left out
 		}
 		b.WriteString(" $0 |\n")
 	}
+	for _, ph := range r.phases {
+		row(ph, func(t string) []*sample { return r.data[ph][t] })
+	}
 	b.WriteString("\n")
-	if ss := r.data[phaseSmallPull()]["pier-lambda"]; len(ss) > 0 {
-		var inv invocations
-		for _, s := range ss {
-			inv.add(s.lambda)
-		}
-		if inv.n > 0 {
-			fmt.Fprintf(b, "Lambda durations during the small-image pulls: %d invocations, %.2f ms on average (billed %.2f ms).\n\n",
-				inv.n, inv.ms/float64(inv.n), inv.billedMS/float64(inv.n))
+	for _, t := range lambdaOrder {
+		if inv := pullInvocations(r, t); inv.n > 0 {
+			fmt.Fprintf(b, "Lambda durations during the small-image pulls on %s: %d invocations, %.2f ms on average (billed %.2f ms).\n\n",
+				t, inv.n, inv.ms/float64(inv.n), inv.billedMS/float64(inv.n))
 		}
 	}
 	fmt.Fprintf(b, "**Storage, per GB-month:** Pier $%.3f (S3 Standard; blobs are stored once per registry, whatever the "+
 		"repositories that link them) plus its DynamoDB items at $%.2f per GB (about 1 KB per tag, blob link or manifest "+
 		"record, bodies over 6 KiB in S3); ECR $%.2f.\n\n", priceS3GBMonth, priceDynamoGBMonth, priceECRGBMonth)
-	push, pull := r.data[phaseSmallPush()]["pier-lambda"], r.data[phaseSmallPull()]["pier-lambda"]
-	if len(push) > 0 && len(pull) > 0 {
-		cpush, cpull := cost(push, true), cost(pull, true)
-		apush, apull := cpush.atAWS(), cpull.atAWS()
-		const gb, pulls, pushes = 100.0, 1e6, 1e5
-		pier := gb*priceS3GBMonth + pulls*apull + pushes*apush
-		ecr := gb * priceECRGBMonth
-		fmt.Fprintf(b, "**A month, for example:** %.0f GB stored, %.0f million pulls and %.0f thousand pushes of small images "+
-			"(at AWS latency): Pier $%.2f (storage $%.2f, pulls $%.2f, pushes $%.2f), ECR $%.2f (storage). ",
-			gb, pulls/1e6, pushes/1e3, pier, gb*priceS3GBMonth, pulls*apull, pushes*apush, ecr)
-		perGB := priceECRGBMonth - priceS3GBMonth
-		fmt.Fprintf(b, "Each GB stored saves $%.3f a month against ECR, the price of %.0f thousand small-image pulls on Pier: "+
-			"Pier costs less than ECR while a registry serves fewer than about %.0f thousand pulls a month per GB it stores.\n\n",
-			perGB, perGB/apull/1e3, perGB/apull/1e3)
+	for _, t := range lambdaOrder {
+		monthExample(b, r, t)
 	}
 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
+// monthExample writes what a month of small-image pushes and pulls and
+// of storage costs on a Lambda target, against ECR.
+func monthExample(b *strings.Builder, r *results, t string) {
+	push, pull := r.data[phaseSmallPush()][t], r.data[phaseSmallPull()][t]
+	if len(push) == 0 || len(pull) == 0 {
+		return
 	}
-	return 0
+	apush, apull := cost(push, t).atAWS(), cost(pull, t).atAWS()
+	const gb, pulls, pushes = 100.0, 1e6, 1e5
+	pier := gb*priceS3GBMonth + pulls*apull + pushes*apush
+	ecr := gb * priceECRGBMonth
+	fmt.Fprintf(b, "**A month on %s (%s), for example:** %.0f GB stored, %.0f million pulls and %.0f thousand pushes of small images "+
+		"(at AWS latency): Pier $%.2f (storage $%.2f, pulls $%.2f, pushes $%.2f), ECR $%.2f (storage). ",
+		t, lambdaTargets[t].name, gb, pulls/1e6, pushes/1e3, pier, gb*priceS3GBMonth, pulls*apull, pushes*apush, ecr)
+	perGB := priceECRGBMonth - priceS3GBMonth
+	fmt.Fprintf(b, "Each GB stored saves $%.3f a month against ECR, the price of %.0f thousand small-image pulls on Pier: "+
+		"Pier costs less than ECR while a registry serves fewer than about %.0f thousand pulls a month per GB it stores.\n\n",
+		perGB, perGB/apull/1e3, perGB/apull/1e3)
+}
+
+// pullInvocations sums the function invocations of a target's small-image
+// pulls.
+func pullInvocations(r *results, t string) invocations {
+	var inv invocations
+	for _, s := range r.data[phaseSmallPull()][t] {
+		inv.add(s.lambda)
+	}
+	return inv
 }

@@ -38,8 +38,8 @@ import (
 var (
 	flagPier      = flag.String("pier", "build/bench/pier", "path of the pier binary")
 	flagDist      = flag.String("distribution", "", "path of CNCF Distribution's registry binary (empty: that target is skipped)")
-	flagTargets   = flag.String("targets", "pier-local,pier-aws,pier-lambda,distribution-s3,distribution-s3-nocache", "targets to run, comma separated (pier-lambda: scripts/local-api.sh) (distribution-s3 has the in-memory blob descriptor cache of its stock config, distribution-s3-nocache none)")
-	flagWorkloads = flag.String("workloads", "small-images,big-image,chunked-blob,referrers,tags", "workloads to run, comma separated")
+	flagTargets   = flag.String("targets", "pier-local,pier-aws,pier-lambda,pier-lambda-url,distribution-s3,distribution-s3-nocache", "targets to run, comma separated (pier-lambda: scripts/local-api.sh behind its HTTP API front, pier-lambda-url: behind its function URL front) (distribution-s3 has the in-memory blob descriptor cache of its stock config, distribution-s3-nocache none)")
+	flagWorkloads = flag.String("workloads", "small-images,big-image,chunked-blob,referrers,tags,sites", "workloads to run, comma separated")
 	flagRuns      = flag.Int("runs", 3, "runs of each workload on each target")
 	flagJobs      = flag.Int("jobs", 3, "requests a client makes at once: blobs of an image pushed or pulled together, tags and referrers pushed together (3: docker's default)")
 	flagImages    = flag.Int("images", 100, "small images pushed and pulled")
@@ -132,12 +132,12 @@ func run() error {
 				continue
 			}
 			targets = append(targets, pierAWS(pier, work, s3p, ddbp))
-		case "pier-lambda":
+		case "pier-lambda", "pier-lambda-url":
 			if s3p == nil {
-				res.notes = append(res.notes, "pier-lambda skipped: no AWS_ENDPOINT_URL_S3/DYNAMODB (run under scripts/with-local-aws.sh)")
+				res.notes = append(res.notes, name+" skipped: no AWS_ENDPOINT_URL_S3/DYNAMODB (run under scripts/with-local-aws.sh)")
 				continue
 			}
-			targets = append(targets, pierLambda(work, s3p, ddbp))
+			targets = append(targets, pierLambda(name, work, s3p, ddbp))
 		case "distribution-s3", "distribution-s3-nocache":
 			if *flagDist == "" {
 				res.notes = append(res.notes, "distribution-s3 skipped: no -distribution binary (scripts/tools.sh distribution failed or was not given)")
@@ -460,26 +460,27 @@ func pierAWS(pier, work string, s3p, ddbp *countingProxy) *target {
 }
 
 // pierLambda runs the local Lambda path (scripts/local-api.sh: the
-// bootstrap under the Runtime Interface Emulator behind the local HTTP API
-// front), auth off, on the counting proxies. Its peak RSS is the function
-// process's (bootstrap).
-func pierLambda(work string, s3p, ddbp *countingProxy) *target {
-	return &target{name: "pier-lambda", aws: true, rssOf: "bootstrap", start: func(wl string) (*proc, error) {
+// bootstrap under the Runtime Interface Emulator behind the local front of
+// the target's front door, lambdaTargets[name]), auth off, on the counting
+// proxies. Its peak RSS is the function process's (bootstrap).
+func pierLambda(name, work string, s3p, ddbp *countingProxy) *target {
+	bucket := name + "-bench"
+	return &target{name: name, aws: true, rssOf: "bootstrap", start: func(wl string) (*proc, error) {
 		addr, err := freeAddr()
 		if err != nil {
 			return nil, err
 		}
-		dir := filepath.Join(work, "pier-lambda-"+wl)
+		dir := filepath.Join(work, name+"-"+wl)
 		p, err := launch(addr, dir+".log",
 			[]string{"AWS_ENDPOINT_URL_S3=" + s3p.URL, "AWS_ENDPOINT_URL_DYNAMODB=" + ddbp.URL,
-				"PIER_LOCAL_API_KIND=http", "PIER_LOCAL_API_ADDR=" + addr, "PIER_LOCAL_API_DIR=" + dir,
-				"PIER_BUCKET=pier-lambda-bench", "PIER_TABLE_PREFIX=pierlambda-", "PIER_AUTH=none"},
+				"PIER_LOCAL_API_KIND=" + lambdaTargets[name].kind, "PIER_LOCAL_API_ADDR=" + addr, "PIER_LOCAL_API_DIR=" + dir,
+				"PIER_BUCKET=" + bucket, "PIER_TABLE_PREFIX=" + strings.ReplaceAll(name, "-", "") + "-", "PIER_AUTH=none"},
 			"scripts/local-api.sh")
 		if p != nil {
 			p.reportLog = filepath.Join(dir, "rie.log")
 		}
 		return p, err
-	}, clean: func(string) error { return emptyBucket("pier-lambda-bench") }}
+	}, clean: func(string) error { return emptyBucket(bucket) }}
 }
 
 const distBucket = "dist-bench"

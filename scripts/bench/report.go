@@ -115,7 +115,7 @@ func walls(ss []*sample) (med, lo, hi time.Duration) {
 	return ds[len(ds)/2], ds[0], ds[len(ds)-1]
 }
 
-var awsTargets = map[string]bool{"pier-aws": true, "pier-lambda": true, "distribution-s3": true, "distribution-s3-nocache": true}
+var awsTargets = map[string]bool{"pier-aws": true, "pier-lambda": true, "pier-lambda-url": true, "distribution-s3": true, "distribution-s3-nocache": true}
 
 func report(r *results) string {
 	var b strings.Builder
@@ -125,7 +125,8 @@ func report(r *results) string {
 	b.WriteString(`Targets: **pier-local** is ` + "`pier serve --auth none`" + ` on its embedded backend (files and bbolt: no AWS request);
 **pier-aws** is ` + "`pier serve --backend aws`" + ` on DynamoDB Local and versitygw; **pier-lambda** is the local Lambda
 path (` + "`scripts/local-api.sh`" + `: the bootstrap binary under the Runtime Interface Emulator behind the local HTTP API front,
-auth off; its body limit makes clients push blobs over 4 MiB in chunks, as OCI-Chunk-Max-Length asks; its RSS is the function's); **distribution-s3** is CNCF Distribution
+auth off; its body limit makes clients push blobs over 4 MiB in chunks, as OCI-Chunk-Max-Length asks; its RSS is the function's);
+**pier-lambda-url** is the same function behind the local Lambda function URL front (` + "`PIER_LOCAL_API_KIND=url`" + `); **distribution-s3** is CNCF Distribution
 v3.1.2 with its S3 driver on the same versitygw (redirects on, as by default; upload purging off) with
 ` + "`storage.cache.blobdescriptor: inmemory`" + ` as in its stock config, and **distribution-s3-nocache** the same without that
 cache (as a fresh or scaled-out instance sees it: the in-memory cache is per process, warm here because the same process pushed). Both AWS targets reach S3 and DynamoDB through the same counting reverse proxies,

@@ -22,6 +22,7 @@ func workloads() []workload {
 		{"chunked-blob", chunkedBlob},
 		{"referrers", referrers},
 		{"tags", tags},
+		{"sites", sites},
 	}
 }
 
