@@ -150,9 +150,12 @@ type authImage struct {
 	files           map[string][]byte
 }
 
-func newAuthImage(t *testing.T) authImage {
+func newAuthImage(t *testing.T) authImage { return newSizedAuthImage(t, 32<<10) }
+
+// newSizedAuthImage is an authImage whose payload is size random bytes.
+func newSizedAuthImage(t *testing.T, size int) authImage {
 	t.Helper()
-	payload := make([]byte, 32<<10)
+	payload := make([]byte, size)
 	rand.Read(payload)
 	im := authImage{files: map[string][]byte{"payload.bin": payload, "notes.txt": []byte("pushed with auth on\n")}}
 	im.layer = layerTar(t, map[string]string{"payload.bin": string(payload)})
@@ -272,7 +275,7 @@ func (a *authPath) login(t *testing.T, c *clientEnv, cl authClient, user string)
 
 // pushPull pushes im to ref with cl and pulls it back, byte for byte;
 // it returns the push.
-func (a *authPath) pushPull(t *testing.T, c *clientEnv, cl authClient, ref string, im authImage) *result {
+func (cl authClient) pushPull(t *testing.T, c *clientEnv, ref string, im authImage) *result {
 	t.Helper()
 	push := c.run(t, cl.name, cl.push(ref)...)
 	pull := c.run(t, cl.name, cl.pull(ref)...)
@@ -387,7 +390,7 @@ func interopAuth(t *testing.T, p *pierPath) {
 		c := newClientEnv(t, p.tools, a.pierPath)
 		im.write(t, c)
 		a.login(t, c, cl, "alice")
-		r := a.pushPull(t, c, cl, a.ref(repo(cl.name)+":v1"), im)
+		r := cl.pushPull(t, c, a.ref(repo(cl.name)+":v1"), im)
 		flows[cl.name] = checkTokenFlow(t, r, a.host())
 	}
 	t.Logf("token requests of the pushes: %v", flows)
@@ -428,7 +431,7 @@ func interopAuth(t *testing.T, p *pierPath) {
 		c := newClientEnv(t, p.tools, a.pierPath)
 		im.write(t, c)
 		a.login(t, c, cl, "ci")
-		r := a.pushPull(t, c, cl, a.ref("auth/robot/"+name+":v1"), im)
+		r := cl.pushPull(t, c, a.ref("auth/robot/"+name+":v1"), im)
 		checkTokenFlow(t, r, a.host())
 		if name == "crane" {
 			r = c.fails(t, "crane", "push", "--insecure", "image", a.ref("auth/elsewhere:v1"))

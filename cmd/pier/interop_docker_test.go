@@ -22,12 +22,10 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,9 +37,7 @@ import (
 )
 
 func TestInteropDocker(t *testing.T) {
-	if !interopSelected() {
-		t.Skip("the interop suite runs with make interop (go test -run Interop ./cmd/pier, under scripts/with-local-aws.sh)")
-	}
+	skipUnlessInterop(t)
 	start := time.Now()
 	d := startDockerd(t)
 	tools := interopClients(t)
@@ -345,11 +341,6 @@ func showsReason(t *testing.T, r *result, action, repo string) {
 	}
 }
 
-// largeLayer is the size of the big layer: well past what one request
-// through API Gateway and Lambda takes (10 MB, 6 MB), and past the 4 MiB
-// chunks the function advertises; docker sends it in one PATCH.
-const largeLayer = 60 << 20
-
 // interopDockerLarge pushes an image with a 60 MB layer to repository
 // large/<name> of host with the docker of c, and pulls it back.
 func interopDockerLarge(t *testing.T, c *clientEnv, host, name string) {
@@ -369,58 +360,17 @@ func interopDockerLargeServe(t *testing.T, d *dockerd, tools clients) {
 	interopDockerLarge(t, d.env(t, tools, f), f.host, "serve-aws")
 }
 
-// interopDockerLargeLambda: the Lambda path, with auth on, with
-// PIER_UPLOAD_URL set to a second pier serve --backend aws on the same
-// bucket, table and signing key (the upload endpoint of
-// infra/upload-endpoint). docker logs in to the Lambda path only; the
-// layer goes to the endpoint, and no request over Lambda's 6 MB goes
-// through the function. It runs when the function sends uploads there:
-// when the POST that starts an upload is answered with an absolute
-// Location on the endpoint's host.
+// interopDockerLargeLambda: the Lambda path (HTTP API), with auth on,
+// with an upload endpoint (startUploadPath). docker logs in to the Lambda
+// path only; the layer goes to the endpoint, and no request over Lambda's
+// 6 MB goes through the function.
 func interopDockerLargeLambda(t *testing.T, d *dockerd, tools clients) {
-	flags := awsBackendFlags(t) // --backend aws --bucket B --table-prefix P --create-resources
-	key := filepath.Join(t.TempDir(), "auth.key")
-	const password = "large-layers-password"
-	mustAdmin(t, flags, password+"\n", "user", "add", "alice", "--password-stdin", "--grant", "large/*=pull,push")
-	upload := startServer(t, t.TempDir(), append(flags, "--auth", "token", "--auth-key-file", key)...)
-	uploadFront := startFront(t, "upload-endpoint", upload.addr)
-	lambda := startLocalAPI(t, "http", "PIER_AUTH=token", "PIER_BUCKET="+flags[3], "PIER_TABLE_PREFIX="+flags[5],
-		"PIER_AUTH_KEY_FILE="+key, "PIER_UPLOAD_URL=http://"+uploadFront.host)
-
-	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:"+password))
-	// The function's first request is its cold start, which creates the
-	// bucket and table here (PIER_CREATE_RESOURCES): on a busy machine it
-	// may run out of the emulator's time once, so a 5xx is asked again.
-	resp := call(t, http.MethodPost, lambda.url("/v2/large/probe/blobs/uploads/"), nil, "Authorization", basic)
-	for try := 1; try < 3 && resp.StatusCode >= 500; try++ {
-		t.Logf("POST /v2/<name>/blobs/uploads/ on the Lambda path: %s; asking again", resp.Status)
-		resp = call(t, http.MethodPost, lambda.url("/v2/large/probe/blobs/uploads/"), nil, "Authorization", basic)
-	}
-	loc, _ := url.Parse(resp.Header.Get("Location"))
-	if resp.StatusCode != http.StatusAccepted || loc == nil {
-		t.Fatalf("POST /v2/<name>/blobs/uploads/ as alice on the Lambda path: %s, Location %q; want 202", resp.Status, resp.Header.Get("Location"))
-	}
-	if !loc.IsAbs() || loc.Host != uploadFront.host {
-		t.Skipf("the Lambda path has no upload endpoint yet: with PIER_UPLOAD_URL=http://%s, POST /v2/<name>/blobs/uploads/ answered %s with Location %q (want 202 and an absolute Location on the endpoint's host)",
-			uploadFront.host, resp.Status, resp.Header.Get("Location"))
-	}
-	lambdaFront := startFront(t, "lambda", lambda.addr)
-	c := d.env(t, tools, lambdaFront, uploadFront)
-	r := c.exec(t, strings.NewReader(password+"\n"), "docker", "login", "-u", "alice", "--password-stdin", lambdaFront.host)
+	u := startUploadPath(t, "http")
+	c := d.env(t, tools, u.lambda, u.upload)
+	r := c.exec(t, strings.NewReader(uploadPassword+"\n"), "docker", "login", "-u", uploadUser, "--password-stdin", u.lambda.host)
 	if r.err != nil {
 		r.fatalf(t, "docker login failed")
 	}
-	interopDockerLarge(t, c, lambdaFront.host, "lambda-upload")
-	var sent int64
-	for _, e := range uploadFront.since(0) {
-		sent += e.sent
-	}
-	if sent < largeLayer {
-		t.Errorf("the upload endpoint received %d bytes; want the %d of the large layer (%d exchanges)", sent, largeLayer, len(uploadFront.since(0)))
-	}
-	for _, e := range lambdaFront.since(0) {
-		if e.sent > 6<<20 {
-			t.Errorf("a request of %d bytes went to the Lambda path: %s", e.sent, e)
-		}
-	}
+	interopDockerLarge(t, c, u.lambda.host, "lambda-upload")
+	u.checkLargePush(t, 0, 0, largeLayer)
 }

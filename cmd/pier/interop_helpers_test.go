@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -36,6 +37,15 @@ import (
 // interop: go test -run Interop) or with PIER_INTEROP=1, not in every
 // go test ./...
 func interopSelected() bool { return suiteSelected("PIER_INTEROP", "Interop") }
+
+// skipUnlessInterop skips a test of the interop suite when the suite was
+// not asked for (interopSelected).
+func skipUnlessInterop(t *testing.T) {
+	t.Helper()
+	if !interopSelected() {
+		t.Skip("the interop suite runs with make interop (go test -run Interop ./cmd/pier, under scripts/with-local-aws.sh)")
+	}
+}
 
 // suiteSelected reports whether a suite that runs only when asked for was:
 // with env=1, or by a -run pattern that holds word.
@@ -807,4 +817,94 @@ func httpGet(t *testing.T, u string, hdr ...string) (*http.Response, []byte) {
 		m[hdr[i]] = hdr[i+1]
 	}
 	return do(t, http.MethodGet, u, m, nil)
+}
+
+// ---------------------------------------------------------------------------
+// The Lambda path with an upload endpoint: what the large-layer scenarios
+// (interop_large_test.go, interop_docker_test.go) push to.
+
+// largeLayer is the size of the big layer: well past what one request
+// through API Gateway and Lambda takes (10 MB, 6 MB), and past the 4 MiB
+// chunks the function advertises; docker, crane and skopeo send it in
+// one PATCH, oras in one PUT.
+const largeLayer = 60 << 20
+
+// lambdaPayloadLimit is the most a request through the function may
+// carry (Lambda's 6 MB; API Gateway's 10 MB is more).
+const lambdaPayloadLimit = 6 << 20
+
+// uploadUser may pull and push large/* on an uploadPath, with
+// uploadPassword.
+const uploadUser, uploadPassword = "alice", "large-layers-password"
+
+// uploadPath is the local Lambda path behind front door kind (http, rest,
+// url), with auth on and PIER_UPLOAD_URL set to a second pier serve
+// --backend aws on the same bucket, table and signing key (the upload
+// endpoint of infra/upload-endpoint): the function's upload Locations
+// point there, so layer bytes go to the endpoint, not through Lambda.
+type uploadPath struct {
+	lambda *front // the Lambda path: what the clients log in to and push to
+	upload *front // the upload endpoint
+}
+
+// startUploadPath starts an uploadPath on a bucket and table of its own,
+// and checks that the function sends uploads to the endpoint: that the
+// POST that starts an upload is answered with an absolute Location on the
+// endpoint's host.
+func startUploadPath(t *testing.T, kind string) *uploadPath {
+	t.Helper()
+	flags := awsBackendFlags(t) // --backend aws --bucket B --table-prefix P --create-resources
+	key := filepath.Join(t.TempDir(), "auth.key")
+	mustAdmin(t, flags, uploadPassword+"\n", "user", "add", uploadUser, "--password-stdin", "--grant", "large/*=pull,push")
+	upload := startServer(t, t.TempDir(), append(flags, "--auth", "token", "--auth-key-file", key)...)
+	u := &uploadPath{upload: startFront(t, "upload-endpoint", upload.addr)}
+	lambda := startLocalAPI(t, kind, "PIER_AUTH=token", "PIER_BUCKET="+flags[3], "PIER_TABLE_PREFIX="+flags[5],
+		"PIER_AUTH_KEY_FILE="+key, "PIER_UPLOAD_URL=http://"+u.upload.host)
+
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(uploadUser+":"+uploadPassword))
+	// The function's first request is its cold start, which creates the
+	// bucket and table here (PIER_CREATE_RESOURCES): on a busy machine it
+	// may run out of the emulator's time once, so a 5xx is asked again.
+	resp := call(t, http.MethodPost, lambda.url("/v2/large/probe/blobs/uploads/"), nil, "Authorization", basic)
+	for try := 1; try < 3 && resp.StatusCode >= 500; try++ {
+		t.Logf("POST /v2/<name>/blobs/uploads/ on the Lambda path: %s; asking again", resp.Status)
+		resp = call(t, http.MethodPost, lambda.url("/v2/large/probe/blobs/uploads/"), nil, "Authorization", basic)
+	}
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusAccepted || loc == nil {
+		t.Fatalf("POST /v2/<name>/blobs/uploads/ as %s on the Lambda path (%s): %s, Location %q; want 202", uploadUser, kind, resp.Status, resp.Header.Get("Location"))
+	}
+	if !loc.IsAbs() || loc.Host != u.upload.host {
+		t.Fatalf("the function does not send uploads to the upload endpoint: with PIER_UPLOAD_URL=http://%s, POST /v2/<name>/blobs/uploads/ answered %s with Location %q (want 202 and an absolute Location on the endpoint's host)",
+			u.upload.host, resp.Status, resp.Header.Get("Location"))
+	}
+	u.lambda = startFront(t, "lambda-"+kind, lambda.addr)
+	return u
+}
+
+// marks returns the marks of u's fronts, for checkLargePush.
+func (u *uploadPath) marks() (lambda, upload int) { return u.lambda.mark(), u.upload.mark() }
+
+// checkLargePush checks the exchanges since the marks (of a push of a
+// layer of at least size bytes): the layer's bytes went to the upload
+// endpoint in PATCH or PUT requests, and no request over the Lambda
+// payload limit went to the Lambda path (its front door refuses those
+// with 413, so a push that passed sent none; this says so if one did).
+func (u *uploadPath) checkLargePush(t *testing.T, lambdaMark, uploadMark int, size int64) {
+	t.Helper()
+	var sent int64
+	ex := u.upload.since(uploadMark)
+	for _, e := range ex {
+		if e.method == http.MethodPatch || e.method == http.MethodPut {
+			sent += e.sent
+		}
+	}
+	if sent < size {
+		t.Errorf("the upload endpoint received %d bytes in PATCH and PUT requests; want the %d of the large layer (%d exchanges)", sent, size, len(ex))
+	}
+	for _, e := range u.lambda.since(lambdaMark) {
+		if e.sent > lambdaPayloadLimit || e.status == http.StatusRequestEntityTooLarge {
+			t.Errorf("a request of %d bytes went to the Lambda path: %s", e.sent, e)
+		}
+	}
 }

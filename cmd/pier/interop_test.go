@@ -35,9 +35,7 @@ import (
 )
 
 func TestInterop(t *testing.T) {
-	if !interopSelected() {
-		t.Skip("the interop suite runs with make interop (go test -run Interop ./cmd/pier, under scripts/with-local-aws.sh)")
-	}
+	skipUnlessInterop(t)
 	tools := interopClients(t)
 	start := time.Now()
 	serve := startServer(t, t.TempDir())
