@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -23,7 +22,7 @@ import (
 	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
-	"github.com/pier-registry/pier/internal/store/local"
+	"github.com/pier-registry/pier/internal/store/local/localtest"
 )
 
 var ctx = context.Background()
@@ -41,16 +40,7 @@ type backend struct {
 // the local servers (scripts/with-local-aws.sh).
 func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 	t.Run("local", func(t *testing.T) {
-		dir := t.TempDir()
-		blobs, err := local.OpenBlobs(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		meta, err := local.OpenMetadata(filepath.Join(dir, "metadata.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { meta.Close() })
+		_, blobs, meta := localtest.Open(t)
 		fn(t, backend{name: "local", blobs: blobs, meta: meta})
 	})
 	t.Run("aws", func(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/site"
 	"github.com/pier-registry/pier/internal/store/local"
+	"github.com/pier-registry/pier/internal/store/local/localtest"
 )
 
 // server is a Pier API served by httptest over the embedded backend, with
@@ -48,7 +49,7 @@ func newServer(t *testing.T, opts registry.Options) *server {
 // and returns it with its metadata store.
 func newServerWith(t *testing.T, opts registry.Options, newAuth func(*local.Metadata) *httpapi.Auth) (*server, *local.Metadata) {
 	t.Helper()
-	dir, blobs, meta := openStores(t)
+	dir, blobs, meta := localtest.Open(t)
 	var a *httpapi.Auth
 	if newAuth != nil {
 		a = newAuth(meta)
@@ -59,27 +60,6 @@ func newServerWith(t *testing.T, opts registry.Options, newAuth func(*local.Meta
 	ts := httptest.NewServer(httpapi.New(reg, httpapi.Options{Logger: log, Auth: a, Sites: sites}))
 	t.Cleanup(ts.Close) // runs before meta.Close: cleanups are last in, first out
 	return &server{url: ts.URL, dir: dir, client: ts.Client()}, meta
-}
-
-// openStores opens the embedded backend's stores in a fresh data
-// directory, which it returns with them; the test's end closes them.
-func openStores(t *testing.T) (string, *local.Blobs, *local.Metadata) {
-	t.Helper()
-	dir := t.TempDir()
-	blobs, err := local.OpenBlobs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, err := local.OpenMetadata(filepath.Join(dir, "metadata.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := meta.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return dir, blobs, meta
 }
 
 // request is one HTTP request to a server.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pier-registry/pier/internal/httpapi"
 	"github.com/pier-registry/pier/internal/registry"
+	"github.com/pier-registry/pier/internal/store/local/localtest"
 	"github.com/pier-registry/pier/internal/syncbuf"
 )
 
@@ -20,7 +21,7 @@ import (
 // request body is logged as a client abort (status 499, the body's
 // error), not as a server error (500 and an ERROR line).
 func TestClientAbortLogged(t *testing.T) {
-	_, blobs, meta := openStores(t)
+	_, blobs, meta := localtest.Open(t)
 	var logs syncbuf.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	ts := httptest.NewServer(httpapi.New(registry.New(blobs, meta, registry.Options{}), httpapi.Options{Logger: log}))

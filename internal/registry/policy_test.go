@@ -3,13 +3,12 @@ package registry_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/store"
-	"github.com/pier-registry/pier/internal/store/local"
+	"github.com/pier-registry/pier/internal/store/local/localtest"
 )
 
 func TestMatchPolicy(t *testing.T) {
@@ -36,16 +35,7 @@ func TestMatchPolicy(t *testing.T) {
 // tag that exists may be pushed again naming the same manifest but not
 // another, and only the identities the policy names may delete it.
 func TestImmutableTags(t *testing.T) {
-	dir := t.TempDir()
-	blobs, err := local.OpenBlobs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, err := local.OpenMetadata(filepath.Join(dir, "metadata.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
+	_, blobs, meta := localtest.Open(t)
 	ctx := context.Background()
 	for _, p := range []store.Policy{
 		{Pattern: "team/*", ImmutableTags: true, TagDeleters: []string{"alice"}},

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,22 +14,13 @@ import (
 
 	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/registry"
-	"github.com/pier-registry/pier/internal/store/local"
+	"github.com/pier-registry/pier/internal/store/local/localtest"
 )
 
 // newRegistry returns a registry on the local stores in a fresh directory.
 func newRegistry(t *testing.T, opts registry.Options) *registry.Registry {
 	t.Helper()
-	dir := t.TempDir()
-	blobs, err := local.OpenBlobs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, err := local.OpenMetadata(filepath.Join(dir, "metadata.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
+	_, blobs, meta := localtest.Open(t)
 	return registry.New(blobs, meta, opts)
 }
 

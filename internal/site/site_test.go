@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/site"
 	"github.com/pier-registry/pier/internal/store/local"
+	"github.com/pier-registry/pier/internal/store/local/localtest"
 )
 
 // fixture is a registry on the embedded backend with a site server.
@@ -36,16 +36,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts site.Options) *fixture {
 	t.Helper()
-	dir := t.TempDir()
-	blobs, err := local.OpenBlobs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, err := local.OpenMetadata(filepath.Join(dir, "metadata.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
+	_, blobs, meta := localtest.Open(t)
 	f := &fixture{blobs: blobs, meta: meta, access: site.Access{Public: true}}
 	f.reg = registry.New(blobs, meta, registry.Options{})
 	f.srv = site.New(f.reg, blobs, meta, opts)
