@@ -63,6 +63,15 @@ const (
 	numFaults
 )
 
+// Kinds returns every kind of fault.
+func Kinds() []Fault {
+	fs := make([]Fault, numFaults)
+	for f := range numFaults {
+		fs[f] = f
+	}
+	return fs
+}
+
 func (f Fault) String() string {
 	switch f {
 	case ServerError:
@@ -102,11 +111,11 @@ type Options struct {
 	// Rate is the share of requests that meet a fault, 0 to 1; it can be
 	// changed later with SetRate.
 	Rate float64
-	// Seed makes the choice of faults repeatable.
+	// Seed makes the choice of the requests that meet a fault repeatable.
 	Seed uint64
 	// Delay is how late a Slow fault answers (default 200 ms).
 	Delay time.Duration
-	// Faults are the kinds of fault to choose from, evenly; nil: all.
+	// Faults are the kinds of fault to inject, in turn; nil: all.
 	Faults []Fault
 }
 
@@ -122,9 +131,7 @@ func Start(service Service, target string, opts Options) (*Proxy, error) {
 		return nil, fmt.Errorf("fault proxy: %w", err)
 	}
 	if len(opts.Faults) == 0 {
-		for f := range numFaults {
-			opts.Faults = append(opts.Faults, f)
-		}
+		opts.Faults = Kinds()
 	}
 	if opts.Delay <= 0 {
 		opts.Delay = 200 * time.Millisecond
@@ -178,7 +185,13 @@ func (p *Proxy) pick() Fault {
 	if p.rng.Uint64N(1e6) >= p.rate.Load() {
 		return -1
 	}
-	f := p.faults[p.rng.IntN(len(p.faults))]
+	// The kinds take turns, so that a run with as many faults as kinds
+	// meets every one of them.
+	var total int
+	for _, n := range p.injected {
+		total += n
+	}
+	f := p.faults[total%len(p.faults)]
 	p.injected[f]++
 	return f
 }
