@@ -93,11 +93,6 @@ type gatewayError struct {
 	Message string `json:"message"`
 }
 
-// TooLargeREST is the body of the REST API's REQUEST_TOO_LARGE gateway
-// response as template.yaml sets it: an OCI error that says what to do,
-// which clients print.
-const TooLargeREST = "{\"errors\":[{\"code\":\"SIZE_INVALID\",\"message\":\"request body too large for API Gateway (10 MB): push with `pier push`, which sends large layers in chunks (or to the upload endpoint, when PIER_UPLOAD_URL is set), or push the blob in chunks of at most 4 MiB\"}]}"
-
 // ServeHTTP sends r through the function and writes its answer.
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -176,12 +171,9 @@ func (f *Front) tooLarge(w http.ResponseWriter) int {
 		io.WriteString(w, tooLargeURL)
 		return http.StatusRequestEntityTooLarge
 	}
-	if f.Kind == REST {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusRequestEntityTooLarge)
-		io.WriteString(w, TooLargeREST)
-		return http.StatusRequestEntityTooLarge
-	}
+	// A REST API's REQUEST_TOO_LARGE gateway response cannot be
+	// customised ("Amazon API Gateway important notes for REST APIs"):
+	// both API Gateway kinds answer with their default body.
 	return gatewayFail(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
 }
 
