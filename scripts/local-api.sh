@@ -11,6 +11,14 @@
 #                         API, payload 1.0) or url (Lambda function URL)
 #   PIER_LOCAL_API_ADDR   where the front listens (default 127.0.0.1:9000)
 #   PIER_LOCAL_API_DIR    state and logs (default build/local-api)
+#   PIER_LOCAL_API_UPLOAD_ORIGIN
+#                         http://host:port of an upload endpoint (pier serve
+#                         --backend aws on the same bucket, table and signing
+#                         key): the front then also plays the CloudFront
+#                         distribution of template.yaml's UploadOrigin, which
+#                         sends the requests of blob uploads
+#                         (/v2/*/blobs/uploads[/*]) there instead of to the
+#                         function (internal/localapi/cdn.go). Default: none.
 #
 # It prints the registry's URL once it answers, and stops everything it
 # started on Ctrl-C or SIGTERM.
@@ -75,6 +83,9 @@ if ! "$top/scripts/wait-http.sh" "http://$addr/v2/" "${pids[1]}"; then
 	exit 1
 fi
 echo "Pier on Lambda (RIE, front door: $kind) at http://$addr/v2/ (logs in $state)"
+if [ -n "${PIER_LOCAL_API_UPLOAD_ORIGIN:-}" ]; then
+	echo "uploads (/v2/*/blobs/uploads[/*]) go to $PIER_LOCAL_API_UPLOAD_ORIGIN, as CloudFront would send them"
+fi
 if [ "${PIER_AUTH:-none}" = none ]; then
 	echo "auth is off: anyone may pull, push and delete (PIER_AUTH=token make local-api turns it on)"
 else

@@ -27,6 +27,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -80,12 +82,23 @@ type Front struct {
 	// without a token endpoint behind it, the gate's challenge leads
 	// nowhere. Only a REST API has it.
 	Gate bool
+	// UploadOrigin, when set, puts a CloudFront distribution in front of
+	// the front door (template.yaml's Cdn with UploadOrigin, cdn.go): the
+	// requests of blob uploads (UploadPathPatterns) go to this origin, the
+	// upload endpoint, and never reach the function.
+	UploadOrigin *url.URL
+	// UploadTimeout is the upload origin's response timeout
+	// (OriginResponseTimeout when zero).
+	UploadTimeout time.Duration
 
 	// mu makes invocations one at a time: one RIE is one execution
 	// environment, which serves one invocation at a time.
 	mu sync.Mutex
 	// gate holds the REST API's authorizer answers (gate.go).
 	gate gate
+	// cdnProxy sends uploads to UploadOrigin (cdn.go), made once.
+	cdnOnce  sync.Once
+	cdnProxy *httputil.ReverseProxy
 }
 
 // gatewayError is the body API Gateway sends with its own errors.
@@ -93,12 +106,25 @@ type gatewayError struct {
 	Message string `json:"message"`
 }
 
-// ServeHTTP sends r through the function and writes its answer.
+// ServeHTTP sends r through the function (or, for an upload with
+// UploadOrigin set, to the upload origin) and writes its answer. Its log
+// line says where the request went ("to": function or upload-origin), and
+// how large the function's event was when it was invoked.
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	status := f.serve(w, r)
-	f.logger().Info("local api", "kind", string(f.Kind), "method", r.Method, "path", r.URL.Path,
-		"status", status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+	var (
+		status int
+		event  int
+		to     = "function"
+	)
+	if f.isUpload(r) {
+		to = "upload-origin"
+		status = f.upload(w, r)
+	} else {
+		status, event = f.serve(w, r)
+	}
+	f.logger().Info("local api", "kind", string(f.Kind), "method", r.Method, "path", r.URL.Path, "to", to,
+		"event_bytes", event, "status", status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
 }
 
 func (f *Front) logger() *slog.Logger {
@@ -108,7 +134,9 @@ func (f *Front) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func (f *Front) serve(w http.ResponseWriter, r *http.Request) int {
+// serve invokes the function with r's event; it returns the status of
+// the answer and the size of the event (0 when none was sent).
+func (f *Front) serve(w http.ResponseWriter, r *http.Request) (int, int) {
 	// A function URL has no body limit of its own: the event's 6 MB is
 	// the limit, and no body over 6 MB makes an event under it.
 	limit := int64(MaxBody)
@@ -116,26 +144,26 @@ func (f *Front) serve(w http.ResponseWriter, r *http.Request) int {
 		limit = MaxEvent
 	}
 	if r.ContentLength > limit {
-		return f.tooLarge(w)
+		return f.tooLarge(w), 0
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		return gatewayFail(w, http.StatusBadRequest, "Bad Request")
+		return gatewayFail(w, http.StatusBadRequest, "Bad Request"), 0
 	}
 	if int64(len(body)) > limit {
-		return f.tooLarge(w)
+		return f.tooLarge(w), 0
 	}
 	if status := f.authorize(w, r); status != 0 {
-		return status
+		return status, 0
 	}
 	event, err := f.event(r, body)
 	if err != nil {
-		return gatewayFail(w, http.StatusInternalServerError, "Internal Server Error")
+		return gatewayFail(w, http.StatusInternalServerError, "Internal Server Error"), 0
 	}
 	if len(event) > MaxEvent {
 		// Lambda refuses the invocation (RequestEntityTooLargeException);
 		// API Gateway answers 413.
-		return f.tooLarge(w)
+		return f.tooLarge(w), 0
 	}
 	// As in API Gateway, a client that goes away does not end the
 	// invocation: the RIE would still be running it, and takes (and
@@ -144,16 +172,16 @@ func (f *Front) serve(w http.ResponseWriter, r *http.Request) int {
 	if err != nil {
 		f.logger().Error("invoke", "error", err.Error())
 		if r.Context().Err() == nil && isTimeout(err) {
-			return gatewayFail(w, http.StatusGatewayTimeout, "Endpoint request timed out")
+			return gatewayFail(w, http.StatusGatewayTimeout, "Endpoint request timed out"), len(event)
 		}
-		return gatewayFail(w, http.StatusInternalServerError, "Internal Server Error")
+		return gatewayFail(w, http.StatusInternalServerError, "Internal Server Error"), len(event)
 	}
 	status, err := f.respond(w, out)
 	if err != nil {
 		f.logger().Error("function response", "error", err.Error())
-		return gatewayFail(w, http.StatusInternalServerError, "Internal Server Error")
+		return gatewayFail(w, http.StatusInternalServerError, "Internal Server Error"), len(event)
 	}
-	return status
+	return status, len(event)
 }
 
 // tooLargeURL is the body of a function URL's 413: Lambda's
