@@ -28,8 +28,8 @@ func TestMatchPath(t *testing.T) {
 		{"/v2/*/blobs/uploads/*", "/v2/a/blobs/sha256:abc", false},
 		{"/v2/*/blobs/uploads/*", "/v2/a/manifests/latest", false},
 		{"/v2/*/blobs/uploads/*", "/v2/a/Blobs/uploads/x", false}, // case-sensitive
-		{"/v2/*/blobs/uploads/*", "/v2/blobs/uploads/", false},   // * does not match the missing name
-		{"/v2/*/blobs/uploads/*", "/v2//blobs/uploads/", true},   // ... but 0 characters between slashes
+		{"/v2/*/blobs/uploads/*", "/v2/blobs/uploads/", false},    // * does not match the missing name
+		{"/v2/*/blobs/uploads/*", "/v2//blobs/uploads/", true},    // ... but 0 characters between slashes
 		{"/v2/*/blobs/uploads/*", "/v2/x/blobs/uploads/y/manifests/z", true},
 		{"a??.jpg", "/ant.jpg", true},
 		{"a??.jpg", "/an.jpg", false},
