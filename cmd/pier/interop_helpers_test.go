@@ -838,43 +838,72 @@ const lambdaPayloadLimit = 6 << 20
 const uploadUser, uploadPassword = "alice", "large-layers-password"
 
 // uploadPath is the local Lambda path behind front door kind (http, rest,
-// url), with auth on and PIER_UPLOAD_URL set to a second pier serve
-// --backend aws on the same bucket, table and signing key (the upload
-// endpoint of infra/upload-endpoint): the function's upload Locations
-// point there, so layer bytes go to the endpoint, not through Lambda.
+// url), with auth on and an upload endpoint: a second pier serve
+// --backend aws on the same bucket, table and signing key (the endpoint
+// of infra/upload-endpoint). Either the function's upload Locations point
+// there (PIER_UPLOAD_URL: the cross-host mode), or, routed, the front
+// plays the CloudFront distribution of template.yaml's UploadOrigin,
+// which sends the upload requests on the registry's own host to the
+// endpoint (PIER_LOCAL_API_UPLOAD_ORIGIN). Either way layer bytes go to
+// the endpoint, not through Lambda.
 type uploadPath struct {
 	lambda *front // the Lambda path: what the clients log in to and push to
 	upload *front // the upload endpoint
+	// routed: the upload route; gatewayLog is then the local front's log
+	// (internal/localapi: a line per request, where it went).
+	routed     bool
+	gatewayLog string
 }
 
-// startUploadPath starts an uploadPath on a bucket and table of its own,
-// and checks that the function sends uploads to the endpoint: that the
-// POST that starts an upload is answered with an absolute Location on the
-// endpoint's host.
-func startUploadPath(t *testing.T, kind string) *uploadPath {
+// startUploadPath starts an uploadPath in the cross-host mode.
+func startUploadPath(t *testing.T, kind string) *uploadPath { return startUploads(t, kind, false) }
+
+// startUploads starts an uploadPath on a bucket and table of its own,
+// and checks where the POST that starts an upload goes: cross-host, it
+// is answered with an absolute Location on the endpoint's host; routed,
+// the endpoint answers it (through CloudFront's Via) with a Location
+// relative to the host the client used.
+func startUploads(t *testing.T, kind string, routed bool) *uploadPath {
 	t.Helper()
 	flags := awsBackendFlags(t) // --backend aws --bucket B --table-prefix P --create-resources
 	key := filepath.Join(t.TempDir(), "auth.key")
 	mustAdmin(t, flags, uploadPassword+"\n", "user", "add", uploadUser, "--password-stdin", "--grant", "large/*=pull,push")
 	upload := startServer(t, t.TempDir(), append(flags, "--auth", "token", "--auth-key-file", key)...)
-	u := &uploadPath{upload: startFront(t, "upload-endpoint", upload.addr)}
-	lambda := startLocalAPI(t, kind, "PIER_AUTH=token", "PIER_BUCKET="+flags[3], "PIER_TABLE_PREFIX="+flags[5],
-		"PIER_AUTH_KEY_FILE="+key, "PIER_UPLOAD_URL=http://"+u.upload.host)
+	u := &uploadPath{upload: startFront(t, "upload-endpoint", upload.addr), routed: routed}
+	env := []string{"PIER_AUTH=token", "PIER_BUCKET=" + flags[3], "PIER_TABLE_PREFIX=" + flags[5], "PIER_AUTH_KEY_FILE=" + key}
+	if routed {
+		dir := t.TempDir()
+		u.gatewayLog = filepath.Join(dir, "gateway.log")
+		env = append(env, "PIER_LOCAL_API_DIR="+dir, "PIER_LOCAL_API_UPLOAD_ORIGIN=http://"+u.upload.host)
+	} else {
+		env = append(env, "PIER_UPLOAD_URL=http://"+u.upload.host)
+	}
+	lambda := startLocalAPI(t, kind, env...)
 
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(uploadUser+":"+uploadPassword))
 	// The function's first request is its cold start, which creates the
 	// bucket and table here (PIER_CREATE_RESOURCES): on a busy machine it
 	// may run out of the emulator's time once, so a 5xx is asked again.
-	resp := call(t, http.MethodPost, lambda.url("/v2/large/probe/blobs/uploads/"), nil, "Authorization", basic)
+	probe := func() *http.Response {
+		return call(t, http.MethodPost, lambda.url("/v2/large/probe/blobs/uploads/"), nil, "Authorization", basic)
+	}
+	if routed { // the POST goes to the endpoint: wake the function first
+		call(t, http.MethodGet, lambda.url("/v2/"), nil, "Authorization", basic)
+	}
+	resp := probe()
 	for try := 1; try < 3 && resp.StatusCode >= 500; try++ {
 		t.Logf("POST /v2/<name>/blobs/uploads/ on the Lambda path: %s; asking again", resp.Status)
-		resp = call(t, http.MethodPost, lambda.url("/v2/large/probe/blobs/uploads/"), nil, "Authorization", basic)
+		resp = probe()
 	}
 	loc, _ := url.Parse(resp.Header.Get("Location"))
 	if resp.StatusCode != http.StatusAccepted || loc == nil {
 		t.Fatalf("POST /v2/<name>/blobs/uploads/ as %s on the Lambda path (%s): %s, Location %q; want 202", uploadUser, kind, resp.Status, resp.Header.Get("Location"))
 	}
-	if !loc.IsAbs() || loc.Host != u.upload.host {
+	switch {
+	case routed && (loc.IsAbs() || !strings.HasPrefix(loc.Path, "/v2/large/probe/blobs/uploads/") || !strings.Contains(resp.Header.Get("Via"), "(CloudFront)")):
+		t.Fatalf("the front does not route uploads to the endpoint: with PIER_LOCAL_API_UPLOAD_ORIGIN=http://%s, POST /v2/<name>/blobs/uploads/ answered %s with Location %q, Via %q (want 202 from the endpoint through CloudFront, a relative Location)",
+			u.upload.host, resp.Status, resp.Header.Get("Location"), resp.Header.Get("Via"))
+	case !routed && (!loc.IsAbs() || loc.Host != u.upload.host):
 		t.Fatalf("the function does not send uploads to the upload endpoint: with PIER_UPLOAD_URL=http://%s, POST /v2/<name>/blobs/uploads/ answered %s with Location %q (want 202 and an absolute Location on the endpoint's host)",
 			u.upload.host, resp.Status, resp.Header.Get("Location"))
 	}

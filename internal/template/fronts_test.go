@@ -1,14 +1,19 @@
 package template
 
 import (
+	"maps"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/awslabs/goformation/v7/cloudformation/cloudfront"
 	"github.com/pier-registry/pier/internal/localapi"
 )
+
+// allMethods are the methods of a behavior that forwards every one, sorted.
+var allMethods = []string{"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}
 
 // checkGate checks the REST API's gate: every resource but /token has the
 // REQUEST authorizer PierGate (ApiFunction, identity source the
@@ -106,9 +111,31 @@ var cdnParams = map[string]any{
 	"CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-123456789abc",
 }
 
-// The CloudFront distribution exists only for ApiType=url with a domain
-// and a certificate; it forwards every method to the function URL, and
-// caches only what the function marks cacheable, per Authorization value.
+// with is params with more set.
+func with(params map[string]any, kv ...string) map[string]any {
+	m := maps.Clone(params)
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+// origins are the distribution's origins, without the ones that
+// AWS::NoValue removes in CloudFormation (goformation keeps a zero value).
+func origins(d *cloudfront.Distribution) []cloudfront.Distribution_Origin {
+	var out []cloudfront.Distribution_Origin
+	for _, o := range d.DistributionConfig.Origins {
+		if o.Id != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// The CloudFront distribution exists with a domain and a certificate, in
+// front of any front door; it forwards every method to the front door,
+// and caches only what the function marks cacheable, per Authorization
+// value.
 func TestCdn(t *testing.T) {
 	for _, tt := range []struct {
 		params map[string]any
@@ -117,7 +144,8 @@ func TestCdn(t *testing.T) {
 		{nil, false},
 		{map[string]any{"ApiType": "url"}, false},
 		{map[string]any{"ApiType": "url", "DomainName": "registry.example.com"}, false},
-		{map[string]any{"ApiType": "http", "DomainName": "registry.example.com", "CertificateArn": cdnParams["CertificateArn"]}, false},
+		{with(cdnParams, "ApiType", "http"), true},
+		{with(cdnParams, "ApiType", "rest"), true},
 		{cdnParams, true},
 	} {
 		if got := load(t, tt.params).Conditions["HasCdn"]; got != tt.want {
@@ -146,33 +174,97 @@ func TestCdn(t *testing.T) {
 			key.QueryStringsConfig.QueryStringBehavior, key.EnableAcceptEncodingGzip)
 	}
 
-	d, err := tpl.GetCloudFrontDistributionWithName("Cdn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dc := d.DistributionConfig
-	b := dc.DefaultCacheBehavior
-	if !slices.Equal(dc.Aliases, []string{"registry.example.com"}) || dc.ViewerCertificate == nil ||
-		deref(dc.ViewerCertificate.AcmCertificateArn) != cdnParams["CertificateArn"] || len(dc.Origins) != 1 {
-		t.Fatalf("distribution: aliases %v, certificate %v, %d origins", dc.Aliases, dc.ViewerCertificate, len(dc.Origins))
-	}
-	o := dc.Origins[0]
-	methods := slices.Clone(b.AllowedMethods)
-	slices.Sort(methods)
-	if o.DomainName != "${ApiFunctionUrl.FunctionUrl/2}" || o.CustomOriginConfig == nil || o.CustomOriginConfig.OriginProtocolPolicy != "https-only" ||
-		b.TargetOriginId != o.Id || deref(b.CachePolicyId) != "${CdnCachePolicy}" || b.ViewerProtocolPolicy != "https-only" ||
-		deref(b.Compress) || !slices.Equal(methods, []string{"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}) ||
-		// Managed-AllViewerExceptHostHeader: a function URL answers only its own Host.
-		deref(b.OriginRequestPolicyId) != "b689b0a8-53d0-40ab-baf2-68738e2966ac" {
-		t.Errorf("distribution: origin %s (%v), behaviour %+v: want the function URL over HTTPS, every method, the cache policy, no compression, every viewer header but Host",
-			o.DomainName, o.CustomOriginConfig, b)
+	const apiHost = ".execute-api.${AWS::Region}.${AWS::URLSuffix}"
+	for apiType, origin := range map[string]string{
+		"url":  "${ApiFunctionUrl.FunctionUrl/2}",
+		"http": "${HttpApi}" + apiHost,
+		"rest": "${RestApi}" + apiHost, // its stage is named v2: /v2/... as the clients send it
+	} {
+		d, err := load(t, with(cdnParams, "ApiType", apiType)).GetCloudFrontDistributionWithName("Cdn")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dc := d.DistributionConfig
+		b := dc.DefaultCacheBehavior
+		ors := origins(d)
+		if !slices.Equal(dc.Aliases, []string{"registry.example.com"}) || dc.ViewerCertificate == nil ||
+			deref(dc.ViewerCertificate.AcmCertificateArn) != cdnParams["CertificateArn"] || len(ors) != 1 || len(dc.CacheBehaviors) != 0 {
+			t.Fatalf("%s: distribution: aliases %v, certificate %v, %d origins, %d cache behaviors; want one origin, the default behavior only",
+				apiType, dc.Aliases, dc.ViewerCertificate, len(ors), len(dc.CacheBehaviors))
+		}
+		o := ors[0]
+		methods := slices.Clone(b.AllowedMethods)
+		slices.Sort(methods)
+		if o.DomainName != origin || o.CustomOriginConfig == nil || o.CustomOriginConfig.OriginProtocolPolicy != "https-only" ||
+			b.TargetOriginId != o.Id || deref(b.CachePolicyId) != "${CdnCachePolicy}" || b.ViewerProtocolPolicy != "https-only" ||
+			deref(b.Compress) || !slices.Equal(methods, allMethods) ||
+			// Managed-AllViewerExceptHostHeader: a function URL answers only
+			// its own Host, an API without a custom domain too.
+			deref(b.OriginRequestPolicyId) != "b689b0a8-53d0-40ab-baf2-68738e2966ac" {
+			t.Errorf("%s: distribution: origin %s (%v), behaviour %+v: want %s over HTTPS, every method, the cache policy, no compression, every viewer header but Host",
+				apiType, o.DomainName, o.CustomOriginConfig, b, origin)
+		}
 	}
 
+	tpl = load(t, with(cdnParams, "ApiType", "http"))
 	out := map[string]any{}
 	for k, o := range tpl.Outputs {
 		out[k] = o.Value
 	}
 	if out["RegistryHost"] != "registry.example.com" || out["RegistryUrl"] != "https://registry.example.com" {
 		t.Errorf("with a custom domain: RegistryHost %v, RegistryUrl %v", out["RegistryHost"], out["RegistryUrl"])
+	}
+}
+
+// With UploadOrigin (and a custom domain) the distribution sends the
+// requests of uploads, on the registry's host, to the upload endpoint:
+// the path patterns the local front routes by, every method, nothing
+// cached, every viewer header (Host and Authorization included), over
+// HTTPS with the origin response timeout the local front applies. Without
+// a custom domain there is no distribution, and UploadOrigin does nothing.
+func TestUploadRoute(t *testing.T) {
+	const endpoint = "uploads.registry.example.com"
+	for _, tt := range []struct {
+		params map[string]any
+		want   bool
+	}{
+		{map[string]any{"UploadOrigin": endpoint}, false},
+		{with(cdnParams, "UploadOrigin", ""), false},
+		{with(cdnParams, "UploadOrigin", endpoint), true},
+		{with(cdnParams, "ApiType", "rest", "UploadOrigin", endpoint), true},
+	} {
+		if got := load(t, tt.params).Conditions["HasUploadRoute"]; got != tt.want {
+			t.Errorf("%v: HasUploadRoute %v, want %v", tt.params, got, tt.want)
+		}
+	}
+	for _, apiType := range []string{"http", "rest", "url"} {
+		d, err := load(t, with(cdnParams, "ApiType", apiType, "UploadOrigin", endpoint)).GetCloudFrontDistributionWithName("Cdn")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ors := origins(d)
+		if len(ors) != 2 {
+			t.Fatalf("%s: %d origins, want the front door and the upload endpoint", apiType, len(ors))
+		}
+		o := ors[1]
+		if o.DomainName != endpoint || o.CustomOriginConfig == nil || o.CustomOriginConfig.OriginProtocolPolicy != "https-only" ||
+			derefInt(o.CustomOriginConfig.OriginReadTimeout) != int(localapi.OriginResponseTimeout.Seconds()) {
+			t.Errorf("%s: upload origin %s %+v; want %s over HTTPS, response timeout %v", apiType, o.DomainName, o.CustomOriginConfig, endpoint, localapi.OriginResponseTimeout)
+		}
+		cbs := d.DistributionConfig.CacheBehaviors
+		var patterns []string
+		for _, b := range cbs {
+			patterns = append(patterns, b.PathPattern)
+			methods := slices.Clone(b.AllowedMethods)
+			slices.Sort(methods)
+			if b.TargetOriginId != o.Id || !slices.Equal(methods, allMethods) || b.ViewerProtocolPolicy != "https-only" || deref(b.Compress) ||
+				deref(b.CachePolicyId) != "4135ea2d-6df8-44a3-9df3-4b5a84be39ad" || // Managed-CachingDisabled
+				deref(b.OriginRequestPolicyId) != "216adef6-5c7f-47e4-b989-5492eafa07d3" { // Managed-AllViewer
+				t.Errorf("%s: behavior %s: %+v; want the upload endpoint, every method, HTTPS, nothing cached, every viewer header", apiType, b.PathPattern, b)
+			}
+		}
+		if !slices.Equal(patterns, localapi.UploadPathPatterns) {
+			t.Errorf("%s: upload path patterns %q; the local front routes %q", apiType, patterns, localapi.UploadPathPatterns)
+		}
 	}
 }
