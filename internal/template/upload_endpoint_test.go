@@ -149,6 +149,36 @@ func TestUploadEndpointService(t *testing.T) {
 	if got := tpl.Outputs["UploadUrl"].Value; got != "https://${DomainName}" {
 		t.Errorf("output UploadUrl is %v, want https://${DomainName}", got)
 	}
+	if got := tpl.Outputs["UploadOrigin"].Value; got != "${DomainName}" {
+		t.Errorf("output UploadOrigin is %v, want ${DomainName}", got)
+	}
+}
+
+// For the upload route the load balancer may take HTTPS from CloudFront's
+// origin-facing servers alone (a managed prefix list) instead of a CIDR
+// block.
+func TestUploadEndpointPrefixList(t *testing.T) {
+	const pl = "pl-3b927c52"
+	for _, tt := range []struct {
+		params       map[string]any
+		cidr, prefix string
+	}{
+		{nil, "0.0.0.0/0", ""},
+		{map[string]any{"IngressCidr": "192.0.2.0/24"}, "192.0.2.0/24", ""},
+		{map[string]any{"IngressPrefixListId": pl}, "", pl},
+	} {
+		sg, err := loadFile(t, uploadEndpointPath, tt.params).GetEC2SecurityGroupWithName("LoadBalancerSecurityGroup")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sg.SecurityGroupIngress) != 1 {
+			t.Fatalf("%v: %d ingress rules, want 1", tt.params, len(sg.SecurityGroupIngress))
+		}
+		in := sg.SecurityGroupIngress[0]
+		if derefInt(in.FromPort) != 443 || deref(in.CidrIp) != tt.cidr || deref(in.SourcePrefixListId) != tt.prefix {
+			t.Errorf("%v: ingress on %d from CIDR %q, prefix list %q; want 443 from %q, %q", tt.params, derefInt(in.FromPort), deref(in.CidrIp), deref(in.SourcePrefixListId), tt.cidr, tt.prefix)
+		}
+	}
 }
 
 // TestUploadEndpointCfnLint runs cfn-lint on the template where it is
