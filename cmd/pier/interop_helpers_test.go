@@ -921,13 +921,7 @@ func (u *uploadPath) marks() (lambda, upload int) { return u.lambda.mark(), u.up
 // with 413, so a push that passed sent none; this says so if one did).
 func (u *uploadPath) checkLargePush(t *testing.T, lambdaMark, uploadMark int, size int64) {
 	t.Helper()
-	var sent int64
-	ex := u.upload.since(uploadMark)
-	for _, e := range ex {
-		if e.method == http.MethodPatch || e.method == http.MethodPut {
-			sent += e.sent
-		}
-	}
+	sent, ex := u.uploaded(uploadMark)
 	if sent < size {
 		t.Errorf("the upload endpoint received %d bytes in PATCH and PUT requests; want the %d of the large layer (%d exchanges)", sent, size, len(ex))
 	}
@@ -936,4 +930,17 @@ func (u *uploadPath) checkLargePush(t *testing.T, lambdaMark, uploadMark int, si
 			t.Errorf("a request of %d bytes went to the Lambda path: %s", e.sent, e)
 		}
 	}
+}
+
+// uploaded returns the upload endpoint's exchanges since mark, and the
+// body bytes it received in PATCH and PUT requests among them.
+func (u *uploadPath) uploaded(mark int) (int64, []exchange) {
+	var sent int64
+	ex := u.upload.since(mark)
+	for _, e := range ex {
+		if e.method == http.MethodPatch || e.method == http.MethodPut {
+			sent += e.sent
+		}
+	}
+	return sent, ex
 }
