@@ -64,6 +64,7 @@ func TestInteropDocker(t *testing.T) {
 	}
 	scenario("serve-aws/docker-large-layer", func(t *testing.T) { interopDockerLargeServe(t, d, tools) })
 	scenario("lambda-upload-endpoint/docker-large-layer", func(t *testing.T) { interopDockerLargeLambda(t, d, tools) })
+	scenario("lambda-upload-route/docker-large-layer", func(t *testing.T) { interopDockerLargeRoute(t, d, tools) })
 }
 
 // dockerd is the test's Docker daemon and the client of its version.

@@ -16,7 +16,8 @@ package main
 //   - upload-endpoint: the function answers the POST that starts an
 //     upload with a Location on the endpoint's host (PIER_UPLOAD_URL).
 //     crane and skopeo follow it (docker too:
-//     lambda-upload-endpoint/docker-large-layer, interop_docker_test.go);
+//     lambda-upload-endpoint/docker-large-layer, interop_docker_test.go,
+//     which also runs docker through the route: lambda-upload-route);
 //     oras (oras-go) refuses a Location on another host, which the
 //     scenario checks.
 //
@@ -177,4 +178,20 @@ func (u *uploadPath) checkRoutedPush(t *testing.T, lambdaMark, uploadMark, funct
 			t.Errorf("the Lambda path answered 413: %s", e)
 		}
 	}
+}
+
+// interopDockerLargeRoute is interopDockerLargeLambda through the upload
+// route (HTTP API): docker pushes to the Lambda path's host, whose front
+// sends the upload requests to the endpoint.
+func interopDockerLargeRoute(t *testing.T, d *dockerd, tools clients) {
+	u := startUploads(t, "http", true)
+	c := d.env(t, tools, u.lambda, u.upload)
+	r := c.exec(t, strings.NewReader(uploadPassword+"\n"), "docker", "login", "-u", uploadUser, "--password-stdin", u.lambda.host)
+	if r.err != nil {
+		r.fatalf(t, "docker login failed")
+	}
+	lm, um := u.marks() // after startUploads's probe
+	fm := u.functionMark(t)
+	interopDockerLarge(t, c, u.lambda.host, "lambda-upload-route")
+	u.checkRoutedPush(t, lm, um, fm, largeLayer)
 }
