@@ -203,12 +203,14 @@ func (f *Front) newUploadProxy() {
 			}
 			pr.Out.Header.Set("Via", via)
 		},
+		// HTTP/1.1 to the origin, at most 10 s to connect (CloudFront's
+		// origin connection timeout), the origin response timeout for the
+		// answer once the request is sent.
 		Transport: &http.Transport{
 			Proxy:                 nil,
 			DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 			ResponseHeaderTimeout: timeout,
 			MaxIdleConnsPerHost:   16,
-			ForceAttemptHTTP2:     false,
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			setEdgeHeaders(resp.Header, edgeOf(resp.Request.Context()), "Miss from cloudfront")
