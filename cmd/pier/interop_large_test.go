@@ -51,6 +51,9 @@ func TestInteropLargeLayers(t *testing.T) {
 			} {
 				t.Run(mode.name, func(t *testing.T) {
 					u := startUploads(t, kind, mode.routed)
+					if mode.routed {
+						checkRouteChallenge(t, u)
+					}
 					for _, client := range mode.clients {
 						t.Run(client+"-large-layer", func(t *testing.T) {
 							start := time.Now()
@@ -194,4 +197,20 @@ func interopDockerLargeRoute(t *testing.T, d *dockerd, tools clients) {
 	fm := u.functionMark(t)
 	interopDockerLarge(t, c, u.lambda.host, "lambda-upload-route")
 	u.checkRoutedPush(t, lm, um, fm, largeLayer)
+}
+
+// checkRouteChallenge checks that an upload request without credentials,
+// which the route sends to the endpoint, is challenged with the token
+// endpoint on the registry's host (the Host that CloudFront forwards),
+// not the endpoint's, and through CloudFront.
+func checkRouteChallenge(t *testing.T, u *uploadPath) {
+	t.Helper()
+	resp := call(t, http.MethodPost, "http://"+u.lambda.host+"/v2/large/probe/blobs/uploads/", nil)
+	resp.Body.Close()
+	want := `realm="http://` + u.lambda.host + `/v2/token"`
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), want) ||
+		!strings.Contains(resp.Header.Get("Via"), "(CloudFront)") {
+		t.Errorf("POST /v2/<name>/blobs/uploads/ without credentials through the route: %s, WWW-Authenticate %q, Via %q; want 401 from the endpoint through CloudFront, with %s",
+			resp.Status, resp.Header.Get("WWW-Authenticate"), resp.Header.Get("Via"), want)
+	}
 }
