@@ -1,7 +1,8 @@
 // Command coldstart measures the cold start of Pier's Lambda function
 // under the AWS Lambda Runtime Interface Emulator: for each run it starts
 // a fresh emulator with the bootstrap binary (aws backend, auth on with
-// its signing key in a file), sends the first event (a ping, the anonymous
+// its signing key in a file, in the environment Lambda gives a function
+// rather than this machine's), sends the first event (a ping, the anonymous
 // GET /v2/ every client starts with, from an HTTP API, answered with a 401
 // challenge) as soon as the emulator listens, and
 // records the time from process start to the first response (emulator,
@@ -105,8 +106,7 @@ func coldStart(rie, bootstrap string) (first, init time.Duration, err error) {
 	// comes from Secrets Manager, one request that cannot be made here.
 	key := filepath.Join(os.TempDir(), fmt.Sprintf("pier-coldstart-%d.key", os.Getpid()))
 	defer os.Remove(key)
-	cmd.Env = append(os.Environ(), "PIER_BACKEND=aws", "PIER_BUCKET=coldstart", "AWS_REGION=us-east-1", "PIER_AUTH_KEY_FILE="+key,
-		"AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x", "AWS_LAMBDA_FUNCTION_TIMEOUT=30", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512")
+	cmd.Env = append(lambdaEnv(), "PIER_BACKEND=aws", "PIER_BUCKET=coldstart", "PIER_AUTH_KEY_FILE="+key)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -144,6 +144,22 @@ func coldStart(rie, bootstrap string) (first, init time.Duration, err error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return 0, 0, fmt.Errorf("no init_ms in the function's log:\n%s", log.String())
+}
+
+// lambdaEnv is the environment Lambda gives a function (its
+// documented defined runtime variables, with test credentials) and
+// nothing of this machine's: a variable of the host's shell would be
+// measured too. AWS_CA_BUNDLE, for one, which a sandbox may set to the
+// system's bundle, makes the SDK parse every certificate in it at each
+// cold start (about 15 ms here); Lambda sets no such variable.
+func lambdaEnv() []string {
+	return []string{
+		"PATH=/usr/local/bin:/usr/bin/:/bin:/opt/bin", "LANG=en_US.UTF-8", "TZ=:UTC",
+		"LAMBDA_TASK_ROOT=" + os.TempDir(), "AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x", "AWS_SESSION_TOKEN=x",
+		"AWS_LAMBDA_FUNCTION_NAME=api", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT=30", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512",
+	}
 }
 
 func freeAddr() string {
