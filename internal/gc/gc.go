@@ -45,6 +45,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/pier-registry/pier/internal/metrics"
 	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/store"
 )
@@ -131,6 +132,15 @@ type Report struct {
 	LeftoverBytes int64 `json:"leftoverBytes"`
 	// Settled counts the links moved to their blob's own place.
 	Settled int `json:"settled"`
+}
+
+// Outcome is rep as the metrics of a run (internal/metrics) that ended
+// with err after d.
+func (rep Report) Outcome(err error, d time.Duration) metrics.GCRun {
+	return metrics.GCRun{
+		Failed: err != nil, Deleted: len(rep.Deleted), Freed: rep.Freed, Marked: len(rep.Marked),
+		Expired: len(rep.Expired), LeftoverBytes: rep.LeftoverBytes, Duration: d,
+	}
 }
 
 // Collector collects the garbage of one registry's stores.
