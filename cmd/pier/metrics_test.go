@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -130,6 +131,10 @@ func TestMetricsLambda(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	if t.Failed() || sums["pull"]["Requests"] < 4 {
+		log, _ := os.ReadFile(filepath.Join(dir, "rie.log"))
+		t.Logf("rie.log:\n%s", log[max(0, len(log)-3000):])
+	}
 	for kind, metrics := range want {
 		for name, v := range metrics {
 			if g := sums[kind][name]; g != v {
@@ -165,9 +170,9 @@ func emfSums(t *testing.T, path, namespace string) map[string]map[string]float64
 	r := bufio.NewReader(f)
 	for {
 		line, err := r.ReadBytes('\n')
-		if i := strings.Index(string(line), `{"_aws"`); i >= 0 {
+		if bytes.HasPrefix(line, []byte("{")) && bytes.Contains(line, []byte(`"_aws":`)) {
 			var doc map[string]any
-			if jerr := json.Unmarshal(line[i:], &doc); jerr != nil {
+			if jerr := json.Unmarshal(line, &doc); jerr != nil {
 				t.Fatalf("EMF line %s: %v", line, jerr)
 			}
 			meta := doc["_aws"].(map[string]any)
