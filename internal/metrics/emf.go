@@ -44,8 +44,8 @@ var (
 		{"Latency", "Milliseconds", byKindAll, "time from a request's arrival to its answer"},
 		{"BytesIn", "Bytes", byKind, "request body bytes read"},
 		{"BytesOut", "Bytes", byKind, "answer body bytes written (blobs pulled through a redirect go from S3)"},
-		{"S3Requests", "Count", byKind, "S3 requests made while serving"},
-		{"DynamoDBRequests", "Count", byKind, "DynamoDB requests made while serving"},
+		{"S3Requests", "Count", byKindAll, "S3 requests made while serving"},
+		{"DynamoDBRequests", "Count", byKindAll, "DynamoDB requests made while serving"},
 	}
 	copyEMF = []Metric{
 		{"UploadCopies", "Count", byOutcome, "copies of large uploads into their blob's place, by outcome"},

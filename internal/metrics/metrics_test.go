@@ -82,7 +82,7 @@ func TestEMF(t *testing.T) {
 				"Pier/ServerErrors/Kind=pull": 0, "Pier/ServerErrors/": 0,
 				"Pier/Latency/Kind=pull": 12.5, "Pier/Latency/": 12.5,
 				"Pier/ClientErrors/Kind=pull": 0, "Pier/BytesIn/Kind=pull": 0, "Pier/BytesOut/Kind=pull": 512,
-				"Pier/S3Requests/Kind=pull": 1, "Pier/DynamoDBRequests/Kind=pull": 2,
+				"Pier/S3Requests/Kind=pull": 1, "Pier/DynamoDBRequests/Kind=pull": 2, "Pier/S3Requests/": 1, "Pier/DynamoDBRequests/": 2,
 			},
 		},
 		{
@@ -96,7 +96,7 @@ func TestEMF(t *testing.T) {
 				"Pier/prod/ServerErrors/Kind=upload": 1, "Pier/prod/ServerErrors/": 1,
 				"Pier/prod/Latency/Kind=upload": 1, "Pier/prod/Latency/": 1,
 				"Pier/prod/ClientErrors/Kind=upload": 0, "Pier/prod/BytesIn/Kind=upload": 4096, "Pier/prod/BytesOut/Kind=upload": 0,
-				"Pier/prod/S3Requests/Kind=upload": 0, "Pier/prod/DynamoDBRequests/Kind=upload": 0,
+				"Pier/prod/S3Requests/Kind=upload": 0, "Pier/prod/DynamoDBRequests/Kind=upload": 0, "Pier/prod/S3Requests/": 0, "Pier/prod/DynamoDBRequests/": 0,
 			},
 		},
 		{
@@ -107,7 +107,7 @@ func TestEMF(t *testing.T) {
 				"Pier/ServerErrors/Kind=token": 0, "Pier/ServerErrors/": 0,
 				"Pier/Latency/Kind=token": 0, "Pier/Latency/": 0,
 				"Pier/ClientErrors/Kind=token": 1, "Pier/BytesIn/Kind=token": 0, "Pier/BytesOut/Kind=token": 0,
-				"Pier/S3Requests/Kind=token": 0, "Pier/DynamoDBRequests/Kind=token": 0,
+				"Pier/S3Requests/Kind=token": 0, "Pier/DynamoDBRequests/Kind=token": 0, "Pier/S3Requests/": 0, "Pier/DynamoDBRequests/": 0,
 			},
 		},
 		{
