@@ -194,8 +194,8 @@ func TestDashboard(t *testing.T) {
 // metric data query.
 type alarmMetric struct {
 	namespace, name, stat string
-	period               int
-	dims                 map[string]string
+	period                int
+	dims                  map[string]string
 }
 
 func alarmMetrics(a *cloudwatch.Alarm) (ms []alarmMetric, exprs []string) {
