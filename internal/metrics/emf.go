@@ -70,12 +70,16 @@ func EMFMetrics() []Metric {
 // JSON object whose _aws member tells CloudWatch Logs which of its
 // members are metrics, in which namespace, with which dimensions. On
 // Lambda, lines written to stdout become metrics with no request to
-// CloudWatch.
+// CloudWatch. The directives of each kind of line are encoded once, by
+// NewEMF; a line costs a few appends (no reflection on a cold start's
+// first request).
 type EMF struct {
-	mu        sync.Mutex
-	w         io.Writer
-	namespace string
-	now       func() time.Time
+	mu  sync.Mutex
+	w   io.Writer
+	now func() time.Time
+	buf []byte
+	// The CloudWatchMetrics member of each kind of line.
+	requestDirs, copyDirs, gcDirs []byte
 }
 
 // NewEMF returns an EMF writing to w in namespace (DefaultNamespace
@@ -84,29 +88,21 @@ func NewEMF(w io.Writer, namespace string) *EMF {
 	if namespace == "" {
 		namespace = DefaultNamespace
 	}
-	return &EMF{w: w, namespace: namespace, now: time.Now}
+	return &EMF{w: w, now: time.Now,
+		requestDirs: directives(namespace, requestEMF), copyDirs: directives(namespace, copyEMF), gcDirs: directives(namespace, gcEMF)}
 }
 
-type emfMetric struct {
-	Name string `json:"Name"`
-	Unit string `json:"Unit"`
-}
+type emfMetric struct{ Name, Unit string }
 
 type emfDirective struct {
-	Namespace  string      `json:"Namespace"`
-	Dimensions [][]string  `json:"Dimensions"`
-	Metrics    []emfMetric `json:"Metrics"`
+	Namespace  string
+	Dimensions [][]string
+	Metrics    []emfMetric
 }
 
-type emfMeta struct {
-	Timestamp         int64          `json:"Timestamp"`
-	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
-}
-
-// write writes one line: values (metric values and dimension values, by
-// name) with the directives that publish defs.
-func (e *EMF) write(defs []Metric, values map[string]any) {
-	// One directive per distinct dimension sets, in the order of defs.
+// directives returns the CloudWatchMetrics array that publishes defs in
+// namespace: one directive per distinct dimension sets, in defs' order.
+func directives(namespace string, defs []Metric) []byte {
 	var dirs []emfDirective
 	for _, m := range defs {
 		i := 0
@@ -114,19 +110,45 @@ func (e *EMF) write(defs []Metric, values map[string]any) {
 			i++
 		}
 		if i == len(dirs) {
-			dirs = append(dirs, emfDirective{Namespace: e.namespace, Dimensions: m.Dimensions})
+			dirs = append(dirs, emfDirective{Namespace: namespace, Dimensions: m.Dimensions})
 		}
 		dirs[i].Metrics = append(dirs[i].Metrics, emfMetric{Name: m.Name, Unit: m.Unit})
 	}
-	values["_aws"] = emfMeta{Timestamp: e.now().UnixMilli(), CloudWatchMetrics: dirs}
-	line, err := json.Marshal(values)
-	if err != nil {
-		return // values are numbers and strings: cannot happen
+	b := []byte{'['}
+	for i, d := range dirs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"Namespace":`...)
+		b = appendJSONString(b, d.Namespace)
+		b = append(b, `,"Dimensions":[`...)
+		for j, set := range d.Dimensions {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '[')
+			for k, name := range set {
+				if k > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, name)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, `],"Metrics":[`...)
+		for j, m := range d.Metrics {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"Name":`...)
+			b = appendJSONString(b, m.Name)
+			b = append(b, `,"Unit":`...)
+			b = appendJSONString(b, m.Unit)
+			b = append(b, '}')
+		}
+		b = append(b, "]}"...)
 	}
-	line = append(line, '\n')
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.w.Write(line) // a metric lost to a failed write is not worth failing for
+	return append(b, ']')
 }
 
 func sameSets(a, b [][]string) bool {
@@ -146,41 +168,90 @@ func sameSets(a, b [][]string) bool {
 	return true
 }
 
+// field is a member of a line: a string or a number.
+type field struct {
+	name string
+	str  string
+	num  float64
+	text bool
+}
+
+func str(name, v string) field                            { return field{name: name, str: v, text: true} }
+func num[T int | int64 | float64](name string, v T) field { return field{name: name, num: float64(v)} }
+
+// write writes one line: the _aws member with dirs, then fields.
+func (e *EMF) write(dirs []byte, fields ...field) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b := append(e.buf[:0], `{"_aws":{"Timestamp":`...)
+	b = strconv.AppendInt(b, e.now().UnixMilli(), 10)
+	b = append(b, `,"CloudWatchMetrics":`...)
+	b = append(b, dirs...)
+	b = append(b, '}')
+	for _, f := range fields {
+		b = append(b, ',')
+		b = appendJSONString(b, f.name)
+		b = append(b, ':')
+		if f.text {
+			b = appendJSONString(b, f.str)
+		} else {
+			b = strconv.AppendFloat(b, f.num, 'f', -1, 64)
+		}
+	}
+	b = append(b, '}', '\n')
+	e.buf = b
+	e.w.Write(b) // a metric lost to a failed write is not worth failing for
+}
+
+// appendJSONString appends s as a JSON string: json.Marshal's encoding,
+// for the rare value that strconv.AppendQuote would not encode as JSON.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			j, _ := json.Marshal(s)
+			return append(b, j...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
 // Request writes the line of one request. Its Status is a property of the
 // line (searchable in CloudWatch Logs Insights), not a dimension: a
 // dimension per status would make a metric per status and kind.
 func (e *EMF) Request(r Request) {
-	e.write(requestEMF, map[string]any{
-		DimensionKind:      r.Kind,
-		"Status":           strconv.Itoa(r.Status),
-		"Requests":         1,
-		"ClientErrors":     b2i(r.Status >= 400 && r.Status < 500),
-		"ServerErrors":     b2i(r.Status >= 500),
-		"Latency":          float64(r.Duration.Microseconds()) / 1000,
-		"BytesIn":          r.BytesIn,
-		"BytesOut":         r.BytesOut,
-		"S3Requests":       r.S3,
-		"DynamoDBRequests": r.DynamoDB,
-	})
+	e.write(e.requestDirs,
+		str(DimensionKind, r.Kind),
+		str("Status", strconv.Itoa(r.Status)),
+		num("Requests", 1),
+		num("ClientErrors", b2i(r.Status >= 400 && r.Status < 500)),
+		num("ServerErrors", b2i(r.Status >= 500)),
+		num("Latency", float64(r.Duration.Microseconds())/1000),
+		num("BytesIn", r.BytesIn),
+		num("BytesOut", r.BytesOut),
+		num("S3Requests", r.S3),
+		num("DynamoDBRequests", r.DynamoDB),
+	)
 }
 
 // UploadCopy writes the line of one upload copy.
 func (e *EMF) UploadCopy(outcome string) {
-	e.write(copyEMF, map[string]any{DimensionOutcome: outcome, "UploadCopies": 1})
+	e.write(e.copyDirs, str(DimensionOutcome, outcome), num("UploadCopies", 1))
 }
 
 // GC writes the line of one garbage collection run.
 func (e *EMF) GC(g GCRun) {
-	e.write(gcEMF, map[string]any{
-		"GCRuns":           1,
-		"GCFailures":       b2i(g.Failed),
-		"GCBlobsDeleted":   g.Deleted,
-		"GCBytesFreed":     g.Freed,
-		"GCBlobsMarked":    g.Marked,
-		"GCExpiredUploads": g.Expired,
-		"GCLeftoverBytes":  g.LeftoverBytes,
-		"GCDurationMs":     float64(g.Duration.Microseconds()) / 1000,
-	})
+	e.write(e.gcDirs,
+		num("GCRuns", 1),
+		num("GCFailures", b2i(g.Failed)),
+		num("GCBlobsDeleted", g.Deleted),
+		num("GCBytesFreed", g.Freed),
+		num("GCBlobsMarked", g.Marked),
+		num("GCExpiredUploads", g.Expired),
+		num("GCLeftoverBytes", g.LeftoverBytes),
+		num("GCDurationMs", float64(g.Duration.Microseconds())/1000),
+	)
 }
 
 func b2i(b bool) int {

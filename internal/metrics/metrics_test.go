@@ -111,6 +111,12 @@ func TestEMF(t *testing.T) {
 			},
 		},
 		{
+			name:      "a namespace and a value that JSON escapes",
+			namespace: `Pier "quoted"`,
+			record:    func(r Recorder) { r.UploadCopy("a\"b\\c\n\u00e9") },
+			want:      map[string]float64{"Pier \"quoted\"/UploadCopies/Outcome=a\"b\\c\n\u00e9": 1},
+		},
+		{
 			name:   "upload copy left for gc",
 			record: func(r Recorder) { r.UploadCopy(CopyLeftForGC) },
 			want:   map[string]float64{"Pier/UploadCopies/Outcome=left_for_gc": 1},
@@ -311,5 +317,23 @@ func TestMulti(t *testing.T) {
 		if !strings.Contains(b.String(), `pier_requests_total{kind="tags",status="200"} 1`) {
 			t.Errorf("a recorder of Multi missed the request:\n%s", b.String())
 		}
+	}
+}
+
+// The cost of a record, per request: what the metrics add to an answer.
+func BenchmarkRecord(b *testing.B) {
+	r := Request{Kind: KindPull, Status: 200, Duration: 3 * time.Millisecond, BytesOut: 512, S3: 1, DynamoDB: 1}
+	for _, bb := range []struct {
+		name string
+		rec  Recorder
+	}{
+		{"EMF", NewEMF(io.Discard, "")},
+		{"Prometheus", NewPrometheus()},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			for b.Loop() {
+				bb.rec.Request(r)
+			}
+		})
 	}
 }
