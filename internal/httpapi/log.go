@@ -26,7 +26,8 @@ const (
 	bodyKey
 )
 
-// body is a request body that remembers how reading it failed.
+// body is a request body that counts the bytes read from it and
+// remembers how reading it failed.
 type body struct {
 	io.ReadCloser
 	n   atomic.Int64 // bytes read
