@@ -26,3 +26,9 @@ func TestPoliciesContract(t *testing.T) {
 		return newMetadata(t)
 	})
 }
+
+func TestRetentionContract(t *testing.T) {
+	storetest.TestRetention(t, func(t *testing.T) store.Metadata {
+		return newMetadata(t)
+	})
+}

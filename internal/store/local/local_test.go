@@ -425,3 +425,9 @@ func TestPolicies(t *testing.T) {
 		return openMetadata(t, filepath.Join(t.TempDir(), "pier.db"))
 	})
 }
+
+func TestRetention(t *testing.T) {
+	storetest.TestRetention(t, func(t *testing.T) store.Metadata {
+		return openMetadata(t, filepath.Join(t.TempDir(), "pier.db"))
+	})
+}
