@@ -26,6 +26,7 @@ type Tag struct {
 // Manifest is a manifest of a repository as the retention rules see it.
 type Manifest struct {
 	Digest digest.Digest
+	Size   int64
 	// Pushed is when it was last pushed; zero counts as now.
 	Pushed time.Time
 	// Subject is the manifest it refers to, or "".
@@ -39,6 +40,7 @@ type Manifest struct {
 // Link is a blob link of a repository as the retention rules see it.
 type Link struct {
 	Digest digest.Digest
+	Size   int64
 	// Linked is when it was last written; zero counts as now.
 	Linked time.Time
 }
@@ -172,12 +174,8 @@ func Decide(p store.Policy, repo Repository, now time.Time) Decision {
 			dec.Manifests = append(dec.Manifests, m)
 			continue
 		}
-		named[m.Digest] = true
-		for _, d := range m.Blobs {
+		for _, d := range m.named() {
 			named[d] = true
-		}
-		if m.Subject != "" {
-			named[m.Subject] = true
 		}
 	}
 	slices.SortFunc(dec.Manifests, func(a, b Manifest) int { return cmp.Compare(a.Digest, b.Digest) })
@@ -190,6 +188,15 @@ func Decide(p store.Policy, repo Repository, now time.Time) Decision {
 	}
 	slices.SortFunc(dec.Links, func(a, b Link) int { return cmp.Compare(a.Digest, b.Digest) })
 	return dec
+}
+
+// named returns what m keeps: itself, its subject and what it names.
+func (m Manifest) named() []digest.Digest {
+	ds := append([]digest.Digest{m.Digest}, m.Blobs...)
+	if m.Subject != "" {
+		ds = append(ds, m.Subject)
+	}
+	return ds
 }
 
 // matchTag reports whether tag matches pattern (path.Match; a malformed

@@ -131,6 +131,16 @@ type Report struct {
 	LeftoverBytes int64 `json:"leftoverBytes"`
 	// Settled counts the links moved to their blob's own place.
 	Settled int `json:"settled"`
+	// RemovedTags ("REPO:TAG"), RemovedManifests ("REPO@DIGEST", with
+	// their size) and RemovedLinks ("REPO@DIGEST", with the blob's size)
+	// are what the retention rules removed (a dry run: would remove).
+	RemovedTags      []Item `json:"removedTags"`
+	RemovedManifests []Item `json:"removedManifests"`
+	RemovedLinks     []Item `json:"removedLinks"`
+	// Raced counts the removals of the rules that a write racing them
+	// won (a tag pushed again, a manifest tagged, a blob linked again):
+	// the record stays.
+	Raced int `json:"raced"`
 }
 
 // Collector collects the garbage of one registry's stores.
@@ -138,6 +148,10 @@ type Collector struct {
 	blobs Blobs
 	meta  Metadata
 	opts  Options
+	// policies and retention are meta's, when it keeps policies and has
+	// the conditional removals (nil: no retention rules apply).
+	policies  store.Policies
+	retention store.Retention
 }
 
 // New returns a Collector of blobs and meta.
@@ -163,14 +177,25 @@ func New(blobs Blobs, meta Metadata, opts Options) *Collector {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Collector{blobs: blobs, meta: meta, opts: opts}
+	c := &Collector{blobs: blobs, meta: meta, opts: opts}
+	if p, ok := meta.(store.Policies); ok {
+		if r, ok := meta.(store.Retention); ok {
+			c.policies, c.retention = p, r
+		}
+	}
+	return c
 }
 
 // Run collects once: one pass, and when Wait is set and the pass marked
 // blobs, a second pass Settle later.
 func (c *Collector) Run(ctx context.Context) (Report, error) {
-	rep := Report{DryRun: c.opts.DryRun, Deleted: []Item{}, Marked: []Item{}, Expired: []string{}, Leftovers: []Item{}}
-	if err := c.pass(ctx, &rep); err != nil {
+	rep := Report{DryRun: c.opts.DryRun, Deleted: []Item{}, Marked: []Item{}, Expired: []string{}, Leftovers: []Item{},
+		RemovedTags: []Item{}, RemovedManifests: []Item{}, RemovedLinks: []Item{}}
+	pols, err := c.readPolicies(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if err := c.pass(ctx, &rep, pols); err != nil {
 		return rep, err
 	}
 	if c.opts.Wait && !c.opts.DryRun && len(rep.Marked) > 0 {
@@ -181,7 +206,7 @@ func (c *Collector) Run(ctx context.Context) (Report, error) {
 		case <-ctx.Done():
 			return rep, ctx.Err()
 		}
-		if err := c.pass(ctx, &rep); err != nil {
+		if err := c.pass(ctx, &rep, pols); err != nil {
 			return rep, err
 		}
 	}
@@ -190,7 +215,9 @@ func (c *Collector) Run(ctx context.Context) (Report, error) {
 
 // scan is what a pass learned from the metadata store.
 type scan struct {
-	refs      map[digest.Digest]bool // named by a link or a manifest
+	refs      map[digest.Digest]bool // named by a link, a manifest or a site index
+	repos     map[string]*Repository // tags, manifests and links, by repository
+	sites     []digest.Digest        // the blobs of site indexes
 	locations map[string]bool        // link locations
 	live      map[string]bool        // upload sessions not expired
 	expired   []store.Upload
@@ -199,11 +226,14 @@ type scan struct {
 }
 
 // pass is one scan and what follows from it.
-func (c *Collector) pass(ctx context.Context, rep *Report) error {
+func (c *Collector) pass(ctx context.Context, rep *Report, pols []store.Policy) error {
 	now := c.opts.Now()
 	rep.Passes++
 	s, err := c.scan(ctx, now, rep)
 	if err != nil {
+		return err
+	}
+	if err := c.retain(ctx, s, pols, now, rep); err != nil {
 		return err
 	}
 	if err := c.endExpired(ctx, s, rep); err != nil {
@@ -225,13 +255,23 @@ func (c *Collector) pass(ctx context.Context, rep *Report) error {
 	c.opts.Log.LogAttrs(ctx, slog.LevelInfo, "gc pass", slog.Int("pass", rep.Passes), slog.Bool("dry_run", c.opts.DryRun),
 		slog.Int("links", rep.Links), slog.Int("manifests", rep.Manifests), slog.Int("blobs", rep.Blobs),
 		slog.Int("deleted", len(rep.Deleted)), slog.Int64("freed", rep.Freed), slog.Int("marked", len(rep.Marked)),
-		slog.Int("expired_uploads", len(rep.Expired)), slog.Int("leftovers", len(rep.Leftovers)), slog.Int("settled", rep.Settled))
+		slog.Int("expired_uploads", len(rep.Expired)), slog.Int("leftovers", len(rep.Leftovers)), slog.Int("settled", rep.Settled),
+		slog.Int("removed_tags", len(rep.RemovedTags)), slog.Int("removed_manifests", len(rep.RemovedManifests)),
+		slog.Int("removed_links", len(rep.RemovedLinks)), slog.Int("raced", rep.Raced))
 	return nil
 }
 
 // scan reads every record of the metadata store.
 func (c *Collector) scan(ctx context.Context, now time.Time, rep *Report) (*scan, error) {
-	s := &scan{refs: map[digest.Digest]bool{}, locations: map[string]bool{}, live: map[string]bool{}}
+	s := &scan{refs: map[digest.Digest]bool{}, repos: map[string]*Repository{}, locations: map[string]bool{}, live: map[string]bool{}}
+	repo := func(name string) *Repository {
+		r := s.repos[name]
+		if r == nil {
+			r = &Repository{Name: name}
+			s.repos[name] = r
+		}
+		return r
+	}
 	rep.Links, rep.Manifests, rep.Uploads = 0, 0, 0
 	cursor := ""
 	for {
@@ -244,19 +284,32 @@ func (c *Collector) scan(ctx context.Context, now time.Time, rep *Report) (*scan
 			case store.RecordLink:
 				rep.Links++
 				s.refs[r.Digest] = true
+				rr := repo(r.Repository)
+				rr.Links = append(rr.Links, Link{Digest: r.Digest, Size: r.Link.Size, Linked: r.Time})
 				if r.Link.Location != "" {
 					s.locations[r.Link.Location] = true
 					s.unsettled = append(s.unsettled, r)
 				}
 			case store.RecordManifest:
 				rep.Manifests++
-				if err := c.manifestRefs(ctx, r.Manifest, s.refs); err != nil {
+				m, err := c.manifestRefs(ctx, r.Manifest)
+				if err != nil {
 					return nil, err
 				}
+				m.Pushed, m.Size = r.Time, r.Manifest.Size
+				for _, d := range m.named() {
+					s.refs[d] = true
+				}
+				rr := repo(r.Repository)
+				rr.Manifests = append(rr.Manifests, m)
+			case store.RecordTag:
+				rr := repo(r.Repository)
+				rr.Tags = append(rr.Tags, Tag{Name: r.Tag, Digest: r.Digest, Pushed: r.Time})
 			case store.RecordMark:
 				s.marks = append(s.marks, r.Mark)
 			case store.RecordSiteIndex:
 				s.refs[r.Digest] = true
+				s.sites = append(s.sites, r.Digest)
 			case store.RecordUpload:
 				rep.Uploads++
 				if !r.Upload.Expires.IsZero() && !now.Before(r.Upload.Expires) {
@@ -273,26 +326,23 @@ func (c *Collector) scan(ctx context.Context, now time.Time, rep *Report) (*scan
 	}
 }
 
-// manifestRefs adds to refs manifest m and what it names: config, layers,
-// index entries and subject.
-func (c *Collector) manifestRefs(ctx context.Context, m store.Manifest, refs map[digest.Digest]bool) error {
-	refs[m.Digest] = true
-	if m.Subject != "" {
-		refs[m.Subject] = true
-	}
+// manifestRefs returns manifest m with what it names: config, layers,
+// index entries (also its Children) and subject.
+func (c *Collector) manifestRefs(ctx context.Context, m store.Manifest) (Manifest, error) {
+	out := Manifest{Digest: m.Digest, Subject: m.Subject}
 	body := m.Body
 	if body == nil {
 		f, err := c.blobs.Open(ctx, m.Digest)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil // a broken manifest: nothing to keep for it
+			return out, nil // a broken manifest: nothing to keep for it
 		}
 		if err != nil {
-			return fmt.Errorf("gc: read manifest %s: %w", m.Digest, err)
+			return out, fmt.Errorf("gc: read manifest %s: %w", m.Digest, err)
 		}
 		body, err = io.ReadAll(io.LimitReader(f, oci.MaxManifestSize+1))
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("gc: read manifest %s: %w", m.Digest, err)
+			return out, fmt.Errorf("gc: read manifest %s: %w", m.Digest, err)
 		}
 	}
 	parsed, err := oci.ParseManifest(m.MediaType, body)
@@ -300,15 +350,18 @@ func (c *Collector) manifestRefs(ctx context.Context, m store.Manifest, refs map
 		// Stored manifests were parsed when pushed; one that is not now
 		// names nothing gc can know of.
 		c.opts.Log.Warn("gc: unreadable manifest", "digest", m.Digest.String(), "error", err.Error())
-		return nil
+		return out, nil
 	}
 	blobs, manifests, skipped := parsed.References()
 	for _, list := range [][]v1.Descriptor{blobs, manifests, skipped} {
 		for _, d := range list {
-			refs[d.Digest] = true
+			out.Blobs = append(out.Blobs, d.Digest)
 		}
 	}
-	return nil
+	for _, d := range manifests {
+		out.Children = append(out.Children, d.Digest)
+	}
+	return out, nil
 }
 
 // endExpired ends the expired upload sessions: their staging first, then
