@@ -16,6 +16,11 @@
 // It also finishes the copies of large uploads that Commit left at
 // another location (BlobLink.Location), and re-points their links.
 //
+// Before it looks at the blobs, it applies the retention rules of the
+// repository policies (store.Policy; Decide says what goes, retain removes
+// it with conditional writes): the tags, manifests and links they remove
+// leave the blobs only they named unreferenced in the same pass.
+//
 // # Safety against writes racing it
 //
 // A blob is marked only when the scan found nothing naming it. LinkBlob
