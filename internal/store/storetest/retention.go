@@ -236,3 +236,42 @@ func testFixedTagsRace(t *testing.T, m store.Metadata, _ store.GCMetadata, r sto
 		}
 	}
 }
+
+// TestRetentionLegacy runs the contract tests of the records a store wrote
+// before it kept times. open returns a store and forget, which strips the
+// times from every record the store holds (as an older Pier wrote them)
+// and returns the store to go on with.
+func TestRetentionLegacy(t *testing.T, open func(t *testing.T) (m store.Metadata, forget func() store.Metadata)) {
+	m, forget := open(t)
+	man := manifest("legacy")
+	b, other := digest.FromString("legacy blob"), digest.FromString("legacy blob 2")
+	putManifest(t, m, "r", man, "v1")
+	wantErr(t, "LinkBlob", m.LinkBlob(ctx, "r", b, store.BlobLink{Size: 3}), nil)
+	wantErr(t, "LinkBlob", m.LinkBlob(ctx, "r", other, store.BlobLink{Size: 4}), nil)
+	m = forget()
+	g, r := m.(store.GCMetadata), m.(store.Retention)
+
+	times := scanTimes(t, g)
+	keys := []string{"tag r v1", "manifest r " + man.Digest.String(), "link r " + b.String(), "link r " + other.String()}
+	for _, k := range keys {
+		if at, ok := times[k]; !ok || !at.IsZero() {
+			t.Fatalf("%s: time %v (recorded: %v), want zero", k, at, ok)
+		}
+	}
+	// A link without a time is removed by a zero time only.
+	wantErr(t, "UnlinkBlobIf(a time, legacy link)", r.UnlinkBlobIf(ctx, "r", b, time.Now()), store.ErrConflict)
+	wantErr(t, "UnlinkBlobIf(zero, legacy link)", r.UnlinkBlobIf(ctx, "r", b, time.Time{}), nil)
+	// Written again, a record has a time, and a zero time no longer
+	// matches.
+	putManifest(t, m, "r", man, "v1")
+	wantErr(t, "LinkBlob", m.LinkBlob(ctx, "r", other, store.BlobLink{Size: 4}), nil)
+	times = scanTimes(t, g)
+	for _, k := range []string{"tag r v1", "manifest r " + man.Digest.String(), "link r " + other.String()} {
+		if times[k].IsZero() {
+			t.Errorf("%s: no time after writing it again", k)
+		}
+	}
+	wantErr(t, "UnlinkBlobIf(zero, link written again)", r.UnlinkBlobIf(ctx, "r", other, time.Time{}), store.ErrConflict)
+	wantErr(t, "DeleteTagIf(legacy tag pushed again)", r.DeleteTagIf(ctx, "r", "v1", man.Digest), nil)
+	wantErr(t, "DeleteUntaggedManifest", r.DeleteUntaggedManifest(ctx, "r", man.Digest), nil)
+}
