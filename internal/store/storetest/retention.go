@@ -25,6 +25,7 @@ func TestRetention(t *testing.T, open func(t *testing.T) store.Metadata) {
 		{"UnlinkBlobIf", testUnlinkBlobIf},
 		{"PutManifestFixedTags", testPutManifestFixedTags},
 		{"FixedTagsRace", testFixedTagsRace},
+		{"RemovalRaces", testRemovalRaces},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,4 +275,78 @@ func TestRetentionLegacy(t *testing.T, open func(t *testing.T) (m store.Metadata
 	wantErr(t, "UnlinkBlobIf(zero, link written again)", r.UnlinkBlobIf(ctx, "r", other, time.Time{}), store.ErrConflict)
 	wantErr(t, "DeleteTagIf(legacy tag pushed again)", r.DeleteTagIf(ctx, "r", "v1", man.Digest), nil)
 	wantErr(t, "DeleteUntaggedManifest", r.DeleteUntaggedManifest(ctx, "r", man.Digest), nil)
+}
+
+// testRemovalRaces: each conditional removal racing the write it must
+// lose to (several rounds, both orders possible): whichever lands first,
+// the write's record is there at the end.
+func testRemovalRaces(t *testing.T, m store.Metadata, g store.GCMetadata, r store.Retention) {
+	for _, tt := range []struct {
+		name string
+		// setup writes what the removal targets and returns the removal
+		// and the racing write; check fails t unless the write's record
+		// is there.
+		setup func(round int) (remove, write func() error, check func())
+	}{
+		{"untagged manifest vs a push of a tag naming it", func(round int) (func() error, func() error, func()) {
+			man := manifest(fmt.Sprintf("untagged %d", round))
+			tag := fmt.Sprintf("t%d", round)
+			putManifest(t, m, "r", man)
+			return func() error { return r.DeleteUntaggedManifest(ctx, "r", man.Digest) },
+				func() error { return m.PutManifest(ctx, "r", man, []string{tag}) },
+				func() {
+					if got, err := m.Tag(ctx, "r", tag); err != nil || got.Digest != man.Digest {
+						t.Fatalf("round %d: tag %s: %s, %v", round, tag, got.Digest, err)
+					}
+					if _, err := m.Manifest(ctx, "r", man.Digest); err != nil {
+						t.Fatalf("round %d: a tag names a manifest that is gone: %v", round, err)
+					}
+				}
+		}},
+		{"tag vs a push moving it", func(round int) (func() error, func() error, func()) {
+			old, next := manifest(fmt.Sprintf("old %d", round)), manifest(fmt.Sprintf("next %d", round))
+			tag := fmt.Sprintf("m%d", round)
+			putManifest(t, m, "r", old, tag)
+			return func() error { return r.DeleteTagIf(ctx, "r", tag, old.Digest) },
+				func() error { return m.PutManifest(ctx, "r", next, []string{tag}) },
+				func() {
+					if got, err := m.Tag(ctx, "r", tag); err != nil || got.Digest != next.Digest {
+						t.Fatalf("round %d: tag %s: %s, %v; want the pushed %s", round, tag, got.Digest, err, next.Digest)
+					}
+				}
+		}},
+		{"link vs the same link written again", func(round int) (func() error, func() error, func()) {
+			b := digest.FromString(fmt.Sprintf("raced link %d", round))
+			wantErr(t, "LinkBlob", m.LinkBlob(ctx, "r", b, store.BlobLink{Size: 1}), nil)
+			seen := scanTimes(t, g)["link r "+b.String()]
+			return func() error { return r.UnlinkBlobIf(ctx, "r", b, seen) },
+				func() error { return m.LinkBlob(ctx, "r", b, store.BlobLink{Size: 1}) },
+				func() {
+					if _, err := m.Blob(ctx, "r", b); err != nil {
+						t.Fatalf("round %d: the link written again is gone: %v", round, err)
+					}
+				}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for round := range 8 {
+				remove, write, check := tt.setup(round)
+				var wg sync.WaitGroup
+				var removeErr, writeErr error
+				start := make(chan struct{})
+				wg.Add(2)
+				go func() { defer wg.Done(); <-start; removeErr = remove() }()
+				go func() { defer wg.Done(); <-start; writeErr = write() }()
+				close(start)
+				wg.Wait()
+				if writeErr != nil {
+					t.Fatalf("round %d: the write: %v", round, writeErr)
+				}
+				if removeErr != nil && !errors.Is(removeErr, store.ErrConflict) && !errors.Is(removeErr, store.ErrNotFound) {
+					t.Fatalf("round %d: the removal: %v", round, removeErr)
+				}
+				check()
+			}
+		})
+	}
 }
