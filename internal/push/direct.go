@@ -62,11 +62,30 @@ func (p *pusher) runDirect(ctx context.Context, b blobJob, loc string, s direct.
 		return fmt.Errorf("direct upload: %d parts of %d bytes, over the registry's %d", u.nparts, s.PartSize, s.MaxParts)
 	}
 	u.learn(s)
-	if err := u.sendParts(ctx); err != nil {
-		return err
-	}
-	if err := p.putDigest(ctx, b, loc, nil); err != nil {
-		return err
+	for attempt := 0; ; attempt++ {
+		if err := u.sendParts(ctx); err != nil {
+			return err
+		}
+		err := p.putDigest(ctx, b, loc, nil)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || attempt >= p.reg.retries || !hasCode(err, "BLOB_UPLOAD_INVALID") {
+			return err
+		}
+		// The registry did not find every part: in an upload in one PUT,
+		// another upload of the same blob may have put it again since.
+		// Send what the store does not hold, and finish again.
+		s, serr := p.directParts(ctx, loc, 1, min(u.nparts, direct.MaxPartURLs))
+		if serr != nil {
+			return fmt.Errorf("%w; then its parts: %w", err, serr)
+		}
+		p.logf("%s: the registry did not find every part (%v); sending the missing ones again", short(b.desc.Digest), err)
+		u.mu.Lock()
+		clear(u.uploaded)
+		u.learn(s)
+		u.mu.Unlock()
+		b.prog.set(0)
 	}
 	parts := "parts"
 	if u.nparts == 1 {
@@ -168,7 +187,7 @@ func (u *directUpload) sendPart(ctx context.Context, i int, src io.ReaderAt, bas
 				return err
 			}
 		}
-		url, done, err := u.partURL(ctx, i, attempt > 0)
+		pu, done, err := u.partURL(ctx, i, attempt > 0)
 		if err != nil {
 			last = err
 			if !retriable(err) {
@@ -181,7 +200,7 @@ func (u *directUpload) sendPart(ctx context.Context, i int, src io.ReaderAt, bas
 			return nil
 		}
 		cr := &counter{r: io.NewSectionReader(src, base, n), prog: u.b.prog}
-		err = u.put(ctx, url, cr, n)
+		err = u.put(ctx, pu, cr, n)
 		if err == nil {
 			return nil
 		}
@@ -197,13 +216,17 @@ func (u *directUpload) sendPart(ctx context.Context, i int, src io.ReaderAt, bas
 	return fmt.Errorf("part %d: %w", i, last)
 }
 
-// put sends one part's bytes to its presigned URL.
-func (u *directUpload) put(ctx context.Context, url string, body io.Reader, n int64) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, body)
+// put sends one part's bytes to its presigned URL, with the headers
+// signed with it.
+func (u *directUpload) put(ctx context.Context, pu direct.PartURL, body io.Reader, n int64) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, pu.URL, body)
 	if err != nil {
 		return err
 	}
 	req.ContentLength = n
+	for k, v := range pu.Header {
+		req.Header.Set(k, v)
+	}
 	resp, err := u.p.reg.bare.Do(req)
 	if err != nil {
 		// The URL's query is its signature: a credential, kept out of
@@ -225,26 +248,26 @@ func (u *directUpload) put(ctx context.Context, url string, body io.Reader, n in
 // partURL returns the URL of part i, asking the registry for the next
 // URLs when it has none that lasts a while, or when fresh; done when the
 // store already holds the part.
-func (u *directUpload) partURL(ctx context.Context, i int, fresh bool) (url string, done bool, err error) {
+func (u *directUpload) partURL(ctx context.Context, i int, fresh bool) (pu direct.PartURL, done bool, err error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if size, ok := u.uploaded[i]; ok && size == u.partLen(i) {
-		return "", true, nil
+		return pu, true, nil
 	}
 	if pu, ok := u.urls[i]; ok && !fresh && (pu.Expires.IsZero() || time.Until(pu.Expires) > time.Minute) {
-		return pu.URL, false, nil
+		return pu, false, nil
 	}
 	s, err := u.p.directParts(ctx, u.loc, i, min(i+direct.MaxPartURLs-1, u.nparts))
 	if err != nil {
-		return "", false, err
+		return pu, false, err
 	}
 	u.learn(s)
 	if size, ok := u.uploaded[i]; ok && size == u.partLen(i) {
-		return "", true, nil
+		return pu, true, nil
 	}
 	pu, ok := u.urls[i]
 	if !ok {
-		return "", false, fmt.Errorf("the registry gave no URL for part %d", i)
+		return pu, false, fmt.Errorf("the registry gave no URL for part %d", i)
 	}
-	return pu.URL, false, nil
+	return pu, false, nil
 }

@@ -50,13 +50,15 @@ type DirectUpload struct {
 	Parts []PartURL
 	// Uploaded are the parts the storage holds.
 	Uploaded []store.Part
+	// Digest is the blob of an upload in one request (store.DirectInfo).
+	Digest digest.Digest
 }
 
-// PartURL is where the client sends the bytes of a part.
+// PartURL is where the client sends the bytes of a part: a PUT to URL
+// with the headers of Header.
 type PartURL struct {
-	Number  int32
-	URL     string
-	Expires time.Time
+	Number int32
+	store.PartURL
 }
 
 // PendingError is the answer to a finish whose hashing goes on in the
@@ -96,7 +98,11 @@ func notDirect(u store.Upload) error {
 
 // StartDirectUpload opens a direct upload session in repo for owner, of a
 // blob of length bytes (-1: unknown), with the URLs of its first parts.
-func (r *Registry) StartDirectUpload(ctx context.Context, repo, owner string, length int64) (DirectUpload, error) {
+// With the blob's digest d ("": unknown) and its length, the blob store
+// may make it an upload in one request that it checks against d itself
+// (store.DirectInfo.Digest): the upload can then be finished as blob d
+// only.
+func (r *Registry) StartDirectUpload(ctx context.Context, repo, owner string, length int64, d digest.Digest) (DirectUpload, error) {
 	if err := checkName(repo); err != nil {
 		return DirectUpload{}, err
 	}
@@ -105,7 +111,10 @@ func (r *Registry) StartDirectUpload(ctx context.Context, repo, owner string, le
 		return DirectUpload{}, oci.Errorf(oci.CodeUnsupported, "this registry takes no direct uploads")
 	}
 	id := newUploadID()
-	state, layout, err := du.StartDirect(ctx, id, length)
+	if d != "" && length < 0 {
+		d = "" // a store checks the digest of a known length only
+	}
+	state, layout, err := du.StartDirect(ctx, id, length, d)
 	if errors.Is(err, store.ErrBadParts) {
 		return DirectUpload{}, oci.Errorf(oci.CodeSizeInvalid, "%v", err)
 	}
@@ -133,7 +142,8 @@ func (r *Registry) StartDirectUpload(ctx context.Context, repo, owner string, le
 	if err != nil {
 		return DirectUpload{}, err
 	}
-	return DirectUpload{Upload: u, Layout: layout, Parts: parts}, nil
+	info, _ := du.Direct(state)
+	return DirectUpload{Upload: u, Layout: layout, Parts: parts, Digest: info.Digest}, nil
 }
 
 // DirectParts returns the URLs of parts first to last of the direct
@@ -161,18 +171,18 @@ func (r *Registry) DirectParts(ctx context.Context, ref UploadRef, first, last i
 	if err != nil {
 		return DirectUpload{}, err
 	}
-	return DirectUpload{Upload: u, Layout: layout, Parts: parts, Uploaded: uploaded}, nil
+	return DirectUpload{Upload: u, Layout: layout, Parts: parts, Uploaded: uploaded, Digest: info.Digest}, nil
 }
 
 func (r *Registry) partURLs(ctx context.Context, du store.DirectUploader, u store.Upload, first, last int32) ([]PartURL, error) {
 	parts := make([]PartURL, 0, last-first+1)
 	for n := first; n <= last; n++ {
-		url, exp, err := du.PartURL(ctx, u.ID, u.State, n, u.Expires)
+		pu, err := du.PartURL(ctx, u.ID, u.State, n, u.Expires)
 		if err != nil {
 			// Not found: the session expires within the second.
 			return nil, notFound(err, oci.CodeBlobUploadUnknown, "upload %s", u.ID)
 		}
-		parts = append(parts, PartURL{Number: n, URL: url, Expires: exp})
+		parts = append(parts, PartURL{Number: n, PartURL: pu})
 	}
 	return parts, nil
 }
@@ -236,6 +246,9 @@ func (r *Registry) finishDirect(ctx context.Context, u store.Upload, d digest.Di
 	}
 	if a := d.Algorithm(); a != digest.SHA256 && a != digest.SHA512 {
 		return oci.Errorf(oci.CodeDigestInvalid, "digest algorithm %s is not supported", a)
+	}
+	if du, info, _ := r.direct(u); info.Digest != "" {
+		return r.finishPut(ctx, du, u, info, d)
 	}
 	for range 3 {
 		du, info, _ := r.direct(u)
@@ -312,6 +325,39 @@ func (r *Registry) finishDirect(ctx context.Context, u store.Upload, d digest.Di
 		return r.verifyWithin(ctx, du, next, size, d)
 	}
 	return pending(u, -1)
+}
+
+// finishPut finishes direct upload u in one request (info.Digest: the
+// blob store checked its bytes against that digest as they arrived, and
+// put them in the blob's place) as blob d: Assemble checks that they are
+// there, put by u, and the blob is linked. The bytes are neither read nor
+// moved. A finish as another blob than u's is DIGEST_INVALID, and ends
+// the upload; bytes not there (not sent yet, or put again by another
+// upload of the same blob since) are BLOB_UPLOAD_INVALID, and the upload
+// stays, for the client to send them (again) and finish again.
+func (r *Registry) finishPut(ctx context.Context, du store.DirectUploader, u store.Upload, info store.DirectInfo, d digest.Digest) error {
+	if d != info.Digest {
+		if err := r.meta.DeleteUpload(ctx, u.ID); err != nil {
+			return fmt.Errorf("end upload %s: %w", u.ID, err)
+		}
+		return oci.Errorf(oci.CodeDigestInvalid,
+			"upload %s was started for blob %s, and the object store took only bytes of that digest: it cannot make blob %s", u.ID, info.Digest, d)
+	}
+	state, size, err := du.Assemble(ctx, u.ID, u.State)
+	switch {
+	case errors.Is(err, store.ErrBadParts):
+		return oci.Errorf(oci.CodeBlobUploadInvalid, "upload %s: %v", u.ID, err)
+	case err != nil:
+		return notFound(err, oci.CodeBlobUploadUnknown, "upload %s", u.ID)
+	}
+	u.State = state
+	if err := r.commitDirect(ctx, du, u, size, d); err != nil {
+		return err
+	}
+	if err := r.meta.DeleteUpload(ctx, u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("end upload %s: %w", u.ID, err)
+	}
+	return nil
 }
 
 // pending is the answer to a finish of upload u, of size bytes (-1: not

@@ -447,15 +447,15 @@ func TestDirectUploadAbort(t *testing.T) {
 	ctx := context.Background()
 	for _, assemble := range []bool{false, true} {
 		id := randomName()
-		state, _, err := b.StartDirect(ctx, id, 10)
+		state, _, err := b.StartDirect(ctx, id, 10, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		u, _, err := b.PartURL(ctx, id, state, 1, time.Now().Add(time.Hour))
+		u, err := b.PartURL(ctx, id, state, 1, time.Now().Add(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st := putPart(t, u, []byte("0123456789")); st != http.StatusOK {
+		if st := putPart(t, u.URL, []byte("0123456789")); st != http.StatusOK {
 			t.Fatalf("PUT part: %d", st)
 		}
 		if assemble {
