@@ -130,7 +130,11 @@ func (r *Registry) StartDirectUpload(ctx context.Context, repo, owner string, le
 		Expires:    r.opts.Now().Add(r.opts.UploadTTL),
 		Owner:      owner,
 	}
-	if err := r.meta.CreateUpload(ctx, u); err != nil {
+	if r.sessionless(u) {
+		// Its state never changes: its Location carries it, signed
+		// (State), and it has no session to write, read or delete.
+		u.Hash = nil
+	} else if err := r.meta.CreateUpload(ctx, u); err != nil {
 		r.blobs.Abort(context.WithoutCancel(ctx), id, state)
 		return DirectUpload{}, fmt.Errorf("create upload: %w", err)
 	}
@@ -331,15 +335,13 @@ func (r *Registry) finishDirect(ctx context.Context, u store.Upload, d digest.Di
 // blob store checked its bytes against that digest as they arrived, and
 // put them in the blob's place) as blob d: Assemble checks that they are
 // there, put by u, and the blob is linked. The bytes are neither read nor
-// moved. A finish as another blob than u's is DIGEST_INVALID, and ends
-// the upload; bytes not there (not sent yet, or put again by another
-// upload of the same blob since) are BLOB_UPLOAD_INVALID, and the upload
-// stays, for the client to send them (again) and finish again.
+// moved. u has no session (sessionless): a repeated finish does the same
+// again, and finds the same. A finish as another blob than u's is
+// DIGEST_INVALID; bytes not there (not sent yet, or put again by another
+// upload of the same blob since) are BLOB_UPLOAD_INVALID, for the client
+// to send them (again) and finish again.
 func (r *Registry) finishPut(ctx context.Context, du store.DirectUploader, u store.Upload, info store.DirectInfo, d digest.Digest) error {
 	if d != info.Digest {
-		if err := r.meta.DeleteUpload(ctx, u.ID); err != nil {
-			return fmt.Errorf("end upload %s: %w", u.ID, err)
-		}
 		return oci.Errorf(oci.CodeDigestInvalid,
 			"upload %s was started for blob %s, and the object store took only bytes of that digest: it cannot make blob %s", u.ID, info.Digest, d)
 	}
@@ -351,13 +353,7 @@ func (r *Registry) finishPut(ctx context.Context, du store.DirectUploader, u sto
 		return notFound(err, oci.CodeBlobUploadUnknown, "upload %s", u.ID)
 	}
 	u.State = state
-	if err := r.commitDirect(ctx, du, u, size, d); err != nil {
-		return err
-	}
-	if err := r.meta.DeleteUpload(ctx, u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("end upload %s: %w", u.ID, err)
-	}
-	return nil
+	return r.commitDirect(ctx, du, u, size, d)
 }
 
 // pending is the answer to a finish of upload u, of size bytes (-1: not

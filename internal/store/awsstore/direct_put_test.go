@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/pier-registry/pier/internal/registry"
+	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
 )
 
@@ -92,6 +95,11 @@ func TestDirectPutRoundTrip(t *testing.T) {
 	if h := a.Parts[0].Header; h["X-Amz-Checksum-Sha256"] == "" || h["X-Amz-Meta-Pier-Upload"] == "" {
 		t.Fatalf("part URL headers %v: want the checksum and the upload id", h)
 	}
+	// No session: the Location carries the upload's state.
+	id := strings.TrimPrefix(strings.Split(loc, "?")[0], "/v2/put/app/blobs/uploads/")
+	if _, err := e.meta.Upload(context.Background(), id); !errors.Is(err, store.ErrNotFound) || !strings.Contains(loc, "?state=") {
+		t.Errorf("upload %s: session %v, Location %s; want no session and the state in the Location", id, err, loc)
+	}
 	if r, p := e.parts(loc, "1-1"); r.status != http.StatusOK || len(p.Uploaded) != 0 {
 		t.Fatalf("parts before the PUT: %s, uploaded %+v", r, p.Uploaded)
 	}
@@ -147,7 +155,7 @@ func TestDirectPutOnlyWhenChecked(t *testing.T) {
 // digest: S3 answers 400 and keeps nothing, and the finish finds nothing
 // (BLOB_UPLOAD_INVALID; the upload stays, for the right bytes). The URL
 // without its signed headers: 403. A finish as another blob:
-// DIGEST_INVALID, the upload ended, nothing linked. Another upload's
+// DIGEST_INVALID, nothing linked. Another upload's
 // bytes (its URL, or the blob pushed before into another repository) do
 // not finish this one: the caller has not sent them.
 func TestDirectPutRefusals(t *testing.T) {
@@ -183,11 +191,13 @@ func TestDirectPutRefusals(t *testing.T) {
 		if r := e.finish(loc, digest.FromString("other")); r.status != http.StatusBadRequest || r.code != "DIGEST_INVALID" {
 			t.Errorf("finish as another blob: %s", r)
 		}
-		if r := e.finish(loc, d); r.status != http.StatusNotFound || r.code != "BLOB_UPLOAD_UNKNOWN" {
-			t.Errorf("finish after DIGEST_INVALID: %s, want the upload ended", r)
-		}
 		if e.linked("put/other", d) || e.linked("put/other", digest.FromString("other")) {
 			t.Error("a blob was linked")
+		}
+		// The upload has no session to end: finished as its own blob, it
+		// makes it.
+		if r := e.finish(loc, d); r.status != http.StatusCreated {
+			t.Errorf("finish as its blob after DIGEST_INVALID: %s", r)
 		}
 	})
 	t.Run("another upload's bytes", func(t *testing.T) {
@@ -269,16 +279,41 @@ func TestDirectPutAbort(t *testing.T) {
 }
 
 // The URL of an upload in one PUT expires as a part URL does: S3 refuses
-// it after the part URL TTL.
+// it after the part URL TTL. The upload's Location expires with the
+// upload: then its finish is BLOB_UPLOAD_UNKNOWN, even with the bytes
+// sent in time.
 func TestDirectPutURLExpires(t *testing.T) {
-	e := newRegistryEnv(t, awsstore.BlobsOptions{PartURLTTL: 2 * time.Second}, registry.Options{})
-	blob := randomBytes(100)
-	_, a := e.startPut("put/expired", digest.FromBytes(blob), len(blob))
-	time.Sleep(time.Until(a.Parts[0].Expires) + 1100*time.Millisecond)
-	if st := a.put(t, blob, nil); st != http.StatusForbidden {
-		t.Errorf("PUT to an expired URL: %d, want 403", st)
-	}
-	if k := e.keys("blobs/"); len(k) > 0 {
-		t.Errorf("objects under blobs/: %v", k)
+	const short = 2 * time.Second
+	for _, tc := range []struct {
+		name            string
+		partTTL, upload time.Duration
+	}{
+		{"URL TTL", short, time.Hour},
+		{"upload TTL", time.Hour, short},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newRegistryEnv(t, awsstore.BlobsOptions{PartURLTTL: tc.partTTL}, registry.Options{UploadTTL: tc.upload})
+			blob := randomBytes(100)
+			d := digest.FromBytes(blob)
+			loc, a := e.startPut("put/expired", d, len(blob))
+			if tc.upload == short {
+				if st := a.put(t, blob, nil); st != http.StatusOK {
+					t.Fatalf("PUT in time: %d", st)
+				}
+			}
+			time.Sleep(time.Until(a.Parts[0].Expires) + 1100*time.Millisecond)
+			if tc.partTTL == short {
+				if st := a.put(t, blob, nil); st != http.StatusForbidden {
+					t.Errorf("PUT to an expired URL: %d, want 403", st)
+				}
+				if k := e.keys("blobs/"); len(k) > 0 {
+					t.Errorf("objects under blobs/: %v", k)
+				}
+				return
+			}
+			if r := e.finish(loc, d); r.status != http.StatusNotFound || r.code != "BLOB_UPLOAD_UNKNOWN" || e.linked("put/expired", d) {
+				t.Errorf("finish of an expired upload: %s", r)
+			}
+		})
 	}
 }

@@ -96,9 +96,13 @@ func (e *raceEnv) parts(loc, spec string) (reply, directAnswer) {
 	return r, a
 }
 
-// finish sends PUT <loc>?digest=d.
+// finish sends PUT <loc>?digest=d (&digest= when loc has a query).
 func (e *raceEnv) finish(loc string, d digest.Digest) reply {
-	return e.do(http.MethodPut, loc+"?digest="+d.String(), nil, nil)
+	sep := "?"
+	if strings.Contains(loc, "?") {
+		sep = "&"
+	}
+	return e.do(http.MethodPut, loc+sep+"digest="+d.String(), nil, nil)
 }
 
 // putPart PUTs data to a part URL, as a client does, and returns S3's
