@@ -103,6 +103,11 @@ func (r *Registry) State(u store.Upload) string {
 	if key == nil {
 		return ""
 	}
+	return signState(key, u)
+}
+
+// signState is upload u's state signed with key.
+func signState(key []byte, u store.Upload) string {
 	p := []byte{stateVersion}
 	p = binary.AppendUvarint(p, uint64(max(u.Expires.Unix(), 0)))
 	p = binary.AppendUvarint(p, uint64(u.Offset))
