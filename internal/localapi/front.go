@@ -66,6 +66,15 @@ type Front struct {
 	// InvokeURL is the RIE's invocation URL
 	// (http://host:port/2015-03-31/functions/function/invocations).
 	InvokeURL string
+	// InvokeURLs are the invocation URLs of more RIEs. Each RIE is one
+	// execution environment, which serves one invocation at a time; the
+	// front sends each invocation to a free one, and waits for one when
+	// all are busy. So up to 1+len(InvokeURLs) invocations run at once,
+	// each in its own process, as Lambda runs concurrent invocations of a
+	// function in as many execution environments ("Understanding Lambda
+	// function scaling", lambda-concurrency.html), and a slow invocation
+	// (a large finish) does not hold the others up.
+	InvokeURLs []string
 	// Stage is the stage in the events: "$default" for an HTTP API,
 	// "v2" for a REST API when empty (as template.yaml deploys them).
 	Stage string
@@ -91,9 +100,10 @@ type Front struct {
 	// (OriginResponseTimeout when zero).
 	UploadTimeout time.Duration
 
-	// mu makes invocations one at a time: one RIE is one execution
-	// environment, which serves one invocation at a time.
-	mu sync.Mutex
+	// free holds the invocation URLs of the RIEs not serving an
+	// invocation (InvokeURL and InvokeURLs), made once.
+	freeOnce sync.Once
+	free     chan string
 	// gate holds the REST API's authorizer answers (gate.go).
 	gate gate
 	// cdnProxy sends uploads to UploadOrigin (cdn.go), made once.
@@ -234,9 +244,12 @@ func (f *Front) invoke(ctx context.Context, event []byte) ([]byte, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.InvokeURL, bytes.NewReader(event))
+	invokeURL, err := f.takeRIE(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { f.free <- invokeURL }()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, invokeURL, bytes.NewReader(event))
 	if err != nil {
 		return nil, err
 	}
@@ -257,6 +270,31 @@ func (f *Front) invoke(ctx context.Context, event []byte) ([]byte, error) {
 		return nil, fmt.Errorf("invoke: %s: %s", resp.Status, out)
 	}
 	return out, nil
+}
+
+// takeRIE waits for a RIE that serves no invocation and returns its
+// invocation URL; the caller puts it back in f.free when its invocation
+// is over.
+func (f *Front) takeRIE(ctx context.Context) (string, error) {
+	f.freeOnce.Do(func() {
+		urls := append([]string{f.InvokeURL}, f.InvokeURLs...)
+		if f.InvokeURL == "" {
+			urls = urls[1:]
+		}
+		f.free = make(chan string, len(urls))
+		for _, u := range urls {
+			f.free <- u
+		}
+	})
+	if cap(f.free) == 0 {
+		return "", errors.New("invoke: no RIE: set InvokeURL")
+	}
+	select {
+	case u := <-f.free:
+		return u, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 }
 
 // event builds the event of r for the kind's API.
