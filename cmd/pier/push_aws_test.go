@@ -149,7 +149,8 @@ func TestPushDirect(t *testing.T) {
 
 // A layer whose digest the push gives at the start goes up in one PUT
 // straight to its key in S3 (blobs/sha256/<hex>), with the checksum
-// header S3 checks; a PUT cut off on the way is sent again. The registry
+// header S3 checks, from a file and from a stream (a docker save
+// tarball); a PUT cut off on the way is sent again. The registry
 // neither reads the bytes back nor copies them: no request of the push
 // touches assembled/ or makes a multipart upload. The image pulls back
 // byte for byte.
@@ -171,36 +172,48 @@ func TestPushDirectPut(t *testing.T) {
 
 	dir := t.TempDir()
 	img := rawImage(t, dir, "v1", 70<<20)
-	want := imageContent(t, img)
-	layer := strings.TrimPrefix(layerOf(want), "sha256:")
-	isPut := func(r *http.Request) bool {
-		return r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/blobs/sha256/"+layer) && r.URL.Query().Get("X-Amz-Signature") != ""
-	}
-	s3.arm("cut", 0, isPut)
-	m3, mr := s3.mark(), reg.mark()
-	dest := reg.host + "/direct/put:v1"
-	r := mustPush(t, pushHome(t, nil), dest, want.root, "push", "oci:"+dir+":v1", dest)
-	checkPulled(t, s.url(""), "direct/put", "v1", want)
+	archive, archived := dockerArchive(t, img, "example.com/put:v1")
+	for _, tc := range []struct {
+		name, source, repo string
+		want               content
+	}{
+		{"oci layout", "oci:" + dir + ":v1", "direct/put", imageContent(t, img)},
+		// A stream: the PUT is sent as the layer is read, and read again
+		// from the start when it is sent again.
+		{"docker save tarball", "docker-archive:" + archive, "direct/put-archive", imageContent(t, archived)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			layer := strings.TrimPrefix(layerOf(tc.want), "sha256:")
+			isPut := func(r *http.Request) bool {
+				return r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/blobs/sha256/"+layer) && r.URL.Query().Get("X-Amz-Signature") != ""
+			}
+			s3.arm("cut", 0, isPut)
+			m3, mr := s3.mark(), reg.mark()
+			dest := reg.host + "/" + tc.repo + ":v1"
+			r := mustPush(t, pushHome(t, nil), dest, tc.want.root, "push", tc.source, dest)
+			checkPulled(t, s.url(""), tc.repo, "v1", tc.want)
 
-	var puts int
-	var throughRegistry int64
-	for _, e := range reg.since(mr) {
-		throughRegistry += e.sent
-	}
-	for _, e := range s3.since(m3) {
-		switch {
-		case strings.Contains(e.uri, "assembled/") || strings.Contains(e.uri, "uploadId=") || strings.Contains(e.uri, "uploads"):
-			t.Errorf("the push made S3 request %s: want no multipart upload, read-back or copy", e)
-		case e.method == http.MethodPut && strings.Contains(e.uri, "/blobs/sha256/"+layer+"?") && e.fault == "" && e.status == http.StatusOK:
-			puts++
-		}
-	}
-	if puts != 1 || throughRegistry > 1<<20 {
-		t.Errorf("%d PUTs of the layer to S3 (want 1 after the cut one), %d bytes through the registry\nstderr:\n%s\ns3:\n%s",
-			puts, throughRegistry, r.stderr, exchanges(s3.since(m3)))
-	}
-	if !strings.Contains(r.stderr, "pushed direct (1 part)") || !strings.Contains(r.stderr, "part 1 failed") || strings.Contains(r.stderr, "X-Amz-Signature") {
-		t.Errorf("stderr does not tell the direct upload and the retried PUT, or shows a URL's signature:\n%s", r.stderr)
+			var puts int
+			var throughRegistry int64
+			for _, e := range reg.since(mr) {
+				throughRegistry += e.sent
+			}
+			for _, e := range s3.since(m3) {
+				switch {
+				case strings.Contains(e.uri, "assembled/") || strings.Contains(e.uri, "uploadId=") || strings.Contains(e.uri, "uploads"):
+					t.Errorf("the push made S3 request %s: want no multipart upload, read-back or copy", e)
+				case e.method == http.MethodPut && strings.Contains(e.uri, "/blobs/sha256/"+layer+"?") && e.fault == "" && e.status == http.StatusOK:
+					puts++
+				}
+			}
+			if puts != 1 || throughRegistry > 1<<20 {
+				t.Errorf("%d PUTs of the layer to S3 (want 1 after the cut one), %d bytes through the registry\nstderr:\n%s\ns3:\n%s",
+					puts, throughRegistry, r.stderr, exchanges(s3.since(m3)))
+			}
+			if !strings.Contains(r.stderr, "pushed direct (1 part)") || !strings.Contains(r.stderr, "part 1 failed") || strings.Contains(r.stderr, "X-Amz-Signature") {
+				t.Errorf("stderr does not tell the direct upload and the retried PUT, or shows a URL's signature:\n%s", r.stderr)
+			}
+		})
 	}
 }
 

@@ -129,7 +129,9 @@ func (u *directUpload) partLen(i int) int64 {
 
 // sendParts sends every part, each at most p.opts.Jobs at a time: read
 // in place from a file, else read in turn from the stream into a buffer
-// of its own.
+// of its own; the one part of a stream (an upload in one PUT, up to
+// gigabytes) is sent as it is read, and read again from the start of the
+// source when it is sent again.
 func (u *directUpload) sendParts(ctx context.Context) error {
 	rc, err := u.b.open(ctx)
 	if err != nil {
@@ -148,6 +150,7 @@ func (u *directUpload) sendParts(ctx context.Context) error {
 	fail := func(err error) {
 		once.Do(func() { first = err; cancel() })
 	}
+parts:
 	for i := 1; i <= u.nparts; i++ {
 		if err := u.p.acquire(ctx); err != nil {
 			fail(err)
@@ -155,12 +158,21 @@ func (u *directUpload) sendParts(ctx context.Context) error {
 		}
 		n := u.partLen(i)
 		src, base := ra, int64(i-1)*u.psize
-		if !inPlace {
+		body := func(bool) (io.ReadCloser, error) { return io.NopCloser(io.NewSectionReader(src, base, n)), nil }
+		switch {
+		case !inPlace && u.nparts == 1:
+			body = func(first bool) (io.ReadCloser, error) {
+				if first {
+					return io.NopCloser(io.LimitReader(rc, n)), nil // closed by sendParts
+				}
+				return openAt(ctx, u.b, 0, n)
+			}
+		case !inPlace:
 			buf := make([]byte, n)
 			if _, err := io.ReadFull(rc, buf); err != nil {
 				u.p.release()
 				fail(fmt.Errorf("reading part %d: %w", i, err))
-				break
+				break parts
 			}
 			src, base = bytes.NewReader(buf), 0
 		}
@@ -168,7 +180,7 @@ func (u *directUpload) sendParts(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer u.p.release()
-			if err := u.sendPart(ctx, i, src, base, n); err != nil {
+			if err := u.sendPart(ctx, i, n, body); err != nil {
 				fail(err)
 			}
 		}()
@@ -177,10 +189,12 @@ func (u *directUpload) sendParts(ctx context.Context) error {
 	return first
 }
 
-// sendPart sends part i (n bytes of src from base) to its URL, again with
-// a fresh URL when it fails, unless the store turns out to hold it.
-func (u *directUpload) sendPart(ctx context.Context, i int, src io.ReaderAt, base, n int64) error {
+// sendPart sends part i (n bytes, opened by body: first for the first
+// send) to its URL, again with a fresh URL when it fails, unless the
+// store turns out to hold it.
+func (u *directUpload) sendPart(ctx context.Context, i int, n int64, body func(first bool) (io.ReadCloser, error)) error {
 	var last error
+	sent := false
 	for attempt := 0; attempt <= u.p.reg.retries; attempt++ {
 		if attempt > 0 {
 			if err := u.p.reg.pause(ctx, attempt); err != nil {
@@ -199,8 +213,14 @@ func (u *directUpload) sendPart(ctx context.Context, i int, src io.ReaderAt, bas
 			u.b.prog.add(n)
 			return nil
 		}
-		cr := &counter{r: io.NewSectionReader(src, base, n), prog: u.b.prog}
+		rc, err := body(!sent)
+		if err != nil {
+			return fmt.Errorf("part %d: reading the source: %w", i, err)
+		}
+		sent = true
+		cr := &counter{r: rc, prog: u.b.prog}
 		err = u.put(ctx, pu, cr, n)
+		rc.Close()
 		if err == nil {
 			return nil
 		}
