@@ -106,8 +106,8 @@ func testMarkClaimed(t *testing.T, m store.Metadata, g store.GCMetadata) {
 	}
 }
 
-// testScanRecords: pages of any size hold every link, manifest, session
-// (expired ones too) and mark, once.
+// testScanRecords: pages of any size hold every link, manifest, tag,
+// session (expired ones too) and mark, once.
 func testScanRecords(t *testing.T, m store.Metadata, g store.GCMetadata) {
 	b1, b2 := digest.FromString("b1"), digest.FromString("b2")
 	wantErr(t, "LinkBlob", m.LinkBlob(ctx, "a", b1, store.BlobLink{Size: 2}), nil)
@@ -132,6 +132,8 @@ func testScanRecords(t *testing.T, m store.Metadata, g store.GCMetadata) {
 		"link b/c " + b1.String() + " 2 ",
 		"link b/c " + b2.String() + " 7 assembled/x",
 		"manifest a " + man.Digest.String() + " ",
+		"tag a v1 " + man.Digest.String(),
+		"tag a v2 " + man.Digest.String(),
 		"manifest a " + sub.Digest.String() + " " + man.Digest.String(),
 		"upload " + live.ID + " a " + live.Expires.Format(time.RFC3339),
 		"upload " + gone.ID + " a " + gone.Expires.Format(time.RFC3339),
@@ -164,6 +166,8 @@ func testScanRecords(t *testing.T, m store.Metadata, g store.GCMetadata) {
 					s = "upload " + r.Upload.ID + " " + r.Upload.Repository + " " + r.Upload.Expires.UTC().Format(time.RFC3339)
 				case store.RecordSiteIndex:
 					s = "site " + r.Digest.String()
+				case store.RecordTag:
+					s = "tag " + r.Repository + " " + r.Tag + " " + r.Digest.String()
 				case store.RecordMark:
 					s = "mark " + r.Mark.Digest.String() + " " + string(r.Mark.State) + " " + r.Mark.Since.UTC().Format(time.RFC3339)
 				}
