@@ -331,31 +331,6 @@ func (r *Registry) finishDirect(ctx context.Context, u store.Upload, d digest.Di
 	return pending(u, -1)
 }
 
-// finishPut finishes direct upload u in one request (info.Digest: the
-// blob store checked its bytes against that digest as they arrived, and
-// put them in the blob's place) as blob d: Assemble checks that they are
-// there, put by u, and the blob is linked. The bytes are neither read nor
-// moved. u has no session (sessionless): a repeated finish does the same
-// again, and finds the same. A finish as another blob than u's is
-// DIGEST_INVALID; bytes not there (not sent yet, or put again by another
-// upload of the same blob since) are BLOB_UPLOAD_INVALID, for the client
-// to send them (again) and finish again.
-func (r *Registry) finishPut(ctx context.Context, du store.DirectUploader, u store.Upload, info store.DirectInfo, d digest.Digest) error {
-	if d != info.Digest {
-		return oci.Errorf(oci.CodeDigestInvalid,
-			"upload %s was started for blob %s, and the object store took only bytes of that digest: it cannot make blob %s", u.ID, info.Digest, d)
-	}
-	state, size, err := du.Assemble(ctx, u.ID, u.State)
-	switch {
-	case errors.Is(err, store.ErrBadParts):
-		return oci.Errorf(oci.CodeBlobUploadInvalid, "upload %s: %v", u.ID, err)
-	case err != nil:
-		return notFound(err, oci.CodeBlobUploadUnknown, "upload %s", u.ID)
-	}
-	u.State = state
-	return r.commitDirect(ctx, du, u, size, d)
-}
-
 // pending is the answer to a finish of upload u, of size bytes (-1: not
 // known yet), whose verification goes on.
 func pending(u store.Upload, size int64) error {
