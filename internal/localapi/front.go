@@ -135,7 +135,8 @@ func (f *Front) logger() *slog.Logger {
 }
 
 // serve invokes the function with r's event; it returns the status of
-// the answer and the size of the event (0 when none was sent).
+// the answer and the size of the event (0 when none was made: the body
+// was refused first; an event over Lambda's limit is made, not sent).
 func (f *Front) serve(w http.ResponseWriter, r *http.Request) (int, int) {
 	// A function URL has no body limit of its own: the event's 6 MB is
 	// the limit, and no body over 6 MB makes an event under it.
@@ -161,9 +162,7 @@ func (f *Front) serve(w http.ResponseWriter, r *http.Request) (int, int) {
 		return gatewayFail(w, http.StatusInternalServerError, "Internal Server Error"), 0
 	}
 	if len(event) > MaxEvent {
-		// Lambda refuses the invocation (RequestEntityTooLargeException);
-		// API Gateway answers 413.
-		return f.tooLarge(w), 0
+		return f.eventTooLarge(w), len(event)
 	}
 	// As in API Gateway, a client that goes away does not end the
 	// invocation: the RIE would still be running it, and takes (and
@@ -203,6 +202,27 @@ func (f *Front) tooLarge(w http.ResponseWriter) int {
 	// customised ("Amazon API Gateway important notes for REST APIs"):
 	// both API Gateway kinds answer with their default body.
 	return gatewayFail(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+}
+
+// eventTooLarge answers a request whose body the front door took but
+// whose event is over Lambda's 6 MB: Lambda's Invoke refuses it
+// (RequestEntityTooLargeException). Before a function URL that is
+// Lambda's own 413. API Gateway "treats all invocation and function
+// errors as internal errors. If the Lambda API rejects the invocation
+// request, API Gateway returns a 500 error code" (Lambda developer guide,
+// "Handling Lambda errors with an API Gateway API"), with the body
+// {"message": "Internal server error"}; an HTTP API's troubleshooting page
+// ("Troubleshooting issues with HTTP API Lambda integrations") shows its
+// Lambda integration errors as {"message":"Internal Server Error"}.
+func (f *Front) eventTooLarge(w http.ResponseWriter) int {
+	switch f.Kind {
+	case URL:
+		return f.tooLarge(w)
+	case REST:
+		return gatewayFail(w, http.StatusInternalServerError, "Internal server error")
+	default:
+		return gatewayFail(w, http.StatusInternalServerError, "Internal Server Error")
+	}
 }
 
 func gatewayFail(w http.ResponseWriter, status int, msg string) int {

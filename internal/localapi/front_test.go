@@ -1,11 +1,13 @@
 package localapi
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -87,5 +89,39 @@ func TestResponseHeadersRemapped(t *testing.T) {
 					tt.kind, resp.Status, h, tt.www, tt.remapped, tt.server, tt.rServer)
 			}
 		})
+	}
+}
+
+// Each front door's answer to a body it cannot pass on: over its own body
+// limit, and under it but with an event over Lambda's 6 MB (a binary body
+// is base64-encoded into the event). The function is never invoked.
+func TestBodyLimits(t *testing.T) {
+	pier := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	rie, count := rieOf(t, pier)
+	for _, tt := range []struct {
+		kind   Kind
+		size   int
+		want   int
+		inBody string
+	}{
+		{HTTP, 11 << 20, http.StatusRequestEntityTooLarge, `{"message":"Request Entity Too Large"}`},
+		{HTTP, 5 << 20, http.StatusInternalServerError, `{"message":"Internal Server Error"}`},
+		{REST, 11 << 20, http.StatusRequestEntityTooLarge, `{"message":"Request Entity Too Large"}`},
+		{REST, 5 << 20, http.StatusInternalServerError, `{"message":"Internal server error"}`},
+		{URL, 7 << 20, http.StatusRequestEntityTooLarge, "Request must be smaller than 6291456 bytes"},
+		{URL, 5 << 20, http.StatusRequestEntityTooLarge, "Request must be smaller than 6291456 bytes"},
+	} {
+		front := httptest.NewServer(&Front{Kind: tt.kind, InvokeURL: rie, Log: quiet()})
+		_, before := count()
+		resp, err := http.Post(front.URL+"/v2/a/blobs/uploads/", "application/octet-stream", bytes.NewReader(make([]byte, tt.size)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		front.Close()
+		if _, after := count(); resp.StatusCode != tt.want || !strings.Contains(string(body), tt.inBody) || after != before {
+			t.Errorf("%s, %d bytes: %s %s, %d invocations; want %d with %s, none", tt.kind, tt.size, resp.Status, body, after-before, tt.want, tt.inBody)
+		}
 	}
 }
