@@ -327,7 +327,7 @@ func largeReport(r *results) string {
 	fmt.Fprintf(&b, "Written by `make bench-large` (scripts/bench -suite large) on %s, %d CPUs, %s; runs: %d, each of fresh bytes. "+
 		"Load average (1, 5, 15 min) %s at the start, %s at the end: the machine is shared with other work, so wall times vary from run to run.\n\n",
 		time.Now().UTC().Format("2006-01-02"), cpus(), goVersion(), *flagRuns, r.loadStart, loadAverage())
-	fmt.Fprintf(&b, `One image (%s, %s each), pushed in the same run four ways, on DynamoDB Local and versitygw behind the
+	fmt.Fprintf(&b, `One %s (layers of %s), pushed in the same run four ways, on DynamoDB Local and versitygw behind the
 counting proxies of the registry benchmarks (every S3 and DynamoDB request counted by API action, presigned ones included):
 
 - **%s**: no registry, the floor: each blob by CreateMultipartUpload, UploadPart (%d MiB parts, pier push's part size),
