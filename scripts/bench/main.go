@@ -11,7 +11,20 @@
 //	scripts/with-local-aws.sh go run ./scripts/bench -pier build/bench/pier \
 //	    -distribution "$(scripts/tools.sh distribution)"
 //
-// make bench-registry does that.
+// make bench-registry does that. Other suites (-suite):
+//
+//   - large (large.go, make bench-large): a 1 GiB image by a raw S3
+//     multipart upload, by pier push through the local Lambda path, by
+//     Distribution and in 4 MiB chunks, in one run (docs/bench/large.md);
+//   - gc (gcbench.go, make bench-gc): pier gc over a registry of 11,000
+//     blobs (docs/bench/gc.md);
+//   - chart (chart.go): the SVG chart of results.md redrawn, nothing run.
+//
+// Files by concern: targets.go (the registries under test), meter.go
+// (samples and phases), proxy.go (the counting proxies), client.go (the
+// registry client), workloads.go and sites.go (the workloads),
+// registry.go (the registry suite), report.go, cost.go and chart.go (the
+// report), lambda.go (the Lambda path's REPORT lines), buckets.go.
 package main
 
 import (
