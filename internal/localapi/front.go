@@ -66,6 +66,15 @@ type Front struct {
 	// InvokeURL is the RIE's invocation URL
 	// (http://host:port/2015-03-31/functions/function/invocations).
 	InvokeURL string
+	// InvokeURLs are the invocation URLs of more RIEs. Each RIE is one
+	// execution environment, which serves one invocation at a time; the
+	// front sends each invocation to a free one, and waits for one when
+	// all are busy. So up to 1+len(InvokeURLs) invocations run at once,
+	// each in its own process, as Lambda runs concurrent invocations of a
+	// function in as many execution environments ("Understanding Lambda
+	// function scaling", lambda-concurrency.html), and a slow invocation
+	// (a large finish) does not hold the others up.
+	InvokeURLs []string
 	// Stage is the stage in the events: "$default" for an HTTP API,
 	// "v2" for a REST API when empty (as template.yaml deploys them).
 	Stage string
@@ -91,9 +100,10 @@ type Front struct {
 	// (OriginResponseTimeout when zero).
 	UploadTimeout time.Duration
 
-	// mu makes invocations one at a time: one RIE is one execution
-	// environment, which serves one invocation at a time.
-	mu sync.Mutex
+	// free holds the invocation URLs of the RIEs not serving an
+	// invocation (InvokeURL and InvokeURLs), made once.
+	freeOnce sync.Once
+	free     chan string
 	// gate holds the REST API's authorizer answers (gate.go).
 	gate gate
 	// cdnProxy sends uploads to UploadOrigin (cdn.go), made once.
@@ -254,9 +264,12 @@ func (f *Front) invoke(ctx context.Context, event []byte) ([]byte, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.InvokeURL, bytes.NewReader(event))
+	invokeURL, err := f.takeRIE(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { f.free <- invokeURL }()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, invokeURL, bytes.NewReader(event))
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,6 +45,50 @@ func TestClientGoneInvocationRunsToTheEnd(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || overlaps.Load() != 0 || done.Load() != 2 {
 		t.Errorf("second request: %s; %d overlapping invocations, %d run to the end; want 200, 0, 2", resp.Status, overlaps.Load(), done.Load())
+	}
+}
+
+// With several RIEs (execution environments), requests that come together
+// are invoked together, each RIE serving one invocation at a time, and
+// the front waits for a free one when all are busy: 6 requests of 300 ms
+// on 3 RIEs run 3 at a time.
+func TestInvocationsRunInEveryEnvironment(t *testing.T) {
+	var total, most atomic.Int32
+	var urls []string
+	for range 3 {
+		var running atomic.Int32
+		rie := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if running.Add(1) > 1 {
+				t.Error("an RIE was given a second invocation while it ran one")
+			}
+			n := total.Add(1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			time.Sleep(300 * time.Millisecond)
+			total.Add(-1)
+			running.Add(-1)
+			w.Write([]byte(`{"statusCode":200,"body":"ok"}`))
+		}))
+		defer rie.Close()
+		urls = append(urls, rie.URL)
+	}
+	front := httptest.NewServer(&Front{Kind: HTTP, InvokeURL: urls[0], InvokeURLs: urls[1:], Log: quiet()})
+	defer front.Close()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			resp, err := http.Get(front.URL + "/v2/")
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Errorf("GET: %v %v", resp, err)
+				return
+			}
+			resp.Body.Close()
+		})
+	}
+	wg.Wait()
+	if took := time.Since(start); most.Load() != 3 || took < 600*time.Millisecond || took > 1500*time.Millisecond {
+		t.Errorf("6 requests on 3 RIEs: at most %d at once, in %s; want 3 at once, in about 600 ms", most.Load(), took)
 	}
 }
 
