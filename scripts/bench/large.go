@@ -26,8 +26,8 @@ import (
 //   - raw: a plain S3 multipart upload of the image's blobs, with pier
 //     push's part size and parallelism, no registry at all: the floor;
 //   - pier push: the real binary, from an OCI layout on disk, to the local
-//     Lambda path with direct uploads (presigned part URLs to S3, through
-//     the S3 proxy, so every part is counted);
+//     Lambda path (auth on) with direct uploads (presigned URLs to S3,
+//     through the S3 proxy, so every byte's request is counted);
 //   - distribution: CNCF Distribution's S3 driver, blobs PUT whole;
 //   - chunked: the image pushed through the local Lambda path as a stock
 //     client does, in PATCHes of the function's OCI-Chunk-Max-Length (4 MiB).
@@ -333,8 +333,8 @@ counting proxies of the registry benchmarks (every S3 and DynamoDB request count
 - **%s**: no registry, the floor: each blob by CreateMultipartUpload, UploadPart (%d MiB parts, pier push's part size),
   CompleteMultipartUpload, %d parts at a time (pier push's --jobs), unsigned payload and no checksum, as a presigned PUT sends it.
 - **%s**: `+"`pier push oci:DIR:v1`"+` (the real binary, the layout on disk) to the local Lambda path (`+"`scripts/local-api.sh`"+`,
-  HTTP API front, auth off): each layer by a direct upload, its parts PUT to presigned S3 URLs (through the S3 proxy: counted),
-  then the function reads them back to hash them.
+  HTTP API front, auth on as deployed: pier push logs in with the credentials of a ~/.docker/config.json): each layer by a
+  direct upload, its bytes PUT to presigned S3 URLs (through the S3 proxy: counted), in parts or in one PUT as the registry offers.
 - **%s**: CNCF Distribution v3.1.2, S3 driver, each blob in one PUT by the bench client, %d at a time.
 - **%s**: the same image (fresh bytes) pushed to the Lambda path as stock clients do, in PATCHes of the function's
   OCI-Chunk-Max-Length (4 MiB), %d blobs at a time, after a login at the token endpoint (auth on: the upload's state
