@@ -104,6 +104,17 @@ type Config struct {
 	// request body (PIER_READ_TIMEOUT): a body may take any time as long
 	// as its bytes keep coming.
 	ReadTimeout time.Duration
+	// MetricsAddr is the address on which `pier serve` answers Prometheus
+	// scrapes at /metrics, apart from the registry's address
+	// (PIER_METRICS_ADDR); "": no metrics endpoint.
+	MetricsAddr string
+	// MetricsNamespace is the CloudWatch namespace of the EMF metrics
+	// (PIER_METRICS_NAMESPACE).
+	MetricsNamespace string
+	// EMF writes a CloudWatch Embedded Metric Format line per request,
+	// upload copy and gc run to stdout (PIER_EMF; on by default in the
+	// Lambda functions, where CloudWatch Logs turns them into metrics).
+	EMF bool
 }
 
 // setting describes one setting: its flag, its variable, its default.
@@ -145,6 +156,9 @@ func (c *Config) settings() []setting {
 		{flag: "gc-interval", env: "PIER_GC_INTERVAL", def: "0s", usage: "pier serve collects garbage itself this often (e.g. 24h; 0: never, as on AWS, where the gc function is scheduled)", duration: &c.GCInterval},
 		{flag: "gc-tombstone", env: "PIER_GC_TOMBSTONE", def: "24h", usage: "garbage collection: how long the mark of a deleted blob is kept (more than any request lasts)", duration: &c.GCTombstone},
 		{flag: "idle-timeout", env: "PIER_IDLE_TIMEOUT", def: "2m", usage: "how long a connection with no request under way is kept open", duration: &c.IdleTimeout},
+		{flag: "metrics-addr", env: "PIER_METRICS_ADDR", def: "", usage: "address of the Prometheus /metrics endpoint of pier serve, apart from the registry's (e.g. 127.0.0.1:9090; \"\": none)", str: &c.MetricsAddr},
+		{flag: "metrics-namespace", env: "PIER_METRICS_NAMESPACE", def: "Pier", usage: "CloudWatch namespace of the EMF metrics", str: &c.MetricsNamespace},
+		{flag: "emf", env: "PIER_EMF", def: "false", usage: "write a CloudWatch Embedded Metric Format line per request, upload copy and gc run to stdout (the Lambda functions: on unless set)", boolean: &c.EMF},
 		{flag: "read-timeout", env: "PIER_READ_TIMEOUT", def: "1m", usage: "how long to wait for the next bytes of a request body (a large upload may take any time while its bytes keep coming)", duration: &c.ReadTimeout},
 	}
 }
