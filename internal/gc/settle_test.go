@@ -2,8 +2,10 @@ package gc_test
 
 import (
 	"bytes"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -12,24 +14,47 @@ import (
 	"github.com/pier-registry/pier/internal/store/awsstore"
 )
 
-// TestCollectSettles: with NoBackgroundCopy (Lambda), a large upload's
-// Commit leaves the blob at its assembled location and returns at once,
-// with nothing running after it; gc copies it into place, points the link
-// there, and a later run deletes the assembled copy.
+// TestCollectSettles: with NoBackgroundCopy (Lambda), a large direct
+// upload's Commit leaves the blob at its assembled location and returns
+// at once, with nothing running after it; gc copies it into place, points
+// the link there, and a later run deletes the assembled copy. (A chunked
+// upload's Commit assembles the blob in place: nothing to settle.)
 func TestCollectSettles(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		if b.name != "aws" {
 			t.Skip("the local backend's Commit always puts the bytes in place")
 		}
-		blobs := b.awsBlobs(awsstore.BlobsOptions{NoBackgroundCopy: true})
+		blobs := b.awsBlobs(awsstore.BlobsOptions{NoBackgroundCopy: true, DirectPartSize: 2 * awsstore.MinPartSize})
 		data := bytes.Repeat([]byte("0123456789abcdef"), (awsstore.MinPartSize+1<<20)/16)
 		d := digest.FromBytes(data)
 		id := randomHex(16)
-		state, _, err := blobs.WriteChunk(ctx, id, nil, 0, bytes.NewReader(data))
+		state, _, err := blobs.StartDirect(ctx, id, int64(len(data)), "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		loc, err := blobs.Commit(ctx, id, state, d)
+		u, err := blobs.PartURL(ctx, id, state, 1, time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := http.NewRequest(http.MethodPut, u.URL, bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range u.Header {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("PUT part: %s", resp.Status)
+		}
+		if state, _, err = blobs.Assemble(ctx, id, state); err != nil {
+			t.Fatal(err)
+		}
+		loc, err := blobs.CommitDirect(ctx, id, state, d)
 		blobs.Wait() // nothing goes on
 		if err != nil || !strings.HasPrefix(loc, "assembled/") {
 			t.Fatalf("Commit: location %q, %v; want the assembled location", loc, err)

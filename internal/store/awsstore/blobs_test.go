@@ -128,21 +128,104 @@ func TestChunksBecomeParts(t *testing.T) {
 	}
 }
 
-// With no time to copy, Commit leaves the assembled upload where it is,
-// readable at once through the location it returns, and the copy lands
-// under blobs/ in the background.
-func TestCommitCopiesInBackground(t *testing.T) {
-	b, client, bucket := newBlobs(t, awsstore.BlobsOptions{CopyBudget: 0, PartSize: awsstore.MinPartSize})
-	data := make([]byte, 11<<20)
+// directAssembled makes a direct upload of data in parts of
+// MinPartSize (b's DirectPartSize), each sent to its presigned URL, and
+// assembles it: the upload that CommitDirect moves into place, the one
+// Commit whose blob may be left at its assembled location.
+func directAssembled(t *testing.T, b *awsstore.Blobs, data []byte) (string, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	id := randomName()
+	state, _, err := b.StartDirect(ctx, id, int64(len(data)), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, off := int32(1), 0; off < len(data); n, off = n+1, off+awsstore.MinPartSize {
+		u, err := b.PartURL(ctx, id, state, n, time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := http.NewRequest(http.MethodPut, u.URL, bytes.NewReader(data[off:min(off+awsstore.MinPartSize, len(data))]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range u.Header {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("PUT part %d: %s", n, resp.Status)
+		}
+	}
+	state, size, err := b.Assemble(ctx, id, state)
+	if err != nil || size != int64(len(data)) {
+		t.Fatalf("Assemble = %d, %v", size, err)
+	}
+	return id, state
+}
+
+// A chunked upload's Commit assembles the blob at its own key, with no
+// time to copy and nothing running after it (Lambda): the blob is in
+// place when Commit returns, with no copy, and nothing is left behind.
+func TestChunkedCommitInPlace(t *testing.T) {
+	b, client, bucket := newBlobs(t, awsstore.BlobsOptions{CopyBudget: 0, NoBackgroundCopy: true, PartSize: awsstore.MinPartSize})
+	data := make([]byte, 11<<20+77)
 	rand.Read(data)
 	d := digest.FromBytes(data)
 	id, state := chunked(t, b, data, 3<<20)
-	loc, err := b.Commit(context.Background(), id, state, d)
+	ctx, reqs := store.WithRequests(context.Background())
+	loc, err := b.Commit(ctx, id, state, d)
+	b.Wait()
+	if err != nil || loc != "" {
+		t.Fatalf("Commit = %q, %v; want the blob in place", loc, err)
+	}
+	if n := reqs.Counts()["s3.CopyObject"]; n != 0 {
+		t.Errorf("Commit copied %d times: %v", n, reqs.Counts())
+	}
+	url, err := b.URL(context.Background(), d, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, url); !bytes.Equal(got, data) {
+		t.Fatal("the blob under blobs/ differs")
+	}
+	for _, prefix := range []string{"assembled/", "uploads/" + id + "/"} {
+		out, err := client.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String(prefix)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Contents) > 0 {
+			t.Errorf("Commit left %d objects under %s", len(out.Contents), prefix)
+		}
+	}
+	out, err := client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Uploads) > 0 {
+		t.Errorf("Commit left %d multipart uploads", len(out.Uploads))
+	}
+}
+
+// With no time to copy, CommitDirect leaves the assembled upload where it
+// is, readable at once through the location it returns, and the copy
+// lands under blobs/ in the background.
+func TestCommitCopiesInBackground(t *testing.T) {
+	b, client, bucket := newBlobs(t, awsstore.BlobsOptions{CopyBudget: 0, DirectPartSize: awsstore.MinPartSize})
+	data := make([]byte, 11<<20)
+	rand.Read(data)
+	d := digest.FromBytes(data)
+	id, state := directAssembled(t, b, data)
+	loc, err := b.CommitDirect(context.Background(), id, state, d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if loc == "" {
-		t.Fatal("Commit with a zero copy budget put the blob in place: want a location")
+		t.Fatal("CommitDirect with a zero copy budget put the blob in place: want a location")
 	}
 	url, err := b.URL(context.Background(), d, loc)
 	if err != nil {
@@ -258,7 +341,7 @@ func TestTinyChunksAreBounded(t *testing.T) {
 	}
 }
 
-// The copy of a finished large upload into place reports its outcome:
+// The copy of a finished direct upload into place reports its outcome:
 // in time within the budget; past it, in the background, or left for gc
 // where nothing may run after the answer (Lambda).
 func TestCommitCopyOutcome(t *testing.T) {
@@ -273,12 +356,12 @@ func TestCommitCopyOutcome(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := metrics.NewPrometheus()
-			tt.opts.PartSize, tt.opts.Metrics = awsstore.MinPartSize, p
+			tt.opts.DirectPartSize, tt.opts.Metrics = awsstore.MinPartSize, p
 			b, _, _ := newBlobs(t, tt.opts)
 			data := make([]byte, 11<<20)
 			rand.Read(data)
-			id, state := chunked(t, b, data, 3<<20)
-			if _, err := b.Commit(context.Background(), id, state, digest.FromBytes(data)); err != nil {
+			id, state := directAssembled(t, b, data)
+			if _, err := b.CommitDirect(context.Background(), id, state, digest.FromBytes(data)); err != nil {
 				t.Fatal(err)
 			}
 			b.Wait()

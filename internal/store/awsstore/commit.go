@@ -22,19 +22,20 @@ import (
 	"github.com/pier-registry/pier/internal/store"
 )
 
-// Commit makes the bytes recorded in state the blob d. A blob that exists
-// is left as it is. Without parts, one staged chunk is copied into place
-// (one CopyObject) and several are read, checked and written (a GetObject
-// each, one PutObject). With parts, the staging is listed (one
+// Commit makes the bytes recorded in state the blob d, whose digest the
+// caller has checked against the bytes as they were written. A blob that
+// exists is left as it is. Without parts, one staged chunk is copied into
+// place (one CopyObject) and several are read, checked and written (a
+// GetObject each, one PutObject). With parts, the staging is listed (one
 // ListObjectsV2 per 1,000 objects) and the parts of the state found by
-// their chain; a multipart upload of Commit's own at assembledKey is
-// made of them (CreateMultipartUpload, an UploadPartCopy per part, in
-// parallel, and one for a tail of one chunk, or an UploadPart of the tail
-// read back) and completed, S3 checking every part's checksum; it is then
-// copied into place (one CopyObject, or parallel UploadPartCopy for large
-// blobs) within CopyBudget; past the budget the copy goes on in the
-// background and Commit returns the assembled key as the blob's location.
-// The staging is deleted (one DeleteObjects per 1,000 objects).
+// their chain; a multipart upload at the blob's own key is made of them
+// (CreateMultipartUpload, an UploadPartCopy per part, in parallel, and one
+// for a tail of one chunk, or an UploadPart of the tail read back) and
+// completed unless the blob exists (If-None-Match), S3 checking every
+// part's checksum, so that the object appears whole, with exactly the
+// bytes that were hashed, or not at all. The staging is deleted (one
+// DeleteObjects per 1,000 objects). Commit returns "": the blob is in
+// place.
 func (b *Blobs) Commit(ctx context.Context, id string, state []byte, d digest.Digest) (string, error) {
 	if err := checkID(id); err != nil {
 		return "", err
@@ -61,27 +62,15 @@ func (b *Blobs) Commit(ctx context.Context, id string, state []byte, d digest.Di
 		return "", nil
 	}
 
-	if _, err := b.Stat(ctx, d); err == nil {
-		b.dropStaging(ctx, id)
-		return "", nil
-	}
 	parts, staging, err := b.chainParts(ctx, id, st)
 	if err != nil {
 		return b.commitLost(ctx, id, d, err)
 	}
-	assembled := assembledKey(id, randomHex()[:16])
-	if err := b.assemble(ctx, id, assembled, st, parts); err != nil {
+	if err := b.assemble(ctx, id, key, st, parts); err != nil {
 		return b.commitLost(ctx, id, d, err)
 	}
 	b.deleteKeys(ctx, staging)
-	moved, err := b.moveWithin(ctx, assembled, key, st.size())
-	if err != nil {
-		return "", fmt.Errorf("commit upload %s: %w", id, lostToRacer(err))
-	}
-	if moved {
-		return "", nil
-	}
-	return assembled, nil
+	return "", nil
 }
 
 // chainParts lists the staging of upload id and returns the keys of the
@@ -238,8 +227,10 @@ func (b *Blobs) commitLost(ctx context.Context, id string, d digest.Digest, err 
 	return "", fmt.Errorf("commit upload %s as %s: %w", id, d, lostToRacer(err))
 }
 
-// completeMultipart completes mpu with parts, giving S3 each part's
-// recorded checksum: S3 refuses to complete an upload whose parts changed.
+// completeMultipart completes mpu of key (a blob's key) with parts,
+// giving S3 each part's recorded checksum: S3 refuses to complete an
+// upload whose parts changed. A blob that is there already is left as it
+// is (If-None-Match), and mpu aborted.
 func (b *Blobs) completeMultipart(ctx context.Context, key, mpu string, parts []part) error {
 	cp := make([]types.CompletedPart, len(parts))
 	for i, p := range parts {
@@ -248,7 +239,12 @@ func (b *Blobs) completeMultipart(ctx context.Context, key, mpu string, parts []
 	_, err := b.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket: &b.bucket, Key: &key, UploadId: &mpu,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: cp},
+		IfNoneMatch:     aws.String("*"),
 	})
+	if isPreconditionFailed(err) {
+		b.abortMultipart(key, mpu)
+		return nil
+	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) && (ae.ErrorCode() == "InvalidPart" || ae.ErrorCode() == "BadDigest") {
 		return fmt.Errorf("complete upload: parts changed since they were recorded (%v): %w", err, store.ErrConflict)
