@@ -391,17 +391,45 @@ func TestAWSLargeBlobsRoundTrip(t *testing.T) {
 	}
 }
 
-// With a copy budget of zero, a chunked upload's blob is served at once
-// from where it was assembled, and is copied under blobs/ in the
-// background.
+// With a copy budget of zero, a chunked upload's blob is in place under
+// blobs/ when the push ends (its multipart upload is assembled there, with
+// no copy), while a direct upload's blob is served at once from where it
+// was assembled, and is copied under blobs/ in the background.
 func TestAWSCopyInBackground(t *testing.T) {
 	s := awsServer(t, "--copy-budget", "0s")
 	blob := make([]byte, 12<<20)
 	rand.Read(blob)
-	d := pushChunked(t, s, "async/app", blob, 4<<20)
-	resp := call(t, "GET", s.url("/v2/async/app/blobs/"+d), nil)
+	d := pushChunked(t, s, "async/chunked", blob, 4<<20)
+	if loc := call(t, "GET", s.url("/v2/async/chunked/blobs/"+d), nil).Header.Get("Location"); !strings.Contains(loc, "/blobs/sha256/") {
+		t.Errorf("blob GET right after the chunked push redirects to %q: want the blob under blobs/", loc)
+	}
+	if got := pullRedirected(t, s, "async/chunked", d); !bytes.Equal(got, blob) {
+		t.Fatal("chunked blob differs")
+	}
+
+	blob = make([]byte, 12<<20)
+	rand.Read(blob)
+	d = digestOf(blob)
+	resp, parts := startDirect(t, s, "async/app", len(blob))
+	if resp.StatusCode != http.StatusAccepted || len(parts.Parts) == 0 {
+		t.Fatalf("POST direct upload: %s, %d part URLs", resp.Status, len(parts.Parts))
+	}
+	size := (len(blob) + len(parts.Parts) - 1) / len(parts.Parts)
+	for i, p := range parts.Parts {
+		sendPart(t, p.URL, blob[i*size:min((i+1)*size, len(blob))])
+	}
+	loc := resp.Header.Get("Location")
+	resp = call(t, http.MethodPut, s.url(withQuery(loc, "digest", d)), nil)
+	for deadline := time.Now().Add(20 * time.Second); resp.StatusCode == http.StatusAccepted && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		resp = call(t, http.MethodPut, s.url(withQuery(loc, "digest", d)), nil)
+	}
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("finish direct upload: %s", resp.Status)
+	}
+	resp = call(t, "GET", s.url("/v2/async/app/blobs/"+d), nil)
 	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "/assembled/") {
-		t.Errorf("blob GET right after the push redirects to %q: want the assembled upload", loc)
+		t.Errorf("blob GET right after the direct push redirects to %q: want the assembled upload", loc)
 	}
 	if got := pullRedirected(t, s, "async/app", d); !bytes.Equal(got, blob) {
 		t.Fatal("blob served from its assembled upload differs")

@@ -32,10 +32,10 @@ type Config struct {
 	// PresignTTL is how long presigned blob URLs are valid
 	// (PIER_PRESIGN_TTL).
 	PresignTTL time.Duration
-	// CopyBudget is how long finishing a chunked upload may spend copying
-	// it into place, and finishing a direct upload reading its bytes back
-	// and hashing them, before the work goes on in the background
-	// (PIER_COPY_BUDGET).
+	// CopyBudget is how long finishing a direct upload may spend reading
+	// its bytes back, hashing them and copying them into place, before the
+	// work goes on in the background (PIER_COPY_BUDGET). A chunked upload
+	// is assembled in place: it has nothing to copy.
 	CopyBudget time.Duration
 	// PartURLTTL is how long the presigned part URLs of direct uploads
 	// are valid, at most until the upload session expires
@@ -136,7 +136,7 @@ func (c *Config) settings() []setting {
 		{flag: "bucket", env: "PIER_BUCKET", def: "", usage: "S3 bucket of the aws backend", str: &c.Bucket},
 		{flag: "table-prefix", env: "PIER_TABLE_PREFIX", def: "pier-", usage: "prefix of the aws backend's DynamoDB table names", str: &c.TablePrefix},
 		{flag: "presign-ttl", env: "PIER_PRESIGN_TTL", def: "5m", usage: "how long presigned blob URLs are valid", duration: &c.PresignTTL},
-		{flag: "copy-budget", env: "PIER_COPY_BUDGET", def: "20s", usage: "how long finishing a chunked upload may copy it into place, or a direct upload hash its bytes, before the work goes on in the background", duration: &c.CopyBudget},
+		{flag: "copy-budget", env: "PIER_COPY_BUDGET", def: "20s", usage: "how long finishing a direct upload may hash its bytes and copy them into place before the work goes on in the background", duration: &c.CopyBudget},
 		{flag: "part-url-ttl", env: "PIER_PART_URL_TTL", def: "15m", usage: "how long the presigned S3 part URLs of direct uploads are valid", duration: &c.PartURLTTL},
 		{flag: "create-resources", env: "PIER_CREATE_RESOURCES", def: "false", usage: "create a missing bucket and table (local servers, LocalStack)", boolean: &c.CreateResources},
 		{flag: "allow-sparse", env: "PIER_ALLOW_SPARSE", def: "false", usage: "accept image manifests whose config or layers are not in the repository", boolean: &c.AllowSparse},

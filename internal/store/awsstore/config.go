@@ -23,8 +23,9 @@ type Config struct {
 	TablePrefix string
 	// PresignTTL is how long a presigned blob URL is valid.
 	PresignTTL time.Duration
-	// CopyBudget is how long finishing an upload may spend copying it into
-	// place before the copy goes on in the background.
+	// CopyBudget is how long finishing a direct upload may spend copying
+	// it into place before the copy goes on in the background (a chunked
+	// upload is assembled in place: nothing to copy).
 	CopyBudget time.Duration
 	// NoBackgroundCopy: a copy that does not finish within CopyBudget does
 	// not go on after Commit returns (on Lambda, where the environment is

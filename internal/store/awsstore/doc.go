@@ -4,10 +4,14 @@
 //
 // S3 layout (one bucket):
 //
-//	blobs/<algorithm>/<hex>        a blob or manifest body; its bytes hash to its name
-//	uploads/<id>/t/<offset>-<r>    a chunk staged by WriteChunk (r: random per attempt)
-//	uploads/<id>/data              the multipart upload of a chunked upload
-//	copying/<algorithm>/<hex>      a blob being copied in the background (see Commit)
+//	blobs/<algorithm>/<hex>           a blob or manifest body; its bytes hash to its name
+//	                                  (a chunked upload's Commit completes its multipart
+//	                                  upload here, of parts whose checksums S3 checks)
+//	uploads/<id>/t/<offset>-<r>       a chunk staged by WriteChunk (r: random per attempt)
+//	uploads/<id>/p/<n>-<chain>-<sum>  a part staged by WriteChunk, named by its SHA-256
+//	                                  and the chain hash of the parts before it
+//	assembled/<id>-direct             a direct upload, assembled; copied into place by
+//	                                  CommitDirect (in the background past CopyBudget)
 //
 // The DynamoDB layout is documented in metadata.go.
 package awsstore
