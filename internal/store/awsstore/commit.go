@@ -230,22 +230,34 @@ func (b *Blobs) commitLost(ctx context.Context, id string, d digest.Digest, err 
 // completeMultipart completes mpu of key (a blob's key) with parts,
 // giving S3 each part's recorded checksum: S3 refuses to complete an
 // upload whose parts changed. A blob that is there already is left as it
-// is (If-None-Match), and mpu aborted.
+// is (If-None-Match), and mpu aborted. S3 answers a completion that meets
+// another one of the same key under way (a concurrent push of the same
+// blob) with ConditionalRequestConflict: it is tried again, up to 3 times,
+// and then finds the blob there.
 func (b *Blobs) completeMultipart(ctx context.Context, key, mpu string, parts []part) error {
 	cp := make([]types.CompletedPart, len(parts))
 	for i, p := range parts {
 		cp[i] = types.CompletedPart{PartNumber: aws.Int32(p.N), ETag: aws.String(p.ETag), ChecksumSHA256: aws.String(p.SHA256)}
 	}
-	_, err := b.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
-		Bucket: &b.bucket, Key: &key, UploadId: &mpu,
-		MultipartUpload: &types.CompletedMultipartUpload{Parts: cp},
-		IfNoneMatch:     aws.String("*"),
-	})
+	var err error
+	var ae smithy.APIError
+	for try := range 4 {
+		if try > 0 {
+			time.Sleep(time.Duration(try) * 200 * time.Millisecond)
+		}
+		_, err = b.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+			Bucket: &b.bucket, Key: &key, UploadId: &mpu,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: cp},
+			IfNoneMatch:     aws.String("*"),
+		})
+		if !errors.As(err, &ae) || ae.ErrorCode() != "ConditionalRequestConflict" {
+			break
+		}
+	}
 	if isPreconditionFailed(err) {
 		b.abortMultipart(key, mpu)
 		return nil
 	}
-	var ae smithy.APIError
 	if errors.As(err, &ae) && (ae.ErrorCode() == "InvalidPart" || ae.ErrorCode() == "BadDigest") {
 		return fmt.Errorf("complete upload: parts changed since they were recorded (%v): %w", err, store.ErrConflict)
 	}
