@@ -1,12 +1,19 @@
 // Package store defines the narrow interfaces behind which Pier keeps its
 // data: Blobs, the content-addressed bytes of blobs and manifests;
 // Metadata, the repository-scoped records (tags, manifests, blob links,
-// referrers, upload sessions); and Identities, the users and robot tokens
-// that may log in. Backends live in sub-packages (local: files
-// and bbolt); the contract every backend must pass is in storetest.
+// referrers, upload sessions); Identities, the users and robot tokens that
+// may log in; Policies, the repository policies; SiteIndexes, the indexes
+// of unpacked sites; and GCMetadata and GCBlobs, what garbage collection
+// needs besides. Two backends implement them all: local (files and one
+// bbolt database, for `pier serve`) and awsstore (S3 and DynamoDB, for
+// Lambda and `pier serve --backend=aws`); linkcache wraps a Metadata with
+// a per-process cache. The contract every backend must pass is in
+// storetest.
 //
 // Stores know nothing of HTTP or of the OCI rules: the registry package
-// checks names, digests and manifests before it calls a store.
+// checks repository names, digests and manifests before it calls a store,
+// and the admin commands of cmd/pier check identity names before they put
+// an identity.
 package store
 
 import (

@@ -1,13 +1,54 @@
 // Package awsstore is Pier's production storage: blobs and manifest bodies
-// in S3 (Blobs), and the repository records in DynamoDB (Metadata), both on
+// in S3 (Blobs), and the repository records, upload sessions, identities,
+// policies and garbage collection marks in DynamoDB (Metadata), both on
 // aws-sdk-go-v2. It is the only part of Pier that talks to AWS.
 //
-// S3 layout (one bucket):
+// # S3 layout
 //
-//	blobs/<algorithm>/<hex>        a blob or manifest body; its bytes hash to its name
-//	uploads/<id>/t/<offset>-<r>    a chunk staged by WriteChunk (r: random per attempt)
-//	uploads/<id>/data              the multipart upload of a chunked upload
-//	copying/<algorithm>/<hex>      a blob being copied in the background (see Commit)
+// One bucket; these are all the keys Blobs writes:
 //
-// The DynamoDB layout is documented in metadata.go.
+//	blobs/<algorithm>/<hex>            a blob or manifest body; its bytes hash to its name
+//	uploads/<id>/t/<offset>-<r>        a staged tail chunk of upload <id> (WriteChunk)
+//	uploads/<id>/p/<n>-<chain>-<sum>   staged part <n> of upload <id>: <sum> is the
+//	                                   SHA-256 of its bytes, <chain> the chain hash of
+//	                                   the parts before it (WriteChunk)
+//	assembled/<id>-<r>                 upload <id> assembled by Commit from its parts (a
+//	                                   multipart upload of UploadPartCopy), then copied to
+//	                                   blobs/; when the copy outlasts CopyBudget it goes on
+//	                                   in the background, and the blob link records this key
+//	                                   as the blob's location until garbage collection
+//	                                   settles it (Settle)
+//	assembled/<id>-direct              the multipart upload of direct upload <id>, whose
+//	                                   client sends its parts straight to S3 (direct.go);
+//	                                   CommitDirect moves it to blobs/
+//
+// <id> is an upload id (a plain token, checkID), <r> 16 random hex digits
+// unique to one attempt, <offset> the chunk's offset in decimal, <n> five
+// decimal digits, <chain> and <sum> 64 hex digits. Multipart uploads are
+// made at blobs/ keys (Put of a large blob, the parallel copy of a large
+// assembled blob) and at assembled/ keys; one left unfinished is listed
+// and aborted by garbage collection (Leftovers) and by the bucket's
+// lifecycle rule (template.yaml), which also expires uploads/ after two
+// days. Leftovers lists uploads/ and assembled/; nothing else in the
+// bucket is Pier's scratch space.
+//
+// # DynamoDB layout
+//
+// One table, keys pk (partition) and sk (sort), both strings:
+//
+//	catalog      pk repos                 sk <repo>
+//	tag          pk r#<repo>              sk t#<tag>
+//	manifest     pk r#<repo>              sk m#<digest>
+//	tag ref      pk r#<repo>              sk n#<digest>#<tag>
+//	blob link    pk r#<repo>              sk b#<digest>
+//	referrer     pk f#<repo>#<subject>    sk store.ReferrerKey(artifactType, digest)
+//	upload       pk u#<id>                sk u
+//	gc mark      pk g#<digest>            sk g
+//	site index   pk s#<manifest digest>   sk i
+//	identity     pk identities            sk <name>
+//	policy       pk policies              sk <pattern>
+//
+// The attributes of each item, and how the writes keep them consistent,
+// are documented in metadata.go (gc marks in gc.go, policies in
+// policy.go).
 package awsstore

@@ -1,7 +1,7 @@
 // Package storetest is the contract test suite of the store interfaces:
-// every backend of store.Blobs, store.Metadata and store.Identities must
-// pass TestBlobs, TestMetadata and TestIdentities, run from the backend's
-// own tests:
+// every backend must pass TestBlobs, TestMetadata, TestIdentities,
+// TestPolicies, TestSiteIndexes, TestGCMetadata and TestGCBlobs, run from
+// the backend's own tests:
 //
 //	func TestBlobs(t *testing.T) {
 //		storetest.TestBlobs(t, func(t *testing.T) store.Blobs { ... })
