@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/pier-registry/pier/internal/awstest"
 	"io"
 	"net/http"
 	"os"
@@ -17,19 +18,6 @@ import (
 	"testing"
 	"time"
 )
-
-// requireLocalAWS fails the test unless the local AWS servers run (the
-// tests run under scripts/with-local-aws.sh), or skips it when
-// PIER_SKIP_AWS_TESTS=1.
-func requireLocalAWS(t *testing.T) {
-	t.Helper()
-	if os.Getenv("AWS_ENDPOINT_URL_S3") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
-		if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
-			t.Skip("PIER_SKIP_AWS_TESTS=1")
-		}
-		t.Fatal("no local AWS servers: run the tests under scripts/with-local-aws.sh (make test does)")
-	}
-}
 
 // awsServer starts `pier serve --backend aws` on the local S3 and DynamoDB
 // servers (scripts/with-local-aws.sh), on a bucket and tables of its own.
@@ -42,7 +30,7 @@ func awsServer(t *testing.T, flags ...string) *instance {
 // table of the test's own on the local AWS servers.
 func awsBackendFlags(t *testing.T) []string {
 	t.Helper()
-	requireLocalAWS(t)
+	awstest.Require(t)
 	b := make([]byte, 5)
 	rand.Read(b)
 	name := hex.EncodeToString(b)

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/pier-registry/pier/internal/awstest"
 	"github.com/pier-registry/pier/internal/faultproxy"
 )
 
@@ -35,7 +36,7 @@ const faultRate = 0.03
 // every object under blobs/ hashes to its name, and the registry serves.
 // make test runs it on its own (make faults) and prints its report line.
 func TestFaultInjection(t *testing.T) {
-	requireLocalAWS(t)
+	awstest.Require(t)
 	s3p := startFaultProxy(t, faultproxy.S3, "AWS_ENDPOINT_URL_S3", 1)
 	ddbp := startFaultProxy(t, faultproxy.DynamoDB, "AWS_ENDPOINT_URL_DYNAMODB", 2)
 	flags := awsBackendFlags(t)

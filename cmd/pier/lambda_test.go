@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"github.com/pier-registry/pier/internal/awstest"
 	"io"
 	"net/http"
 	"os"
@@ -23,7 +24,7 @@ import (
 // PIER_AUTH=token.
 func startLocalAPI(t *testing.T, kind string, env ...string) *instance {
 	t.Helper()
-	requireLocalAWS(t)
+	awstest.Require(t)
 	addr := freeAddr(t)
 	cmd := exec.Command("../../scripts/local-api.sh")
 	cmd.Env = append(os.Environ(), "PIER_LOCAL_API_KIND="+kind, "PIER_LOCAL_API_ADDR="+addr,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/pier-registry/pier/internal/awstest"
 	"net/http"
 	"net/url"
 	"os"
@@ -48,7 +49,7 @@ func requireDirect(t *testing.T, base string) {
 // the registry hashes the parts (--copy-budget 0), is asked again until
 // the blob is in place; the image pulls back byte for byte.
 func TestPushDirect(t *testing.T) {
-	requireLocalAWS(t)
+	awstest.Require(t)
 	// The registry presigns part URLs for this front of the S3 server, so
 	// that the test sees and cuts the parts on their way.
 	endpoint := os.Getenv("AWS_ENDPOINT_URL_S3")

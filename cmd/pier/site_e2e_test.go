@@ -19,6 +19,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/pier-registry/pier/internal/awstest"
 )
 
 // The end-to-end test of sites: oras pushes a site both ways (a layer per
@@ -111,7 +112,7 @@ func startSiteRegistry(t *testing.T, lambda bool) *siteRegistry {
 	bucket, prefix := "sites-"+hex.EncodeToString(b[:4]), "sites-"+hex.EncodeToString(b[:4])+"-"
 	backend := []string{"--data", data}
 	if lambda {
-		requireLocalAWS(t)
+		awstest.Require(t)
 		backend = []string{"--backend", "aws", "--bucket", bucket, "--table-prefix", prefix, "--create-resources"}
 	}
 	mustAdmin(t, backend, s.password+"\n", "user", "add", s.user, "--password-stdin", "--grant", "*=pull,push")

@@ -6,12 +6,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/pier-registry/pier/internal/awstest"
 	"github.com/pier-registry/pier/internal/gc"
 )
 
@@ -32,12 +32,7 @@ const scheduledEvent = `{
 // servers: the first run deletes a blob nothing links and the second
 // deletes nothing; the log line of each carries the report.
 func TestRun(t *testing.T) {
-	if os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
-		if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
-			t.Skip("PIER_SKIP_AWS_TESTS=1")
-		}
-		t.Fatal("no local AWS servers: scripts/with-local-aws.sh go test ./functions/gc")
-	}
+	awstest.Require(t)
 	b := make([]byte, 5)
 	rand.Read(b)
 	name := hex.EncodeToString(b)

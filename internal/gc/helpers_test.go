@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/pier-registry/pier/internal/awstest"
 	"github.com/pier-registry/pier/internal/gc"
 	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/registry"
@@ -44,12 +44,7 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 		fn(t, backend{name: "local", blobs: blobs, meta: meta})
 	})
 	t.Run("aws", func(t *testing.T) {
-		if os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
-			if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
-				t.Skip("PIER_SKIP_AWS_TESTS=1")
-			}
-			t.Fatal("no local AWS servers: scripts/with-local-aws.sh go test ./internal/gc")
-		}
+		awstest.Require(t)
 		c, err := awsstore.NewClients(ctx, awsstore.Config{})
 		if err != nil {
 			t.Fatal(err)

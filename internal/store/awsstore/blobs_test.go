@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/pier-registry/pier/internal/awstest"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
 	"github.com/pier-registry/pier/internal/store/storetest"
@@ -24,7 +24,7 @@ import (
 // its client.
 func newBlobs(t *testing.T, opts awsstore.BlobsOptions) (*awsstore.Blobs, *s3.Client, string) {
 	t.Helper()
-	requireLocalAWS(t, "S3")
+	awstest.Require(t)
 	c, err := awsstore.NewClients(context.Background(), awsstore.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -36,19 +36,6 @@ func newBlobs(t *testing.T, opts awsstore.BlobsOptions) (*awsstore.Blobs, *s3.Cl
 	}
 	t.Cleanup(b.Wait)
 	return b, c.S3, bucket
-}
-
-// requireLocalAWS fails the test unless the local server of service
-// ("S3", "DYNAMODB") runs (scripts/with-local-aws.sh sets its endpoint),
-// or skips it when PIER_SKIP_AWS_TESTS=1.
-func requireLocalAWS(t *testing.T, service string) {
-	t.Helper()
-	if os.Getenv("AWS_ENDPOINT_URL_"+service) == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
-		if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
-			t.Skip("PIER_SKIP_AWS_TESTS=1")
-		}
-		t.Fatalf("no %s endpoint (AWS_ENDPOINT_URL_%s): start the local servers: scripts/with-local-aws.sh go test ./internal/store/awsstore", service, service)
-	}
 }
 
 func randomName() string {

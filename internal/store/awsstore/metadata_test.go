@@ -16,6 +16,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/pier-registry/pier/internal/awstest"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
 	"github.com/pier-registry/pier/internal/store/storetest"
@@ -25,7 +26,7 @@ import (
 // server, deleted when t ends.
 func newMetadata(t *testing.T) *awsstore.Metadata {
 	t.Helper()
-	requireLocalAWS(t, "DYNAMODB")
+	awstest.Require(t)
 	ctx := context.Background()
 	c, err := awsstore.NewClients(ctx, awsstore.Config{})
 	if err != nil {
