@@ -12,8 +12,8 @@
 //
 // Stores know nothing of HTTP or of the OCI rules: the registry package
 // checks repository names, digests and manifests before it calls a store,
-// and the admin commands of cmd/pier check identity names before they put
-// an identity.
+// and the admin commands of cmd/pier check identity names (auth.CheckName)
+// before they put an identity.
 package store
 
 import (
