@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/pier-registry/pier/internal/auth"
 	"github.com/pier-registry/pier/internal/config"
+	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/server"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
@@ -306,9 +305,7 @@ func userAdd(ctx context.Context, ids store.Identities, args []string, f *adminF
 			return errors.New("no password on standard input")
 		}
 	} else {
-		var b [24]byte
-		rand.Read(b[:])
-		password = base64.RawURLEncoding.EncodeToString(b[:])
+		password = randid.Base64URL(24)
 	}
 	hash, err := auth.HashPassword(password)
 	if err != nil {

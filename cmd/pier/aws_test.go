@@ -5,10 +5,10 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"github.com/pier-registry/pier/internal/awstest"
+	"github.com/pier-registry/pier/internal/randid"
 	"io"
 	"net/http"
 	"os"
@@ -31,9 +31,7 @@ func awsServer(t *testing.T, flags ...string) *instance {
 func awsBackendFlags(t *testing.T) []string {
 	t.Helper()
 	awstest.Require(t)
-	b := make([]byte, 5)
-	rand.Read(b)
-	name := hex.EncodeToString(b)
+	name := randid.Hex(5)
 	return []string{"--backend", "aws", "--bucket", "pier-" + name, "--table-prefix", "t" + name + "-", "--create-resources"}
 }
 

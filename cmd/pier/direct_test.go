@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/pier-registry/pier/internal/randid"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -113,9 +113,7 @@ func TestAWSDirectUploadOwner(t *testing.T) {
 	backend := awsBackendFlags(t)
 	secret := map[string]string{}
 	for _, user := range []string{"alice", "bob"} {
-		pw := make([]byte, 12)
-		rand.Read(pw)
-		secret[user] = base64.RawURLEncoding.EncodeToString(pw)
+		secret[user] = randid.Base64URL(12)
 		mustAdmin(t, backend, secret[user]+"\n", "user", "add", user, "--password-stdin", "--grant", "shared/*=pull,push")
 	}
 	s := startServer(t, t.TempDir(), append(backend, "--auth", "token", "--auth-key-file", filepath.Join(t.TempDir(), "auth.key"), "--copy-budget", "0s")...)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/pier-registry/pier/internal/awstest"
 	"github.com/pier-registry/pier/internal/faultproxy"
+	"github.com/pier-registry/pier/internal/randid"
 )
 
 // faultRate is the share of S3 and DynamoDB requests that meet a fault in
@@ -304,11 +304,7 @@ func checkBlobObjects(t *testing.T, bucket string) (objects, corrupt int) {
 	return objects, corrupt
 }
 
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	rand.Read(b)
-	return b
-}
+func randomBytes(n int) []byte { return randid.Bytes(n) }
 
 // startServerEnv is startServer with the environment env for pier serve.
 func startServerEnv(t *testing.T, env []string, data string, flags ...string) *instance {

@@ -11,8 +11,8 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
+	"github.com/pier-registry/pier/internal/randid"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -54,9 +54,7 @@ var authIdentities = []struct {
 // the function's (with --create-resources).
 func startAuthPath(t *testing.T, p *pierPath) *authPath {
 	t.Helper()
-	b := make([]byte, 4)
-	rand.Read(b)
-	suffix := hex.EncodeToString(b)
+	suffix := randid.Hex(4)
 	var backend []string
 	data := t.TempDir()
 	kind := "http"
@@ -86,9 +84,7 @@ func startAuthPath(t *testing.T, p *pierPath) *authPath {
 			secrets[id.name] = m[2]
 			continue
 		}
-		pw := make([]byte, 12)
-		rand.Read(pw)
-		secrets[id.name] = hex.EncodeToString(pw)
+		secrets[id.name] = randid.Hex(12)
 		mustAdmin(t, backend, secrets[id.name]+"\n", append([]string{"user", "add", id.name, "--password-stdin"}, grants...)...)
 	}
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"image"
 	"image/color"
 	"image/png"
@@ -20,6 +19,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/pier-registry/pier/internal/awstest"
+	"github.com/pier-registry/pier/internal/randid"
 )
 
 // The end-to-end test of sites: oras pushes a site both ways (a layer per
@@ -105,11 +105,9 @@ func (s *siteRegistry) basic() string {
 // path (HTTP API) with auth on, and its user.
 func startSiteRegistry(t *testing.T, lambda bool) *siteRegistry {
 	t.Helper()
-	b := make([]byte, 6)
-	rand.Read(b)
-	s := &siteRegistry{user: "alice", password: hex.EncodeToString(b)}
+	s := &siteRegistry{user: "alice", password: randid.Hex(6)}
 	data := t.TempDir()
-	bucket, prefix := "sites-"+hex.EncodeToString(b[:4]), "sites-"+hex.EncodeToString(b[:4])+"-"
+	bucket, prefix := "sites-"+s.password[:8], "sites-"+s.password[:8]+"-"
 	backend := []string{"--data", data}
 	if lambda {
 		awstest.Require(t)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/pier-registry/pier/internal/randid"
 	"io"
 	"net/http"
 	"net/url"
@@ -28,9 +29,7 @@ func newAuthAWS(t *testing.T) *authAWS {
 	t.Helper()
 	a := &authAWS{backend: awsBackendFlags(t), keyFile: filepath.Join(t.TempDir(), "auth.key"), pass: map[string]string{}}
 	for _, name := range []string{"alice", "bob"} {
-		b := make([]byte, 12)
-		rand.Read(b)
-		a.pass[name] = fmt.Sprintf("%x", b)
+		a.pass[name] = randid.Hex(12)
 		mustAdmin(t, a.backend, a.pass[name]+"\n", "user", "add", name, "--password-stdin", "--grant", "cap/*=push,pull")
 	}
 	return a

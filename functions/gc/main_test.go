@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/pier-registry/pier/internal/awstest"
 	"github.com/pier-registry/pier/internal/gc"
+	"github.com/pier-registry/pier/internal/randid"
 )
 
 // scheduledEvent is an EventBridge schedule's event, as Lambda receives it.
@@ -33,9 +32,7 @@ const scheduledEvent = `{
 // deletes nothing; the log line of each carries the report.
 func TestRun(t *testing.T) {
 	awstest.Require(t)
-	b := make([]byte, 5)
-	rand.Read(b)
-	name := hex.EncodeToString(b)
+	name := randid.Hex(5)
 	var logs bytes.Buffer
 	env := map[string]string{
 		"PIER_BUCKET": "pier-gc-" + name, "PIER_TABLE_PREFIX": "t" + name + "-", "PIER_CREATE_RESOURCES": "true",

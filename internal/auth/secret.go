@@ -1,13 +1,12 @@
 package auth
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 
+	"github.com/pier-registry/pier/internal/randid"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -46,9 +45,7 @@ func HashPassword(password string) (string, error) {
 // robot's Secret. The secret is "pier_" and 32 random bytes in base64url
 // (43 characters).
 func NewRobotSecret() (secret, hash string) {
-	var b [32]byte
-	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
-	secret = RobotSecretPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	secret = RobotSecretPrefix + randid.Base64URL(32)
 	return secret, HashRobotSecret(secret)
 }
 

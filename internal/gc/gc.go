@@ -45,6 +45,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/pier-registry/pier/internal/ctxsleep"
 	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/store"
 )
@@ -174,12 +175,8 @@ func (c *Collector) Run(ctx context.Context) (Report, error) {
 		return rep, err
 	}
 	if c.opts.Wait && !c.opts.DryRun && len(rep.Marked) > 0 {
-		t := time.NewTimer(c.opts.Settle)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return rep, ctx.Err()
+		if err := ctxsleep.Sleep(ctx, c.opts.Settle); err != nil {
+			return rep, err
 		}
 		if err := c.pass(ctx, &rep); err != nil {
 			return rep, err

@@ -3,8 +3,6 @@ package gc_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -19,6 +17,7 @@ import (
 	"github.com/pier-registry/pier/internal/awstest"
 	"github.com/pier-registry/pier/internal/gc"
 	"github.com/pier-registry/pier/internal/oci"
+	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
@@ -65,11 +64,7 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 	})
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func randomHex(n int) string { return randid.Hex(n) }
 
 // quiet is a logger that drops everything.
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

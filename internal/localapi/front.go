@@ -17,9 +17,7 @@ package localapi
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +33,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/pier-registry/pier/internal/randid"
 )
 
 // Limits of the real services.
@@ -507,9 +506,8 @@ func sourceIP(r *http.Request) string {
 	return host
 }
 
+// requestID returns a request id in the form of a UUID, as API Gateway's.
 func requestID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	h := hex.EncodeToString(b)
+	h := randid.Hex(16)
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

@@ -104,7 +104,7 @@ func (r *Registry) StartDirectUpload(ctx context.Context, repo, owner string, le
 	if !ok {
 		return DirectUpload{}, oci.Errorf(oci.CodeUnsupported, "this registry takes no direct uploads")
 	}
-	id := newUploadID()
+	id := store.NewUploadID()
 	state, layout, err := du.StartDirect(ctx, id, length)
 	if errors.Is(err, store.ErrBadParts) {
 		return DirectUpload{}, oci.Errorf(oci.CodeSizeInvalid, "%v", err)

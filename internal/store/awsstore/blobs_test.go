@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"net/http"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/pier-registry/pier/internal/awstest"
+	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
 	"github.com/pier-registry/pier/internal/store/storetest"
@@ -29,19 +29,13 @@ func newBlobs(t *testing.T, opts awsstore.BlobsOptions) (*awsstore.Blobs, *s3.Cl
 	if err != nil {
 		t.Fatal(err)
 	}
-	bucket := "test-" + randomName()
+	bucket := "test-" + randid.Hex(6)
 	b := awsstore.NewBlobs(c.S3, bucket, opts)
 	if err := b.CreateBucket(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Wait)
 	return b, c.S3, bucket
-}
-
-func randomName() string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func TestBlobsContract(t *testing.T) {
@@ -71,7 +65,7 @@ func get(t *testing.T, url string) []byte {
 func chunked(t *testing.T, b store.Blobs, data []byte, size int) (string, []byte) {
 	t.Helper()
 	ctx := context.Background()
-	id := randomName()
+	id := store.NewUploadID()
 	var state []byte
 	for off := 0; off < len(data); off += size {
 		end := min(off+size, len(data))

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/store"
 )
 
@@ -34,7 +35,7 @@ import (
 // background and Commit returns the assembled key as the blob's location.
 // The staging is deleted (one DeleteObjects per 1,000 objects).
 func (b *Blobs) Commit(ctx context.Context, id string, state []byte, d digest.Digest) (string, error) {
-	if err := checkID(id); err != nil {
+	if err := store.CheckUploadID(id); err != nil {
 		return "", err
 	}
 	st, err := decodeState(id, state)
@@ -67,7 +68,7 @@ func (b *Blobs) Commit(ctx context.Context, id string, state []byte, d digest.Di
 	if err != nil {
 		return b.commitLost(ctx, id, d, err)
 	}
-	assembled := assembledKey(id, randomHex()[:16])
+	assembled := assembledKey(id, randid.Hex(8))
 	if err := b.assemble(ctx, id, assembled, st, parts); err != nil {
 		return b.commitLost(ctx, id, d, err)
 	}
@@ -366,7 +367,7 @@ func (b *Blobs) copy(ctx context.Context, src, dst string) error {
 // Abort drops upload id: everything it staged (those of state, and any
 // that racing requests left), found by a listing.
 func (b *Blobs) Abort(ctx context.Context, id string, state []byte) error {
-	if err := checkID(id); err != nil {
+	if err := store.CheckUploadID(id); err != nil {
 		return err
 	}
 	if _, ok := b.Direct(state); ok {

@@ -22,7 +22,7 @@
 //	                                   client sends its parts straight to S3 (direct.go);
 //	                                   CommitDirect moves it to blobs/
 //
-// <id> is an upload id (a plain token, checkID), <r> 16 random hex digits
+// <id> is an upload id (store.CheckUploadID), <r> 16 random hex digits
 // unique to one attempt, <offset> the chunk's offset in decimal, <n> five
 // decimal digits, <chain> and <sum> 64 hex digits. Multipart uploads are
 // made at blobs/ keys (Put of a large blob, the parallel copy of a large

@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/pier-registry/pier/internal/awstest"
+	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
 	"github.com/pier-registry/pier/internal/store/storetest"
@@ -32,7 +33,7 @@ func newMetadata(t *testing.T) *awsstore.Metadata {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := awsstore.NewMetadata(c.DynamoDB, "pier-test-"+randomName())
+	m := awsstore.NewMetadata(c.DynamoDB, "pier-test-"+randid.Hex(6))
 	if err := m.CreateTable(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +311,7 @@ func TestMetadataRequests(t *testing.T) {
 		return m.UnlinkBlob(ctx, repo, blob)
 	})
 
-	u := store.Upload{ID: randomName(), Repository: repo, Expires: time.Now().Add(time.Hour)}
+	u := store.Upload{ID: store.NewUploadID(), Repository: repo, Expires: time.Now().Add(time.Hour)}
 	counted(t, "CreateUpload", one("PutItem"), func(ctx context.Context) error {
 		return m.CreateUpload(ctx, u)
 	})

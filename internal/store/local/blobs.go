@@ -2,10 +2,8 @@ package local
 
 import (
 	"context"
-	"crypto/rand"
 	_ "crypto/sha256" // registers sha256 with go-digest
 	_ "crypto/sha512" // registers sha512 with go-digest
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/store"
 )
 
@@ -165,14 +164,7 @@ func (b *Blobs) install(tmp, p string) error {
 // createUnique creates a new file in dir named prefix and 32 random hex
 // digits, for reading and writing.
 func createUnique(dir, prefix string) (*os.File, error) {
-	return os.OpenFile(filepath.Join(dir, prefix+randomHex()), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-}
-
-// randomHex returns 128 random bits as 32 hex digits.
-func randomHex() string {
-	var buf [16]byte
-	rand.Read(buf[:]) // never returns an error
-	return hex.EncodeToString(buf[:])
+	return os.OpenFile(filepath.Join(dir, prefix+randid.Hex(16)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 }
 
 // syncDir syncs directory dir, making the renames into it durable.

@@ -57,7 +57,7 @@ func (b *Blobs) WriteChunk(ctx context.Context, id string, state []byte, offset 
 	if err := ctx.Err(); err != nil {
 		return nil, 0, fmt.Errorf("write chunk of upload %s: %w", id, err)
 	}
-	if err := checkID(id); err != nil {
+	if err := store.CheckUploadID(id); err != nil {
 		return nil, 0, fmt.Errorf("write chunk: %w", err)
 	}
 	st, err := decodeState(state)
@@ -169,7 +169,7 @@ func (b *Blobs) commit(ctx context.Context, id string, state []byte, d digest.Di
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("commit upload %s: %w", id, err)
 	}
-	if err := checkID(id); err != nil {
+	if err := store.CheckUploadID(id); err != nil {
 		return fmt.Errorf("commit upload: %w", err)
 	}
 	st, err := decodeState(state)
@@ -253,7 +253,7 @@ func (b *Blobs) Abort(ctx context.Context, id string, state []byte) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("abort upload %s: %w", id, err)
 	}
-	if err := checkID(id); err != nil {
+	if err := store.CheckUploadID(id); err != nil {
 		return fmt.Errorf("abort upload: %w", err)
 	}
 	if err := os.RemoveAll(b.uploadDir(id)); err != nil {
@@ -264,24 +264,6 @@ func (b *Blobs) Abort(ctx context.Context, id string, state []byte) error {
 
 func (b *Blobs) uploadDir(id string) string {
 	return filepath.Join(b.dir, "uploads", id)
-}
-
-// maxIDLen bounds the length of an upload id.
-const maxIDLen = 128
-
-// checkID returns an error unless id is a plain token: 1 to 128 ASCII
-// letters, digits, '-' and '_'. Such an id is one path element.
-func checkID(id string) error {
-	if id == "" || len(id) > maxIDLen {
-		return fmt.Errorf("invalid upload id %q", truncate(id))
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return fmt.Errorf("invalid upload id %q", truncate(id))
-		}
-	}
-	return nil
 }
 
 // decodeState decodes the state of an upload (nil for a new one).
@@ -305,12 +287,4 @@ func decodeState(state []byte) (uploadState, error) {
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-// truncate shortens s for an error message.
-func truncate(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "..."
-	}
-	return s
 }

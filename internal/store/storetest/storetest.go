@@ -16,23 +16,18 @@ package storetest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	_ "crypto/sha256" // registers sha256 with go-digest
 	_ "crypto/sha512" // registers sha512 with go-digest
-	"encoding/hex"
 	"errors"
 	mrand "math/rand/v2"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/pier-registry/pier/internal/store"
 )
 
-// newID returns a fresh upload id: 32 random hex digits.
-func newID() string {
-	var buf [16]byte
-	rand.Read(buf[:])
-	return hex.EncodeToString(buf[:])
-}
+// newID returns a fresh upload id.
+func newID() string { return store.NewUploadID() }
 
 // randomBytes returns n bytes that depend only on n and seed.
 func randomBytes(n int, seed uint64) []byte {
