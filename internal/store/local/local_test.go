@@ -204,7 +204,7 @@ func TestLayout(t *testing.T) {
 		{"abort", []string{"one,", "two"}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			id := "u" + strings.ReplaceAll(tt.name, " ", "")
+			id := store.NewUploadID()
 			uploadDir := filepath.Join(dir, "uploads", id)
 			var state []byte
 			var off int64
@@ -243,7 +243,8 @@ func TestLayout(t *testing.T) {
 func TestUploadIDs(t *testing.T) {
 	dir := t.TempDir()
 	b := openBlobs(t, filepath.Join(dir, "store"))
-	for _, id := range []string{"", ".", "..", "../x", "a/b", "/abs", `a\b`, "a.b", "a b", "a\x00", strings.Repeat("a", 129)} {
+	for _, id := range []string{"", ".", "..", "../x", "a/b", "/abs", `a\b`, "a.b", "a b", "a\x00", strings.Repeat("a", 129),
+		"a", "A-b_C", strings.Repeat("a", 128), "0123456789ABCDEF0123456789abcdef", "0123456789abcdef0123456789abcde/"} {
 		if _, _, err := b.WriteChunk(ctx, id, nil, 0, strings.NewReader("x")); err == nil {
 			t.Errorf("WriteChunk(%q): no error", id)
 		}
@@ -254,7 +255,7 @@ func TestUploadIDs(t *testing.T) {
 			t.Errorf("Abort(%q): no error", id)
 		}
 	}
-	for _, id := range []string{"a", "0123456789abcdef0123456789abcdef", "A-b_C", strings.Repeat("a", 128)} {
+	for _, id := range []string{"0123456789abcdef0123456789abcdef", store.NewUploadID()} {
 		if _, _, err := b.WriteChunk(ctx, id, nil, 0, strings.NewReader("x")); err != nil {
 			t.Errorf("WriteChunk(%q): %v", id, err)
 		}
