@@ -7,8 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"github.com/pier-registry/pier/internal/awstest"
-	"github.com/pier-registry/pier/internal/randid"
 	"io"
 	"net/http"
 	"os"
@@ -17,6 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pier-registry/pier/internal/awstest"
+	"github.com/pier-registry/pier/internal/randid"
 )
 
 // awsServer starts `pier serve --backend aws` on the local S3 and DynamoDB

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/pier-registry/pier/internal/randid"
 	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pier-registry/pier/internal/randid"
 )
 
 // The direct uploads of `pier serve` (docs/direct-upload.md); the protocol

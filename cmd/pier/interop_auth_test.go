@@ -12,7 +12,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/pier-registry/pier/internal/randid"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,6 +19,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/pier-registry/pier/internal/randid"
 )
 
 // authPublic is the pattern the auth registries let anyone pull.

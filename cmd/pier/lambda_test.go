@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"github.com/pier-registry/pier/internal/awstest"
 	"io"
 	"net/http"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pier-registry/pier/internal/awstest"
 )
 
 // startLocalAPI runs scripts/local-api.sh (the Lambda function under the

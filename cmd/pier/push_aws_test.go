@@ -2,13 +2,14 @@ package main
 
 import (
 	"encoding/json"
-	"github.com/pier-registry/pier/internal/awstest"
 	"net/http"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/pier-registry/pier/internal/awstest"
 )
 
 // The direct path of pier push (docs/direct-upload.md) on the aws

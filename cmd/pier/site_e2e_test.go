@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
 	"github.com/pier-registry/pier/internal/awstest"
 	"github.com/pier-registry/pier/internal/randid"
 )

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/pier-registry/pier/internal/randid"
 	"io"
 	"net/http"
 	"net/url"
@@ -13,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pier-registry/pier/internal/randid"
 )
 
 // authAWS is a registry with auth on over the local AWS servers: the

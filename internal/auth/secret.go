@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/pier-registry/pier/internal/randid"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/pier-registry/pier/internal/randid"
 )
 
 // PasswordCost is the bcrypt cost of the password hashes HashPassword

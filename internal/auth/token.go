@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/pier-registry/pier/internal/randid"
 	"slices"
 	"time"
+
+	"github.com/pier-registry/pier/internal/randid"
 )
 
 // Audience is the "aud" claim of every token Pier issues, and the only

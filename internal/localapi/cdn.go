@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/pier-registry/pier/internal/randid"
 	"io"
 	"log"
 	"net"
@@ -14,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/pier-registry/pier/internal/randid"
 )
 
 // The upload route: a CloudFront distribution in front of the front door

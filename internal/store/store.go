@@ -308,3 +308,16 @@ type DirectUploader interface {
 	// caller has hashed them), and returns where they are, as Commit does.
 	CommitDirect(ctx context.Context, id string, state []byte, d digest.Digest) (location string, err error)
 }
+
+// Missing returns those of ds that held does not hold, in order (an empty
+// list, not nil, when it holds them all): the answer of MissingManifests
+// from the digests a backend found.
+func Missing(ds []digest.Digest, held map[digest.Digest]bool) []digest.Digest {
+	missing := []digest.Digest{}
+	for _, d := range ds {
+		if !held[d] {
+			missing = append(missing, d)
+		}
+	}
+	return missing
+}

@@ -1,7 +1,10 @@
 // Package awsstore is Pier's production storage: blobs and manifest bodies
 // in S3 (Blobs), and the repository records, upload sessions, identities,
 // policies and garbage collection marks in DynamoDB (Metadata), both on
-// aws-sdk-go-v2. It is the only part of Pier that talks to AWS.
+// aws-sdk-go-v2, and the token signing key in Secrets Manager
+// (ReadSecret). It is the only part of Pier that keeps data in AWS; the
+// other AWS call is CloudFormation's DescribeStacks, with which `pier
+// serve --stack` reads a deployed stack's outputs (cmd/pier).
 //
 // # S3 layout
 //

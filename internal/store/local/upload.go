@@ -71,29 +71,23 @@ func (b *Blobs) WriteChunk(ctx context.Context, id string, state []byte, offset 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, 0, fmt.Errorf("write chunk of upload %s: %w", id, err)
 	}
-	f, err := createUnique(dir, "tmp-")
-	if err != nil {
-		return nil, 0, fmt.Errorf("write chunk of upload %s: %w", id, err)
-	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx, r})
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && n > 0 {
+	var n int64
+	err = writeUnique(dir, "tmp-", func(f *os.File) error {
+		var err error
+		n, err = io.Copy(io.MultiWriter(f, h), ctxReader{ctx, r})
+		return err
+	}, func(tmp string) error {
+		if n == 0 {
+			return os.Remove(tmp)
+		}
 		sum := h.Sum(nil)
-		err = os.Rename(f.Name(), filepath.Join(dir, chunkName(st.Chunks+1, st.Chain, sum)))
-		if err == nil {
-			err = syncDir(dir)
+		if err := os.Rename(tmp, filepath.Join(dir, chunkName(st.Chunks+1, st.Chain, sum))); err != nil {
+			return err
 		}
 		st = uploadState{Size: st.Size + n, Chunks: st.Chunks + 1, Chain: nextChain(st.Chain, sum)}
-	}
-	if err != nil || n == 0 {
-		os.Remove(f.Name())
-	}
+		return syncDir(dir)
+	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("write chunk of upload %s: %w", id, err)
 	}
@@ -208,31 +202,17 @@ func (b *Blobs) assemble(ctx context.Context, id string, st uploadState, p strin
 	if err := os.MkdirAll(dir, 0o755); err != nil { // an empty upload has no directory
 		return err
 	}
-	f, err := createUnique(dir, "commit-")
-	if err != nil {
-		return err
-	}
-	for _, name := range files {
-		if err = ctx.Err(); err != nil {
-			break
+	return writeUnique(dir, "commit-", func(f *os.File) error {
+		for _, name := range files {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := appendFile(f, name); err != nil {
+				return err
+			}
 		}
-		if err = appendFile(f, name); err != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = b.install(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+		return nil
+	}, func(tmp string) error { return b.install(tmp, p) })
 }
 
 // appendFile copies the file named name to the end of f (with

@@ -23,6 +23,7 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+
 	"github.com/pier-registry/pier/internal/store"
 )
 
