@@ -11,6 +11,13 @@
 #                         API, payload 1.0) or url (Lambda function URL)
 #   PIER_LOCAL_API_ADDR   where the front listens (default 127.0.0.1:9000)
 #   PIER_LOCAL_API_DIR    state and logs (default build/local-api)
+#   PIER_LOCAL_API_CONCURRENCY
+#                         how many execution environments run the function
+#                         (default 4): as many RIEs, each running its own
+#                         bootstrap and serving one invocation at a time,
+#                         as Lambda runs concurrent invocations in separate
+#                         environments; the front sends each request to a
+#                         free one. 1 serves every request in turn.
 #   PIER_LOCAL_API_UPLOAD_ORIGIN
 #                         http://host:port of an upload endpoint (pier serve
 #                         --backend aws on the same bucket, table and signing
@@ -29,6 +36,8 @@ kind=${PIER_LOCAL_API_KIND:-http}
 addr=${PIER_LOCAL_API_ADDR:-127.0.0.1:9000}
 state=${PIER_LOCAL_API_DIR:-$top/build/local-api}
 case "$kind" in http | rest | url) ;; *) echo "local-api: PIER_LOCAL_API_KIND=$kind: want http, rest or url" >&2; exit 2 ;; esac
+concurrency=${PIER_LOCAL_API_CONCURRENCY:-4}
+if ! [[ "$concurrency" =~ ^[1-9][0-9]*$ ]]; then echo "local-api: PIER_LOCAL_API_CONCURRENCY=$concurrency: want a number from 1" >&2; exit 2; fi
 mkdir -p "$state"
 
 pids=()
@@ -57,32 +66,40 @@ if [ -z "${AWS_ENDPOINT_URL_S3:-}${AWS_ENDPOINT_URL:-}" ]; then
 	. "$envfile"
 fi
 
-rie_port=$("$top/scripts/freeport.sh")
-api_port=$("$top/scripts/freeport.sh")
 # The function's settings, as template.yaml sets them in AWS, and the
 # local servers' bucket and table, created at its cold start.
 # Auth is off unless PIER_AUTH=token is set, as with make run; the signing
-# key is a file here (Secrets Manager in AWS).
-PIER_BACKEND=aws PIER_BUCKET=${PIER_BUCKET:-pier-local} PIER_TABLE_PREFIX=${PIER_TABLE_PREFIX:-pier-local-} \
-	PIER_AUTH=${PIER_AUTH:-none} PIER_AUTH_KEY_FILE=${PIER_AUTH_KEY_FILE:-$state/auth.key} \
-	PIER_CREATE_RESOURCES=true AWS_LAMBDA_FUNCTION_TIMEOUT=30 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512 \
-	"$rie" --runtime-interface-emulator-address "127.0.0.1:$rie_port" --runtime-api-address "127.0.0.1:$api_port" \
-	"$state/bootstrap" >"$state/rie.log" 2>&1 &
-pids+=($!)
+# key is a file here (Secrets Manager in AWS). Every environment logs to
+# rie.log (its REPORT lines too), as Lambda logs every environment of a
+# function to its log group.
+: >"$state/rie.log"
+invoke=
+for _ in $(seq "$concurrency"); do
+	rie_port=$("$top/scripts/freeport.sh")
+	api_port=$("$top/scripts/freeport.sh")
+	PIER_BACKEND=aws PIER_BUCKET=${PIER_BUCKET:-pier-local} PIER_TABLE_PREFIX=${PIER_TABLE_PREFIX:-pier-local-} \
+		PIER_AUTH=${PIER_AUTH:-none} PIER_AUTH_KEY_FILE=${PIER_AUTH_KEY_FILE:-$state/auth.key} \
+		PIER_CREATE_RESOURCES=true AWS_LAMBDA_FUNCTION_TIMEOUT=30 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512 \
+		"$rie" --runtime-interface-emulator-address "127.0.0.1:$rie_port" --runtime-api-address "127.0.0.1:$api_port" \
+		"$state/bootstrap" >>"$state/rie.log" 2>&1 &
+	pids+=($!)
+	invoke+=${invoke:+,}http://127.0.0.1:$rie_port/2015-03-31/functions/function/invocations
+done
 # A REST API's gate (template.yaml) leads to the token endpoint: with auth
 # on, as in AWS.
 gate=()
 if [ "$kind" = rest ] && [ "${PIER_AUTH:-none}" = token ]; then gate=(--gate); fi
 "$state/localapi" --kind "$kind" --addr "$addr" "${gate[@]}" \
-	--invoke "http://127.0.0.1:$rie_port/2015-03-31/functions/function/invocations" >"$state/gateway.log" 2>&1 &
+	--invoke "$invoke" >"$state/gateway.log" 2>&1 &
 pids+=($!)
+gateway_pid=$!
 
-if ! "$top/scripts/wait-http.sh" "http://$addr/v2/" "${pids[1]}"; then
+if ! "$top/scripts/wait-http.sh" "http://$addr/v2/" "$gateway_pid"; then
 	echo "local-api: the registry did not answer; the logs follow" >&2
 	tail -n 30 "$state/rie.log" "$state/gateway.log" >&2
 	exit 1
 fi
-echo "Pier on Lambda (RIE, front door: $kind) at http://$addr/v2/ (logs in $state)"
+echo "Pier on Lambda (RIE, front door: $kind, $concurrency execution environments) at http://$addr/v2/ (logs in $state)"
 if [ -n "${PIER_LOCAL_API_UPLOAD_ORIGIN:-}" ]; then
 	echo "uploads (/v2/*/blobs/uploads[/*]) go to $PIER_LOCAL_API_UPLOAD_ORIGIN, as CloudFront would send them"
 fi

@@ -7,7 +7,7 @@
 //
 // Usage:
 //
-//	localapi --invoke URL [--kind http|rest|url] [--addr HOST:PORT] [--gate] [--upload-origin URL]
+//	localapi --invoke URL[,URL]... [--kind http|rest|url] [--addr HOST:PORT] [--gate] [--upload-origin URL]
 package main
 
 import (
@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/pier-registry/pier/internal/localapi"
@@ -44,7 +45,7 @@ func run(args []string, getenv func(string) string, logOut io.Writer) error {
 	fs := flag.NewFlagSet("localapi", flag.ContinueOnError)
 	kind := fs.String("kind", envOr("PIER_LOCAL_API_KIND", "http"), "front door: http (HTTP API, payload 2.0), rest (REST API, payload 1.0) or url (Lambda function URL, payload 2.0) (env PIER_LOCAL_API_KIND)")
 	addr := fs.String("addr", envOr("PIER_LOCAL_API_ADDR", "127.0.0.1:9000"), "address to listen on (env PIER_LOCAL_API_ADDR)")
-	invoke := fs.String("invoke", "", "the RIE's invocation URL, http://HOST:PORT/2015-03-31/functions/function/invocations")
+	invoke := fs.String("invoke", "", "the RIE's invocation URL, http://HOST:PORT/2015-03-31/functions/function/invocations; several, comma-separated, for as many RIEs (execution environments: as many invocations at once)")
 	uploadOrigin := fs.String("upload-origin", getenv("PIER_LOCAL_API_UPLOAD_ORIGIN"), "http(s)://host:port of an upload endpoint: a CloudFront distribution in front (template.yaml's UploadOrigin) sends the requests of blob uploads there instead of to the function (env PIER_LOCAL_API_UPLOAD_ORIGIN)")
 	gate := fs.Bool("gate", false, "rest only: the template's gate (a Lambda authorizer that answers requests without Authorization with a 401 and the Bearer challenge); for a function with auth on")
 	if err := fs.Parse(args); err != nil {
@@ -60,7 +61,8 @@ func run(args []string, getenv func(string) string, logOut io.Writer) error {
 		return errors.New("--invoke is required")
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
-	front := &localapi.Front{Kind: localapi.Kind(*kind), InvokeURL: *invoke, Log: log, Gate: *gate}
+	urls := strings.Split(*invoke, ",")
+	front := &localapi.Front{Kind: localapi.Kind(*kind), InvokeURL: urls[0], InvokeURLs: urls[1:], Log: log, Gate: *gate}
 	if *uploadOrigin != "" {
 		u, err := localapi.ParseOrigin(*uploadOrigin)
 		if err != nil {

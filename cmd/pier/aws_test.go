@@ -186,6 +186,16 @@ func TestAWSRequestCounts(t *testing.T) {
 	measure("direct upload parts", call(t, "GET", s.url(loc), nil, "Pier-Upload-Parts", "1-2"), 200)
 	measure("direct upload finish", call(t, "PUT", s.url(loc+"?digest="+dd), nil), 201)
 
+	// A direct upload in one PUT: POST with the digest, the PUT to S3
+	// with its signed headers, the finish (the Location has a query).
+	one, od := blob(1000)
+	resp, parts = startDirect(t, s, "counts/app", len(one), "Pier-Upload-Digest", od)
+	measure("direct upload start, one PUT", resp, 202)
+	if resp, _ := do(t, http.MethodPut, parts.Parts[0].URL, parts.Parts[0].Header, one); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT of a direct upload in one PUT: %s", resp.Status)
+	}
+	measure("direct upload finish, one PUT", call(t, "PUT", s.url(resp.Header.Get("Location")+"&digest="+od), nil), 201)
+
 	manifest := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
 		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},`+
 		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":%q,"size":%d},`+

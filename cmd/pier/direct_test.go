@@ -20,8 +20,9 @@ import (
 // directParts is the JSON of a direct upload's part URLs.
 type directParts struct {
 	Parts []struct {
-		Number int32  `json:"number"`
-		URL    string `json:"url"`
+		Number int32             `json:"number"`
+		URL    string            `json:"url"`
+		Header map[string]string `json:"header"`
 	} `json:"parts"`
 	Uploaded []struct {
 		Number int32 `json:"number"`
@@ -111,16 +112,7 @@ func TestDirectUploadOffered(t *testing.T) {
 // repository, gets 404 BLOB_UPLOAD_UNKNOWN. With --copy-budget 0s the
 // owner's finish answers 202, then 201 to the same PUT.
 func TestAWSDirectUploadOwner(t *testing.T) {
-	backend := awsBackendFlags(t)
-	secret := map[string]string{}
-	for _, user := range []string{"alice", "bob"} {
-		secret[user] = randid.Base64URL(12)
-		mustAdmin(t, backend, secret[user]+"\n", "user", "add", user, "--password-stdin", "--grant", "shared/*=pull,push")
-	}
-	s := startServer(t, t.TempDir(), append(backend, "--auth", "token", "--auth-key-file", filepath.Join(t.TempDir(), "auth.key"), "--copy-budget", "0s")...)
-	as := func(user string) []string {
-		return []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+secret[user]))}
-	}
+	s, as := ownersServer(t)
 	blob := []byte("alice's blob")
 	d := digestOf(blob)
 	resp, parts := startDirect(t, s, "shared/app", len(blob), as("alice")...)
@@ -160,6 +152,64 @@ func TestAWSDirectUploadOwner(t *testing.T) {
 		t.Fatalf("alice finishes again: %s %s", resp.Status, body)
 	}
 	if resp, _ := do(t, http.MethodHead, s.url("/v2/shared/app/blobs/"+d), headerMap(as("bob")), nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("HEAD of the blob: %s", resp.Status)
+	}
+}
+
+// ownersServer starts pier serve --backend aws with auth on and
+// --copy-budget 0s, and users alice and bob, who may pull and push
+// shared/*; as gives a user's Authorization header.
+func ownersServer(t *testing.T) (s *instance, as func(user string) []string) {
+	t.Helper()
+	backend := awsBackendFlags(t)
+	secret := map[string]string{}
+	for _, user := range []string{"alice", "bob"} {
+		secret[user] = randid.Base64URL(12)
+		mustAdmin(t, backend, secret[user]+"\n", "user", "add", user, "--password-stdin", "--grant", "shared/*=pull,push")
+	}
+	s = startServer(t, t.TempDir(), append(backend, "--auth", "token", "--auth-key-file", filepath.Join(t.TempDir(), "auth.key"), "--copy-budget", "0s")...)
+	return s, func(user string) []string {
+		return []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+secret[user]))}
+	}
+}
+
+// A direct upload in one PUT (its digest given at the start) has no
+// session: its Location carries its state, signed, for its owner alone.
+// Bob gets 404 BLOB_UPLOAD_UNKNOWN with alice's Location, and with a
+// Location whose state was changed; alice's finish links the blob at once
+// (nothing to hash, even with --copy-budget 0s).
+func TestAWSDirectPutOwner(t *testing.T) {
+	s, as := ownersServer(t)
+	blob := []byte("alice's blob in one PUT")
+	d := digestOf(blob)
+	resp, parts := startDirect(t, s, "shared/put", len(blob), append(as("alice"), "Pier-Upload-Digest", d)...)
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusAccepted || len(parts.Parts) != 1 || !strings.Contains(loc, "?state=") {
+		t.Fatalf("alice starts a direct upload in one PUT: %s, %d part URLs, Location %q", resp.Status, len(parts.Parts), loc)
+	}
+	if resp, _ := do(t, http.MethodPut, parts.Parts[0].URL, parts.Parts[0].Header, blob); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT: %s", resp.Status)
+	}
+	changed := loc[:len(loc)-2] + map[bool]string{true: "AA", false: "AB"}[strings.HasSuffix(loc, "AB")]
+	for _, tc := range []struct {
+		user, method, path string
+		hdr                []string
+	}{
+		{"bob", http.MethodGet, loc, []string{"Pier-Upload-Parts", "1-1"}},
+		{"bob", http.MethodPut, loc + "&digest=" + d, nil},
+		{"bob", http.MethodDelete, loc, nil},
+		{"alice", http.MethodPut, changed + "&digest=" + d, nil},
+	} {
+		resp, body := do(t, tc.method, s.url(tc.path), headerMap(append(as(tc.user), tc.hdr...)), nil)
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "BLOB_UPLOAD_UNKNOWN") {
+			t.Errorf("%s: %s %s %s: %s %s, want 404 BLOB_UPLOAD_UNKNOWN", tc.user, tc.method, tc.path, tc.hdr, resp.Status, body)
+		}
+	}
+	resp, body := do(t, http.MethodPut, s.url(loc+"&digest="+d), headerMap(as("alice")), nil)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("alice finishes: %s %s, want 201 at once", resp.Status, body)
+	}
+	if resp, _ := do(t, http.MethodHead, s.url("/v2/shared/put/blobs/"+d), headerMap(as("bob")), nil); resp.StatusCode != http.StatusOK {
 		t.Errorf("HEAD of the blob: %s", resp.Status)
 	}
 }

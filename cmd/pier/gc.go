@@ -80,6 +80,19 @@ func printReport(w io.Writer, rep gc.Report) {
 		verb, left = "would delete", "would delete"
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
+	removed := "removed"
+	if rep.DryRun {
+		removed = "would remove"
+	}
+	for _, it := range rep.RemovedTags {
+		fmt.Fprintf(tw, "%s\ttag %s\t\t\n", removed, it.Name)
+	}
+	for _, it := range rep.RemovedManifests {
+		fmt.Fprintf(tw, "%s\tmanifest %s\t%d bytes\t\n", removed, it.Name, it.Size)
+	}
+	for _, it := range rep.RemovedLinks {
+		fmt.Fprintf(tw, "%s\tlink %s\t%d bytes\t\n", removed, it.Name, it.Size)
+	}
 	for _, it := range rep.Deleted {
 		fmt.Fprintf(tw, "%s\tblob %s\t%d bytes\t\n", verb, it.Name, it.Size)
 	}
@@ -96,6 +109,10 @@ func printReport(w io.Writer, rep gc.Report) {
 	fmt.Fprintf(w, "%d links, %d manifests, %d upload sessions, %d blobs scanned\n", rep.Links, rep.Manifests, rep.Uploads, rep.Blobs)
 	fmt.Fprintf(w, "%s %d blobs (%d bytes) and %d leftovers (%d bytes); %d expired uploads ended; %d copies settled\n",
 		verb, len(rep.Deleted), rep.Freed, len(rep.Leftovers), rep.LeftoverBytes, len(rep.Expired), rep.Settled)
+	if n := len(rep.RemovedTags) + len(rep.RemovedManifests) + len(rep.RemovedLinks); n > 0 || rep.Raced > 0 {
+		fmt.Fprintf(w, "retention rules: %s %d tags, %d manifests, %d links; %d kept because a push raced the removal\n",
+			removed, len(rep.RemovedTags), len(rep.RemovedManifests), len(rep.RemovedLinks), rep.Raced)
+	}
 	if len(rep.Marked) > 0 {
 		fmt.Fprintf(w, "marked %d blobs: a run after the settle time deletes them unless something names them again\n", len(rep.Marked))
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -20,7 +21,28 @@ import (
 
 func TestGCCommandLocal(t *testing.T) {
 	dir := t.TempDir()
-	testGCCommand(t, []string{"--data", dir}, func(fn func(store.Blobs, store.Metadata)) {
+	testGCCommand(t, []string{"--data", dir}, localStores(t, dir))
+}
+
+func TestGCCommandAWS(t *testing.T) {
+	backend := awsBackendFlags(t)
+	testGCCommand(t, backend, awsStores(t, backend))
+}
+
+func TestGCRetentionCommandLocal(t *testing.T) {
+	dir := t.TempDir()
+	testGCRetentionCommand(t, []string{"--data", dir}, localStores(t, dir))
+}
+
+func TestGCRetentionCommandAWS(t *testing.T) {
+	backend := awsBackendFlags(t)
+	testGCRetentionCommand(t, backend, awsStores(t, backend))
+}
+
+// localStores returns a function that opens the local stores of dir for
+// fn, and closes them after it (pier gc opens them next).
+func localStores(t *testing.T, dir string) func(func(store.Blobs, store.Metadata)) {
+	return func(fn func(store.Blobs, store.Metadata)) {
 		blobs, err := local.OpenBlobs(dir)
 		if err != nil {
 			t.Fatal(err)
@@ -31,11 +53,12 @@ func TestGCCommandLocal(t *testing.T) {
 		}
 		defer meta.Close() // pier gc opens the file next
 		fn(blobs, meta)
-	})
+	}
 }
 
-func TestGCCommandAWS(t *testing.T) {
-	backend := awsBackendFlags(t)
+// awsStores returns a function that calls fn with the aws stores of the
+// flags backend.
+func awsStores(t *testing.T, backend []string) func(func(store.Blobs, store.Metadata)) {
 	cfg, err := config.Parse(flag.NewFlagSet("test", flag.ContinueOnError), backend, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +67,7 @@ func TestGCCommandAWS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testGCCommand(t, backend, func(fn func(store.Blobs, store.Metadata)) { fn(blobs, meta) })
+	return func(fn func(store.Blobs, store.Metadata)) { fn(blobs, meta) }
 }
 
 // testGCCommand: pier gc --dry-run says what it would delete and deletes
@@ -103,6 +126,83 @@ func testGCCommand(t *testing.T, backend []string, stores func(func(store.Blobs,
 		}
 		if _, err := b.Stat(ctx, digest.FromBytes(orphan)); err == nil {
 			t.Error("orphan blob still there")
+		}
+	})
+}
+
+// testGCRetentionCommand: with `pier policy set r --keep-tags 1`, pier gc
+// --dry-run says which tag and manifest the rule would remove and removes
+// nothing; pier gc removes them and frees the manifest's bytes; a second
+// run removes nothing.
+func testGCRetentionCommand(t *testing.T, backend []string, stores func(func(store.Blobs, store.Metadata))) {
+	ctx := context.Background()
+	body := func(n int) []byte {
+		return []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[],"annotations":{"n":"%d"}}`, n))
+	}
+	old, kept := body(1), body(2)
+	stores(func(b store.Blobs, m store.Metadata) {
+		for i, data := range [][]byte{old, kept} {
+			d := digest.FromBytes(data)
+			if _, err := b.Put(ctx, d, bytes.NewReader(data)); err != nil {
+				t.Fatal(err)
+			}
+			man := store.Manifest{Digest: d, MediaType: "application/vnd.oci.image.index.v1+json", Size: int64(len(data)), Body: data}
+			if err := m.PutManifest(ctx, "r", man, []string{fmt.Sprintf("v%d", i+1)}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond) // push times apart
+		}
+	})
+	var stdout, stderr bytes.Buffer
+	if err := runPolicy(ctx, append([]string{"set", "r", "--keep-tags", "1"}, backend...), func(string) string { return "" }, adminIO{stdout: &stdout, stderr: &stderr}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		err := runGC(ctx, append(args, backend...), func(string) string { return "" }, adminIO{stdout: &stdout, stderr: &stderr})
+		if err != nil {
+			t.Fatalf("pier gc %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		}
+		return stdout.String()
+	}
+	oldName := "r@" + digest.FromBytes(old).String()
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--dry-run", "--gc-grace=1ns"}, []string{
+			"tag r:v1",
+			fmt.Sprintf("manifest %s  %d bytes", oldName, len(old)),
+			"retention rules: would remove 1 tags, 1 manifests, 0 links",
+			fmt.Sprintf("would delete 1 blobs (%d bytes)", len(old)),
+		}},
+		{[]string{"--gc-grace=1ns", "--gc-settle=1ns", "--wait"}, []string{
+			"tag r:v1",
+			"retention rules: removed 1 tags, 1 manifests, 0 links",
+			fmt.Sprintf("deleted 1 blobs (%d bytes)", len(old)),
+		}},
+		{[]string{"--gc-grace=1ns", "--gc-settle=1ns", "--wait"}, []string{"deleted 0 blobs (0 bytes)"}},
+	} {
+		out := run(tt.args...)
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("pier gc %s: output does not say %q:\n%s", strings.Join(tt.args, " "), w, out)
+			}
+		}
+		if strings.Contains(out, "v2") || strings.Contains(out, digest.FromBytes(kept).String()) {
+			t.Errorf("pier gc %s: the kept tag is named:\n%s", strings.Join(tt.args, " "), out)
+		}
+	}
+	stores(func(b store.Blobs, m store.Metadata) {
+		if got, err := m.Tag(ctx, "r", "v2"); err != nil || got.Digest != digest.FromBytes(kept) {
+			t.Errorf("r:v2 after gc: %s, %v", got.Digest, err)
+		}
+		if _, err := m.Tag(ctx, "r", "v1"); err == nil {
+			t.Error("r:v1 still there")
+		}
+		if _, err := b.Stat(ctx, digest.FromBytes(old)); err == nil {
+			t.Error("the removed manifest's bytes are still there")
 		}
 	})
 }

@@ -918,7 +918,8 @@ func (u *uploadPath) marks() (lambda, upload int) { return u.lambda.mark(), u.up
 // layer of at least size bytes): the layer's bytes went to the upload
 // endpoint in PATCH or PUT requests, and no request over the Lambda
 // payload limit went to the Lambda path (its front door refuses those
-// with 413, so a push that passed sent none; this says so if one did).
+// with 413, or API Gateway's 500 when Lambda refuses the event, so a push
+// that passed sent none; this says so if one did).
 func (u *uploadPath) checkLargePush(t *testing.T, lambdaMark, uploadMark int, size int64) {
 	t.Helper()
 	sent, ex := u.uploaded(uploadMark)
@@ -926,8 +927,8 @@ func (u *uploadPath) checkLargePush(t *testing.T, lambdaMark, uploadMark int, si
 		t.Errorf("the upload endpoint received %d bytes in PATCH and PUT requests; want the %d of the large layer (%d exchanges)", sent, size, len(ex))
 	}
 	for _, e := range u.lambda.since(lambdaMark) {
-		if e.sent > lambdaPayloadLimit || e.status == http.StatusRequestEntityTooLarge {
-			t.Errorf("a request of %d bytes went to the Lambda path: %s", e.sent, e)
+		if e.sent > lambdaPayloadLimit || e.status == http.StatusRequestEntityTooLarge || e.status >= 500 {
+			t.Errorf("a request of %d bytes went to the Lambda path, answered %d: %s", e.sent, e.status, e)
 		}
 	}
 }

@@ -6,7 +6,8 @@ package main
 // serve --backend aws on the same storage), behind each front door (HTTP
 // API, REST API, function URL), and pull it back byte-exact. The layer's
 // bytes go to the endpoint, and no request over Lambda's payload limit
-// reaches the function (the local front doors refuse those with 413).
+// reaches the function (the local front doors refuse those: 413 over a
+// body limit, API Gateway's 500 for an event Lambda refuses).
 //
 // Two ways to the endpoint:
 //   - upload-route: the front plays a CloudFront distribution that sends
@@ -145,7 +146,7 @@ func (u *uploadPath) functionMark(t *testing.T) int {
 // layer's bytes in PATCH or PUT requests, each with the client's Bearer
 // token from the function's token endpoint, the front sent every upload
 // request there, and every request it sent to the function made an
-// event within Lambda's payload limit (none answered 413).
+// event within Lambda's payload limit (none answered 413 or 5xx).
 func (u *uploadPath) checkRoutedPush(t *testing.T, lambdaMark, uploadMark, functionMark int, size int64) {
 	t.Helper()
 	sent, ex := u.uploaded(uploadMark)
@@ -167,7 +168,7 @@ func (u *uploadPath) checkRoutedPush(t *testing.T, lambdaMark, uploadMark, funct
 			uploads++
 		case upload:
 			t.Errorf("%s %s went to the function, not to the upload endpoint", l.Method, l.Path)
-		case l.EventBytes > lambdaPayloadLimit || l.Status == http.StatusRequestEntityTooLarge:
+		case l.EventBytes > lambdaPayloadLimit || l.Status == http.StatusRequestEntityTooLarge || l.Status >= 500:
 			t.Errorf("%s %s: an event of %d bytes for the function, answered %d", l.Method, l.Path, l.EventBytes, l.Status)
 		default:
 			invoked++
@@ -177,8 +178,8 @@ func (u *uploadPath) checkRoutedPush(t *testing.T, lambdaMark, uploadMark, funct
 		t.Errorf("the front sent %d requests to the upload endpoint and %d to the function; want some of each", uploads, invoked)
 	}
 	for _, e := range u.lambda.since(lambdaMark) {
-		if e.status == http.StatusRequestEntityTooLarge {
-			t.Errorf("the Lambda path answered 413: %s", e)
+		if e.status == http.StatusRequestEntityTooLarge || e.status >= 500 {
+			t.Errorf("the Lambda path answered %d: %s", e.status, e)
 		}
 	}
 }

@@ -36,6 +36,22 @@ func testPolicyCommand(t *testing.T, backend []string) {
 		{args: []string{"set"}, out: "want 1 argument(s), got 0", fail: true},
 		{args: []string{"drop", "x"}, out: "unknown command", fail: true},
 		{args: []string{"list"}, out: "PATTERN    RULES\nteam/*     immutable tags, deleted by alice,ci\nteam/open  mutable tags\n"},
+		{
+			args: []string{"set", "team/app", "--keep-tags", "10", "--tag-pattern", "dev-*", "--untagged-days", "14", "--unlink-days", "7"},
+			out:  "policy team/app: mutable tags; keep the last 10 tags matching dev-*; untagged manifests removed after 14 days; unnamed links removed after 7 days\n",
+		},
+		{args: []string{"set", "ci/*", "--immutable-tags", "--untagged-days=1"}, out: "policy ci/*: immutable tags, deleted by no one; untagged manifests removed after 1 days\n"},
+		{args: []string{"list"}, out: "PATTERN    RULES\n" +
+			"ci/*       immutable tags, deleted by no one; untagged manifests removed after 1 days\n" +
+			"team/*     immutable tags, deleted by alice,ci\n" +
+			"team/app   mutable tags; keep the last 10 tags matching dev-*; untagged manifests removed after 14 days; unnamed links removed after 7 days\n" +
+			"team/open  mutable tags\n"},
+		{args: []string{"set", "x", "--keep-tags", "-1"}, out: "--keep-tags -1: want a number of tags to keep", fail: true},
+		{args: []string{"set", "x", "--keep-tags", "many"}, out: "invalid value \"many\" for flag -keep-tags", fail: true},
+		{args: []string{"set", "x", "--tag-pattern", "dev-*"}, out: "--tag-pattern without --keep-tags", fail: true},
+		{args: []string{"set", "x", "--keep-tags", "3", "--tag-pattern", "dev-["}, out: `--tag-pattern "dev-[": syntax error in pattern`, fail: true},
+		{args: []string{"set", "x", "--untagged-days", "-2"}, out: "--untagged-days -2: want a number of days from 1 to 36500", fail: true},
+		{args: []string{"set", "x", "--unlink-days", "99999"}, out: "--unlink-days 99999: want a number of days from 1 to 36500", fail: true},
 	} {
 		out, err := run(tt.args...)
 		switch {

@@ -25,6 +25,7 @@ type pushFlags struct {
 	insecure  bool
 	direct    bool
 	directMin int64
+	putMax    int64
 	chunkSize int64
 	retries   int
 	quiet     bool
@@ -35,6 +36,7 @@ func (f *pushFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.insecure, "insecure", false, "allow plain HTTP and unverified TLS to the registries (loopback registries may use plain HTTP without it)")
 	fs.BoolVar(&f.direct, "direct", true, "use direct-to-S3 uploads when the registry offers them (--direct=false: standard uploads only)")
 	fs.Int64Var(&f.directMin, "direct-min", 5<<20, "smallest blob, in bytes, sent by a direct upload; smaller ones go in one standard request")
+	fs.Int64Var(&f.putMax, "direct-put-max", 1<<30, "largest blob, in bytes, whose direct upload gives its digest, so that the registry may take it in one PUT checked by the object store (no read-back); larger blobs go in parallel parts (0: always parts)")
 	fs.Int64Var(&f.chunkSize, "chunk-size", 0, "largest chunk of a standard upload, in bytes (0: the registry's OCI-Chunk-Max-Length, or the whole blob in one request when it sets none)")
 	fs.IntVar(&f.retries, "retries", 5, "how often a failed request, chunk or part is sent again (with backoff) before the push fails")
 	fs.BoolVar(&f.quiet, "quiet", false, "show no progress; print only the pushed reference")
@@ -61,8 +63,8 @@ func pushCommand(args []string, copy bool) error {
 		fs.Usage()
 		return fmt.Errorf("%s takes %s and DEST-REF", cmd, what)
 	}
-	if f.jobs < 1 || f.retries < 0 || f.chunkSize < 0 {
-		return fmt.Errorf("--jobs must be at least 1, --retries and --chunk-size not negative")
+	if f.jobs < 1 || f.retries < 0 || f.chunkSize < 0 || f.putMax < 0 {
+		return fmt.Errorf("--jobs must be at least 1, --retries, --chunk-size and --direct-put-max not negative")
 	}
 	var nopts []name.Option
 	transport := http.DefaultTransport
@@ -94,7 +96,7 @@ func pushCommand(args []string, copy bool) error {
 	}
 	start := time.Now()
 	res, err := push.Push(ctx, src, dest, push.Options{
-		Jobs: f.jobs, Direct: f.direct, DirectMin: f.directMin, ChunkSize: f.chunkSize,
+		Jobs: f.jobs, Direct: f.direct, DirectMin: f.directMin, DirectPutMax: f.putMax, ChunkSize: f.chunkSize,
 		FinishWait: 10 * time.Minute, Transport: transport, Progress: progress, Retries: f.retries,
 		StateDir: stateDir,
 	})

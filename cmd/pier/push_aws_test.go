@@ -75,7 +75,8 @@ func TestPushDirect(t *testing.T) {
 
 	m3, mr := s3.mark(), reg.mark()
 	dest := reg.host + "/direct/app:v1"
-	r := mustPush(t, pushHome(t, nil), dest, want.root, "push", "oci:"+dir+":v1", dest)
+	// --direct-put-max 0: in parts, not in one PUT (TestPushDirectPut).
+	r := mustPush(t, pushHome(t, nil), dest, want.root, "push", "--direct-put-max", "0", "oci:"+dir+":v1", dest)
 	checkPulled(t, s.url(""), "direct/app", "v1", want)
 
 	var direct, patches, finishes, waits int
@@ -122,7 +123,7 @@ func TestPushDirect(t *testing.T) {
 	s3.arm("cut", 0, part2)
 	mr = reg.mark()
 	dest = reg.host + "/direct/resumed:v1"
-	args := []string{"push", "--jobs", "1", "--retries", "1", "oci:" + dir + ":v1", dest}
+	args := []string{"push", "--jobs", "1", "--retries", "1", "--direct-put-max", "0", "oci:" + dir + ":v1", dest}
 	fail := runPush(t, home, args...)
 	t.Logf("the push with a failing part said:\n%s", fail.stderr)
 	if want := "blob " + layerOf(want) + " (70.0 MiB): part 2:"; fail.err == nil || !strings.Contains(fail.stderr, want) || strings.Contains(fail.stderr, "X-Amz-Signature") {
@@ -145,6 +146,76 @@ func TestPushDirect(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, "continuing the direct upload of an earlier push (1 of 2 parts there)") || sent["1"] != 0 || sent["2"] != 1 {
 		t.Errorf("the second push sent parts %v (want only part 2, once):\n%s", sent, r.stderr)
+	}
+}
+
+// A layer whose digest the push gives at the start goes up in one PUT
+// straight to its key in S3 (blobs/sha256/<hex>), with the checksum
+// header S3 checks, from a file and from a stream (a docker save
+// tarball); a PUT cut off on the way is sent again. The registry
+// neither reads the bytes back nor copies them: no request of the push
+// touches assembled/ or makes a multipart upload. The image pulls back
+// byte for byte.
+func TestPushDirectPut(t *testing.T) {
+	awstest.Require(t)
+	endpoint := os.Getenv("AWS_ENDPOINT_URL_S3")
+	if endpoint == "" {
+		endpoint = os.Getenv("AWS_ENDPOINT_URL")
+	}
+	s3URL, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3 := startFront(t, "s3", s3URL.Host)
+	t.Setenv("AWS_ENDPOINT_URL_S3", "http://"+s3.host)
+	s := awsServer(t)
+	requireDirect(t, s.url(""))
+	reg := startFront(t, "registry", s.addr)
+
+	dir := t.TempDir()
+	img := rawImage(t, dir, "v1", 70<<20)
+	archive, archived := dockerArchive(t, img, "example.com/put:v1")
+	for _, tc := range []struct {
+		name, source, repo string
+		want               content
+	}{
+		{"oci layout", "oci:" + dir + ":v1", "direct/put", imageContent(t, img)},
+		// A stream: the PUT is sent as the layer is read, and read again
+		// from the start when it is sent again.
+		{"docker save tarball", "docker-archive:" + archive, "direct/put-archive", imageContent(t, archived)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			layer := strings.TrimPrefix(layerOf(tc.want), "sha256:")
+			isPut := func(r *http.Request) bool {
+				return r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/blobs/sha256/"+layer) && r.URL.Query().Get("X-Amz-Signature") != ""
+			}
+			s3.arm("cut", 0, isPut)
+			m3, mr := s3.mark(), reg.mark()
+			dest := reg.host + "/" + tc.repo + ":v1"
+			r := mustPush(t, pushHome(t, nil), dest, tc.want.root, "push", tc.source, dest)
+			checkPulled(t, s.url(""), tc.repo, "v1", tc.want)
+
+			var puts int
+			var throughRegistry int64
+			for _, e := range reg.since(mr) {
+				throughRegistry += e.sent
+			}
+			for _, e := range s3.since(m3) {
+				switch {
+				case strings.Contains(e.uri, "assembled/") || strings.Contains(e.uri, "uploadId=") || strings.Contains(e.uri, "uploads"):
+					t.Errorf("the push made S3 request %s: want no multipart upload, read-back or copy", e)
+				case e.method == http.MethodPut && strings.Contains(e.uri, "/blobs/sha256/"+layer+"?") && e.fault == "" && e.status == http.StatusOK:
+					puts++
+				}
+			}
+			if puts != 1 || throughRegistry > 1<<20 {
+				t.Errorf("%d PUTs of the layer to S3 (want 1 after the cut one), %d bytes through the registry\nstderr:\n%s\ns3:\n%s",
+					puts, throughRegistry, r.stderr, exchanges(s3.since(m3)))
+			}
+			if !strings.Contains(r.stderr, "pushed direct (1 part)") || !strings.Contains(r.stderr, "part 1 failed") || strings.Contains(r.stderr, "X-Amz-Signature") {
+				t.Errorf("stderr does not tell the direct upload and the retried PUT, or shows a URL's signature:\n%s", r.stderr)
+			}
+		})
 	}
 }
 

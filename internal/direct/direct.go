@@ -15,6 +15,10 @@ const (
 	Mode = "direct"
 	// LengthHeader is the blob's size, when the client knows it.
 	LengthHeader = "Pier-Upload-Length"
+	// DigestHeader is the blob's digest, when the client knows it (with
+	// LengthHeader): the registry may then make the upload one PUT, whose
+	// bytes the object store checks against the digest.
+	DigestHeader = "Pier-Upload-Digest"
 	// PartsHeader asks a GET of the upload for part URLs: "<first>-<last>",
 	// part numbers, inclusive.
 	PartsHeader = "Pier-Upload-Parts"
@@ -34,17 +38,24 @@ type Session struct {
 	MaxParts int `json:"maxParts"`
 	// Expires is when the upload session ends.
 	Expires time.Time `json:"expires"`
+	// Digest is set when the upload is one PUT (part 1, of PartSize
+	// bytes) that the object store checks against this digest: the
+	// upload can be finished as this blob only.
+	Digest string `json:"digest,omitempty"`
 	// Parts are the URLs of the parts asked for.
 	Parts []PartURL `json:"parts"`
 	// Uploaded are the parts the object store holds (on a GET of parts).
 	Uploaded []Uploaded `json:"uploaded,omitempty"`
 }
 
-// PartURL is the presigned URL that takes the bytes of one part (PUT).
+// PartURL is the presigned URL that takes the bytes of one part (PUT),
+// with the request headers of Header: they are signed with the URL, and
+// the object store refuses the request without them.
 type PartURL struct {
-	Number  int       `json:"number"`
-	URL     string    `json:"url"`
-	Expires time.Time `json:"expires"`
+	Number  int               `json:"number"`
+	URL     string            `json:"url"`
+	Header  map[string]string `json:"header,omitempty"`
+	Expires time.Time         `json:"expires"`
 }
 
 // Uploaded is a part the object store holds.

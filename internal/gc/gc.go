@@ -16,6 +16,11 @@
 // It also finishes the copies of large uploads that Commit left at
 // another location (BlobLink.Location), and re-points their links.
 //
+// Before it looks at the blobs, it applies the retention rules of the
+// repository policies (store.Policy; Decide says what goes, retain removes
+// it with conditional writes): the tags, manifests and links they remove
+// leave the blobs only they named unreferenced in the same pass.
+//
 // # Safety against writes racing it
 //
 // A blob is marked only when the scan found nothing naming it. LinkBlob
@@ -38,15 +43,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/pier-registry/pier/internal/ctxsleep"
-	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/store"
 )
 
@@ -132,6 +134,16 @@ type Report struct {
 	LeftoverBytes int64 `json:"leftoverBytes"`
 	// Settled counts the links moved to their blob's own place.
 	Settled int `json:"settled"`
+	// RemovedTags ("REPO:TAG"), RemovedManifests ("REPO@DIGEST", with
+	// their size) and RemovedLinks ("REPO@DIGEST", with the blob's size)
+	// are what the retention rules removed (a dry run: would remove).
+	RemovedTags      []Item `json:"removedTags"`
+	RemovedManifests []Item `json:"removedManifests"`
+	RemovedLinks     []Item `json:"removedLinks"`
+	// Raced counts the removals of the rules that a write racing them
+	// won (a tag pushed again, a manifest tagged, a blob linked again):
+	// the record stays.
+	Raced int `json:"raced"`
 }
 
 // Collector collects the garbage of one registry's stores.
@@ -139,6 +151,10 @@ type Collector struct {
 	blobs Blobs
 	meta  Metadata
 	opts  Options
+	// policies and retention are meta's, when it keeps policies and has
+	// the conditional removals (nil: no retention rules apply).
+	policies  store.Policies
+	retention store.Retention
 }
 
 // New returns a Collector of blobs and meta.
@@ -164,43 +180,47 @@ func New(blobs Blobs, meta Metadata, opts Options) *Collector {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Collector{blobs: blobs, meta: meta, opts: opts}
+	c := &Collector{blobs: blobs, meta: meta, opts: opts}
+	if p, ok := meta.(store.Policies); ok {
+		if r, ok := meta.(store.Retention); ok {
+			c.policies, c.retention = p, r
+		}
+	}
+	return c
 }
 
 // Run collects once: one pass, and when Wait is set and the pass marked
 // blobs, a second pass Settle later.
 func (c *Collector) Run(ctx context.Context) (Report, error) {
-	rep := Report{DryRun: c.opts.DryRun, Deleted: []Item{}, Marked: []Item{}, Expired: []string{}, Leftovers: []Item{}}
-	if err := c.pass(ctx, &rep); err != nil {
+	rep := Report{DryRun: c.opts.DryRun, Deleted: []Item{}, Marked: []Item{}, Expired: []string{}, Leftovers: []Item{},
+		RemovedTags: []Item{}, RemovedManifests: []Item{}, RemovedLinks: []Item{}}
+	pols, err := c.readPolicies(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if err := c.pass(ctx, &rep, pols); err != nil {
 		return rep, err
 	}
 	if c.opts.Wait && !c.opts.DryRun && len(rep.Marked) > 0 {
 		if err := ctxsleep.Sleep(ctx, c.opts.Settle); err != nil {
 			return rep, err
 		}
-		if err := c.pass(ctx, &rep); err != nil {
+		if err := c.pass(ctx, &rep, pols); err != nil {
 			return rep, err
 		}
 	}
 	return rep, nil
 }
 
-// scan is what a pass learned from the metadata store.
-type scan struct {
-	refs      map[digest.Digest]bool // named by a link or a manifest
-	locations map[string]bool        // link locations
-	live      map[string]bool        // upload sessions not expired
-	expired   []store.Upload
-	unsettled []store.Record // links whose bytes are elsewhere
-	marks     []store.BlobMark
-}
-
 // pass is one scan and what follows from it.
-func (c *Collector) pass(ctx context.Context, rep *Report) error {
+func (c *Collector) pass(ctx context.Context, rep *Report, pols []store.Policy) error {
 	now := c.opts.Now()
 	rep.Passes++
 	s, err := c.scan(ctx, now, rep)
 	if err != nil {
+		return err
+	}
+	if err := c.retain(ctx, s, pols, now, rep); err != nil {
 		return err
 	}
 	if err := c.endExpired(ctx, s, rep); err != nil {
@@ -222,89 +242,9 @@ func (c *Collector) pass(ctx context.Context, rep *Report) error {
 	c.opts.Log.LogAttrs(ctx, slog.LevelInfo, "gc pass", slog.Int("pass", rep.Passes), slog.Bool("dry_run", c.opts.DryRun),
 		slog.Int("links", rep.Links), slog.Int("manifests", rep.Manifests), slog.Int("blobs", rep.Blobs),
 		slog.Int("deleted", len(rep.Deleted)), slog.Int64("freed", rep.Freed), slog.Int("marked", len(rep.Marked)),
-		slog.Int("expired_uploads", len(rep.Expired)), slog.Int("leftovers", len(rep.Leftovers)), slog.Int("settled", rep.Settled))
-	return nil
-}
-
-// scan reads every record of the metadata store.
-func (c *Collector) scan(ctx context.Context, now time.Time, rep *Report) (*scan, error) {
-	s := &scan{refs: map[digest.Digest]bool{}, locations: map[string]bool{}, live: map[string]bool{}}
-	rep.Links, rep.Manifests, rep.Uploads = 0, 0, 0
-	cursor := ""
-	for {
-		recs, next, err := c.meta.ScanRecords(ctx, cursor, c.opts.PageSize)
-		if err != nil {
-			return nil, fmt.Errorf("gc: %w", err)
-		}
-		for _, r := range recs {
-			switch r.Kind {
-			case store.RecordLink:
-				rep.Links++
-				s.refs[r.Digest] = true
-				if r.Link.Location != "" {
-					s.locations[r.Link.Location] = true
-					s.unsettled = append(s.unsettled, r)
-				}
-			case store.RecordManifest:
-				rep.Manifests++
-				if err := c.manifestRefs(ctx, r.Manifest, s.refs); err != nil {
-					return nil, err
-				}
-			case store.RecordMark:
-				s.marks = append(s.marks, r.Mark)
-			case store.RecordSiteIndex:
-				s.refs[r.Digest] = true
-			case store.RecordUpload:
-				rep.Uploads++
-				if !r.Upload.Expires.IsZero() && !now.Before(r.Upload.Expires) {
-					s.expired = append(s.expired, r.Upload)
-				} else {
-					s.live[r.Upload.ID] = true
-				}
-			}
-		}
-		if next == "" {
-			return s, nil
-		}
-		cursor = next
-	}
-}
-
-// manifestRefs adds to refs manifest m and what it names: config, layers,
-// index entries and subject.
-func (c *Collector) manifestRefs(ctx context.Context, m store.Manifest, refs map[digest.Digest]bool) error {
-	refs[m.Digest] = true
-	if m.Subject != "" {
-		refs[m.Subject] = true
-	}
-	body := m.Body
-	if body == nil {
-		f, err := c.blobs.Open(ctx, m.Digest)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil // a broken manifest: nothing to keep for it
-		}
-		if err != nil {
-			return fmt.Errorf("gc: read manifest %s: %w", m.Digest, err)
-		}
-		body, err = io.ReadAll(io.LimitReader(f, oci.MaxManifestSize+1))
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("gc: read manifest %s: %w", m.Digest, err)
-		}
-	}
-	parsed, err := oci.ParseManifest(m.MediaType, body)
-	if err != nil {
-		// Stored manifests were parsed when pushed; one that is not now
-		// names nothing gc can know of.
-		c.opts.Log.Warn("gc: unreadable manifest", "digest", m.Digest.String(), "error", err.Error())
-		return nil
-	}
-	blobs, manifests, skipped := parsed.References()
-	for _, list := range [][]v1.Descriptor{blobs, manifests, skipped} {
-		for _, d := range list {
-			refs[d.Digest] = true
-		}
-	}
+		slog.Int("expired_uploads", len(rep.Expired)), slog.Int("leftovers", len(rep.Leftovers)), slog.Int("settled", rep.Settled),
+		slog.Int("removed_tags", len(rep.RemovedTags)), slog.Int("removed_manifests", len(rep.RemovedManifests)),
+		slog.Int("removed_links", len(rep.RemovedLinks)), slog.Int("raced", rep.Raced))
 	return nil
 }
 

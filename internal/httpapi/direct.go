@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/pier-registry/pier/internal/direct"
 	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/registry"
@@ -29,10 +31,17 @@ func (h *Handler) wantsDirect(r *http.Request) bool {
 func newDirectBody(d registry.DirectUpload, uploaded bool) direct.Session {
 	b := direct.Session{
 		PartSize: d.Layout.PartSize, MinPartSize: d.Layout.MinPartSize, MaxParts: int(d.Layout.MaxParts),
-		Expires: d.Upload.Expires.UTC().Truncate(time.Second), Parts: []direct.PartURL{},
+		Expires: d.Upload.Expires.UTC().Truncate(time.Second), Digest: string(d.Digest), Parts: []direct.PartURL{},
 	}
 	for _, p := range d.Parts {
-		b.Parts = append(b.Parts, direct.PartURL{Number: int(p.Number), URL: p.URL, Expires: p.Expires.UTC()})
+		pu := direct.PartURL{Number: int(p.Number), URL: p.URL, Expires: p.Expires.UTC()}
+		for k := range p.Header {
+			if pu.Header == nil {
+				pu.Header = map[string]string{}
+			}
+			pu.Header[k] = p.Header.Get(k)
+		}
+		b.Parts = append(b.Parts, pu)
 	}
 	if uploaded {
 		for _, p := range d.Uploaded {
@@ -55,8 +64,16 @@ func (h *Handler) startDirectUpload(w http.ResponseWriter, r *http.Request, rt r
 		}
 		length = n
 	}
+	var dg digest.Digest
+	if s := r.Header.Get(direct.DigestHeader); s != "" {
+		var err error
+		if dg, err = parseDigest(s); err != nil {
+			h.error(w, r, err)
+			return
+		}
+	}
 	ctx := r.Context()
-	d, err := h.reg.StartDirectUpload(ctx, rt.name, callerOf(ctx).name, length)
+	d, err := h.reg.StartDirectUpload(ctx, rt.name, callerOf(ctx).name, length, dg)
 	if err != nil {
 		h.error(w, r, err)
 		return

@@ -60,6 +60,15 @@ type Front struct {
 	// InvokeURL is the RIE's invocation URL
 	// (http://host:port/2015-03-31/functions/function/invocations).
 	InvokeURL string
+	// InvokeURLs are the invocation URLs of more RIEs. Each RIE is one
+	// execution environment, which serves one invocation at a time; the
+	// front sends each invocation to a free one, and waits for one when
+	// all are busy. So up to 1+len(InvokeURLs) invocations run at once,
+	// each in its own process, as Lambda runs concurrent invocations of a
+	// function in as many execution environments ("Understanding Lambda
+	// function scaling", lambda-concurrency.html), and a slow invocation
+	// (a large finish) does not hold the others up.
+	InvokeURLs []string
 	// Stage is the stage in the events: "$default" for an HTTP API,
 	// "v2" for a REST API when empty (as template.yaml deploys them).
 	Stage string
@@ -85,9 +94,10 @@ type Front struct {
 	// (OriginResponseTimeout when zero).
 	UploadTimeout time.Duration
 
-	// mu makes invocations one at a time: one RIE is one execution
-	// environment, which serves one invocation at a time.
-	mu sync.Mutex
+	// free holds the invocation URLs of the RIEs not serving an
+	// invocation (InvokeURL and InvokeURLs), made once.
+	freeOnce sync.Once
+	free     chan string
 	// gate holds the REST API's authorizer answers (gate.go).
 	gate gate
 	// cdnProxy sends uploads to UploadOrigin (cdn.go), made once.
@@ -129,7 +139,8 @@ func (f *Front) logger() *slog.Logger {
 }
 
 // serve invokes the function with r's event; it returns the status of
-// the answer and the size of the event (0 when none was sent).
+// the answer and the size of the event (0 when none was made: the body
+// was refused first; an event over Lambda's limit is made, not sent).
 func (f *Front) serve(w http.ResponseWriter, r *http.Request) (int, int) {
 	// A function URL has no body limit of its own: the event's 6 MB is
 	// the limit, and no body over 6 MB makes an event under it.
@@ -155,9 +166,7 @@ func (f *Front) serve(w http.ResponseWriter, r *http.Request) (int, int) {
 		return gatewayFail(w, http.StatusInternalServerError, "Internal Server Error"), 0
 	}
 	if len(event) > MaxEvent {
-		// Lambda refuses the invocation (RequestEntityTooLargeException);
-		// API Gateway answers 413.
-		return f.tooLarge(w), 0
+		return f.eventTooLarge(w), len(event)
 	}
 	// As in API Gateway, a client that goes away does not end the
 	// invocation: the RIE would still be running it, and takes (and
@@ -199,6 +208,27 @@ func (f *Front) tooLarge(w http.ResponseWriter) int {
 	return gatewayFail(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
 }
 
+// eventTooLarge answers a request whose body the front door took but
+// whose event is over Lambda's 6 MB: Lambda's Invoke refuses it
+// (RequestEntityTooLargeException). Before a function URL that is
+// Lambda's own 413. API Gateway "treats all invocation and function
+// errors as internal errors. If the Lambda API rejects the invocation
+// request, API Gateway returns a 500 error code" (Lambda developer guide,
+// "Handling Lambda errors with an API Gateway API"), with the body
+// {"message": "Internal server error"}; an HTTP API's troubleshooting page
+// ("Troubleshooting issues with HTTP API Lambda integrations") shows its
+// Lambda integration errors as {"message":"Internal Server Error"}.
+func (f *Front) eventTooLarge(w http.ResponseWriter) int {
+	switch f.Kind {
+	case URL:
+		return f.tooLarge(w)
+	case REST:
+		return gatewayFail(w, http.StatusInternalServerError, "Internal server error")
+	default:
+		return gatewayFail(w, http.StatusInternalServerError, "Internal Server Error")
+	}
+}
+
 func gatewayFail(w http.ResponseWriter, status int, msg string) int {
 	b, _ := json.Marshal(gatewayError{msg})
 	w.Header().Set("Content-Type", "application/json")
@@ -228,9 +258,12 @@ func (f *Front) invoke(ctx context.Context, event []byte) ([]byte, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.InvokeURL, bytes.NewReader(event))
+	invokeURL, err := f.takeRIE(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { f.free <- invokeURL }()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, invokeURL, bytes.NewReader(event))
 	if err != nil {
 		return nil, err
 	}

@@ -1,11 +1,14 @@
 package localapi
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,6 +45,50 @@ func TestClientGoneInvocationRunsToTheEnd(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || overlaps.Load() != 0 || done.Load() != 2 {
 		t.Errorf("second request: %s; %d overlapping invocations, %d run to the end; want 200, 0, 2", resp.Status, overlaps.Load(), done.Load())
+	}
+}
+
+// With several RIEs (execution environments), requests that come together
+// are invoked together, each RIE serving one invocation at a time, and
+// the front waits for a free one when all are busy: 6 requests of 300 ms
+// on 3 RIEs run 3 at a time.
+func TestInvocationsRunInEveryEnvironment(t *testing.T) {
+	var total, most atomic.Int32
+	var urls []string
+	for range 3 {
+		var running atomic.Int32
+		rie := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if running.Add(1) > 1 {
+				t.Error("an RIE was given a second invocation while it ran one")
+			}
+			n := total.Add(1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			time.Sleep(300 * time.Millisecond)
+			total.Add(-1)
+			running.Add(-1)
+			w.Write([]byte(`{"statusCode":200,"body":"ok"}`))
+		}))
+		defer rie.Close()
+		urls = append(urls, rie.URL)
+	}
+	front := httptest.NewServer(&Front{Kind: HTTP, InvokeURL: urls[0], InvokeURLs: urls[1:], Log: quiet()})
+	defer front.Close()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			resp, err := http.Get(front.URL + "/v2/")
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Errorf("GET: %v %v", resp, err)
+				return
+			}
+			resp.Body.Close()
+		})
+	}
+	wg.Wait()
+	if took := time.Since(start); most.Load() != 3 || took < 600*time.Millisecond || took > 1500*time.Millisecond {
+		t.Errorf("6 requests on 3 RIEs: at most %d at once, in %s; want 3 at once, in about 600 ms", most.Load(), took)
 	}
 }
 
@@ -87,5 +134,39 @@ func TestResponseHeadersRemapped(t *testing.T) {
 					tt.kind, resp.Status, h, tt.www, tt.remapped, tt.server, tt.rServer)
 			}
 		})
+	}
+}
+
+// Each front door's answer to a body it cannot pass on: over its own body
+// limit, and under it but with an event over Lambda's 6 MB (a binary body
+// is base64-encoded into the event). The function is never invoked.
+func TestBodyLimits(t *testing.T) {
+	pier := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	rie, count := rieOf(t, pier)
+	for _, tt := range []struct {
+		kind   Kind
+		size   int
+		want   int
+		inBody string
+	}{
+		{HTTP, 11 << 20, http.StatusRequestEntityTooLarge, `{"message":"Request Entity Too Large"}`},
+		{HTTP, 5 << 20, http.StatusInternalServerError, `{"message":"Internal Server Error"}`},
+		{REST, 11 << 20, http.StatusRequestEntityTooLarge, `{"message":"Request Entity Too Large"}`},
+		{REST, 5 << 20, http.StatusInternalServerError, `{"message":"Internal server error"}`},
+		{URL, 7 << 20, http.StatusRequestEntityTooLarge, "Request must be smaller than 6291456 bytes"},
+		{URL, 5 << 20, http.StatusRequestEntityTooLarge, "Request must be smaller than 6291456 bytes"},
+	} {
+		front := httptest.NewServer(&Front{Kind: tt.kind, InvokeURL: rie, Log: quiet()})
+		_, before := count()
+		resp, err := http.Post(front.URL+"/v2/a/blobs/uploads/", "application/octet-stream", bytes.NewReader(make([]byte, tt.size)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		front.Close()
+		if _, after := count(); resp.StatusCode != tt.want || !strings.Contains(string(body), tt.inBody) || after != before {
+			t.Errorf("%s, %d bytes: %s %s, %d invocations; want %d with %s, none", tt.kind, tt.size, resp.Status, body, after-before, tt.want, tt.inBody)
+		}
 	}
 }

@@ -62,11 +62,30 @@ func (p *pusher) runDirect(ctx context.Context, b blobJob, loc string, s direct.
 		return fmt.Errorf("direct upload: %d parts of %d bytes, over the registry's %d", u.nparts, s.PartSize, s.MaxParts)
 	}
 	u.learn(s)
-	if err := u.sendParts(ctx); err != nil {
-		return err
-	}
-	if err := p.putDigest(ctx, b, loc, nil); err != nil {
-		return err
+	for attempt := 0; ; attempt++ {
+		if err := u.sendParts(ctx); err != nil {
+			return err
+		}
+		err := p.putDigest(ctx, b, loc, nil)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || attempt >= p.reg.retries || !hasCode(err, "BLOB_UPLOAD_INVALID") {
+			return err
+		}
+		// The registry did not find every part: in an upload in one PUT,
+		// another upload of the same blob may have put it again since.
+		// Send what the store does not hold, and finish again.
+		s, serr := p.directParts(ctx, loc, 1, min(u.nparts, direct.MaxPartURLs))
+		if serr != nil {
+			return fmt.Errorf("%w; then its parts: %w", err, serr)
+		}
+		p.logf("%s: the registry did not find every part (%v); sending the missing ones again", short(b.desc.Digest), err)
+		u.mu.Lock()
+		clear(u.uploaded)
+		u.learn(s)
+		u.mu.Unlock()
+		b.prog.set(0)
 	}
 	parts := "parts"
 	if u.nparts == 1 {
@@ -110,7 +129,9 @@ func (u *directUpload) partLen(i int) int64 {
 
 // sendParts sends every part, each at most p.opts.Jobs at a time: read
 // in place from a file, else read in turn from the stream into a buffer
-// of its own.
+// of its own; the one part of a stream (an upload in one PUT, up to
+// gigabytes) is sent as it is read, and read again from the start of the
+// source when it is sent again.
 func (u *directUpload) sendParts(ctx context.Context) error {
 	rc, err := u.b.open(ctx)
 	if err != nil {
@@ -129,6 +150,7 @@ func (u *directUpload) sendParts(ctx context.Context) error {
 	fail := func(err error) {
 		once.Do(func() { first = err; cancel() })
 	}
+parts:
 	for i := 1; i <= u.nparts; i++ {
 		if err := u.p.acquire(ctx); err != nil {
 			fail(err)
@@ -136,12 +158,21 @@ func (u *directUpload) sendParts(ctx context.Context) error {
 		}
 		n := u.partLen(i)
 		src, base := ra, int64(i-1)*u.psize
-		if !inPlace {
+		body := func(bool) (io.ReadCloser, error) { return io.NopCloser(io.NewSectionReader(src, base, n)), nil }
+		switch {
+		case !inPlace && u.nparts == 1:
+			body = func(first bool) (io.ReadCloser, error) {
+				if first {
+					return io.NopCloser(io.LimitReader(rc, n)), nil // closed by sendParts
+				}
+				return openAt(ctx, u.b, 0, n)
+			}
+		case !inPlace:
 			buf := make([]byte, n)
 			if _, err := io.ReadFull(rc, buf); err != nil {
 				u.p.release()
 				fail(fmt.Errorf("reading part %d: %w", i, err))
-				break
+				break parts
 			}
 			src, base = bytes.NewReader(buf), 0
 		}
@@ -149,7 +180,7 @@ func (u *directUpload) sendParts(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer u.p.release()
-			if err := u.sendPart(ctx, i, src, base, n); err != nil {
+			if err := u.sendPart(ctx, i, n, body); err != nil {
 				fail(err)
 			}
 		}()
@@ -158,17 +189,19 @@ func (u *directUpload) sendParts(ctx context.Context) error {
 	return first
 }
 
-// sendPart sends part i (n bytes of src from base) to its URL, again with
-// a fresh URL when it fails, unless the store turns out to hold it.
-func (u *directUpload) sendPart(ctx context.Context, i int, src io.ReaderAt, base, n int64) error {
+// sendPart sends part i (n bytes, opened by body: first for the first
+// send) to its URL, again with a fresh URL when it fails, unless the
+// store turns out to hold it.
+func (u *directUpload) sendPart(ctx context.Context, i int, n int64, body func(first bool) (io.ReadCloser, error)) error {
 	var last error
+	sent := false
 	for attempt := 0; attempt <= u.p.reg.retries; attempt++ {
 		if attempt > 0 {
 			if err := u.p.reg.pause(ctx, attempt); err != nil {
 				return err
 			}
 		}
-		url, done, err := u.partURL(ctx, i, attempt > 0)
+		pu, done, err := u.partURL(ctx, i, attempt > 0)
 		if err != nil {
 			last = err
 			if !retriable(err) {
@@ -180,8 +213,14 @@ func (u *directUpload) sendPart(ctx context.Context, i int, src io.ReaderAt, bas
 			u.b.prog.add(n)
 			return nil
 		}
-		cr := &counter{r: io.NewSectionReader(src, base, n), prog: u.b.prog}
-		err = u.put(ctx, url, cr, n)
+		rc, err := body(!sent)
+		if err != nil {
+			return fmt.Errorf("part %d: reading the source: %w", i, err)
+		}
+		sent = true
+		cr := &counter{r: rc, prog: u.b.prog}
+		err = u.put(ctx, pu, cr, n)
+		rc.Close()
 		if err == nil {
 			return nil
 		}
@@ -197,13 +236,17 @@ func (u *directUpload) sendPart(ctx context.Context, i int, src io.ReaderAt, bas
 	return fmt.Errorf("part %d: %w", i, last)
 }
 
-// put sends one part's bytes to its presigned URL.
-func (u *directUpload) put(ctx context.Context, url string, body io.Reader, n int64) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, body)
+// put sends one part's bytes to its presigned URL, with the headers
+// signed with it.
+func (u *directUpload) put(ctx context.Context, pu direct.PartURL, body io.Reader, n int64) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, pu.URL, body)
 	if err != nil {
 		return err
 	}
 	req.ContentLength = n
+	for k, v := range pu.Header {
+		req.Header.Set(k, v)
+	}
 	resp, err := u.p.reg.bare.Do(req)
 	if err != nil {
 		// The URL's query is its signature: a credential, kept out of
@@ -225,26 +268,26 @@ func (u *directUpload) put(ctx context.Context, url string, body io.Reader, n in
 // partURL returns the URL of part i, asking the registry for the next
 // URLs when it has none that lasts a while, or when fresh; done when the
 // store already holds the part.
-func (u *directUpload) partURL(ctx context.Context, i int, fresh bool) (url string, done bool, err error) {
+func (u *directUpload) partURL(ctx context.Context, i int, fresh bool) (pu direct.PartURL, done bool, err error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if size, ok := u.uploaded[i]; ok && size == u.partLen(i) {
-		return "", true, nil
+		return pu, true, nil
 	}
 	if pu, ok := u.urls[i]; ok && !fresh && (pu.Expires.IsZero() || time.Until(pu.Expires) > time.Minute) {
-		return pu.URL, false, nil
+		return pu, false, nil
 	}
 	s, err := u.p.directParts(ctx, u.loc, i, min(i+direct.MaxPartURLs-1, u.nparts))
 	if err != nil {
-		return "", false, err
+		return pu, false, err
 	}
 	u.learn(s)
 	if size, ok := u.uploaded[i]; ok && size == u.partLen(i) {
-		return "", true, nil
+		return pu, true, nil
 	}
 	pu, ok := u.urls[i]
 	if !ok {
-		return "", false, fmt.Errorf("the registry gave no URL for part %d", i)
+		return pu, false, fmt.Errorf("the registry gave no URL for part %d", i)
 	}
-	return pu.URL, false, nil
+	return pu, false, nil
 }

@@ -26,6 +26,11 @@ type Options struct {
 	// uploads.
 	Direct    bool
 	DirectMin int64
+	// DirectPutMax is the largest blob whose digest a direct upload
+	// gives at its start, so that the registry may make it one PUT that
+	// the object store checks (no read-back at the registry); larger
+	// blobs go in parallel parts. 0: none.
+	DirectPutMax int64
 	// ChunkSize, when above 0, caps the chunks of standard uploads below
 	// the registry's OCI-Chunk-Max-Length (0: the registry's limit alone).
 	ChunkSize int64

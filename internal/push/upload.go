@@ -81,6 +81,9 @@ func (p *pusher) pushBlob(ctx context.Context, b blobJob) error {
 	if wantDirect {
 		hdr.Set(direct.ModeHeader, direct.Mode)
 		hdr.Set(direct.LengthHeader, strconv.FormatInt(b.desc.Size, 10))
+		if b.desc.Size <= p.opts.DirectPutMax && b.desc.Digest.Algorithm == "sha256" {
+			hdr.Set(direct.DigestHeader, b.desc.Digest.String())
+		}
 	}
 	resp, err := p.reg.send(ctx, request{method: http.MethodPost, loc: p.reg.path("blobs/uploads/"), header: hdr},
 		http.StatusAccepted)
@@ -422,4 +425,19 @@ func orLocation(resp *http.Response, loc string) string {
 		return l
 	}
 	return loc
+}
+
+// hasCode reports whether err is the registry's error with the OCI error
+// code code.
+func hasCode(err error, code transport.ErrorCode) bool {
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		return false
+	}
+	for _, d := range te.Errors {
+		if d.Code == code {
+			return true
+		}
+	}
+	return false
 }

@@ -50,13 +50,15 @@ type DirectUpload struct {
 	Parts []PartURL
 	// Uploaded are the parts the storage holds.
 	Uploaded []store.Part
+	// Digest is the blob of an upload in one request (store.DirectInfo).
+	Digest digest.Digest
 }
 
-// PartURL is where the client sends the bytes of a part.
+// PartURL is where the client sends the bytes of a part: a PUT to URL
+// with the headers of Header.
 type PartURL struct {
-	Number  int32
-	URL     string
-	Expires time.Time
+	Number int32
+	store.PartURL
 }
 
 // PendingError is the answer to a finish whose hashing goes on in the
@@ -96,7 +98,11 @@ func notDirect(u store.Upload) error {
 
 // StartDirectUpload opens a direct upload session in repo for owner, of a
 // blob of length bytes (-1: unknown), with the URLs of its first parts.
-func (r *Registry) StartDirectUpload(ctx context.Context, repo, owner string, length int64) (DirectUpload, error) {
+// With the blob's digest d ("": unknown) and its length, the blob store
+// may make it an upload in one request that it checks against d itself
+// (store.DirectInfo.Digest): the upload can then be finished as blob d
+// only.
+func (r *Registry) StartDirectUpload(ctx context.Context, repo, owner string, length int64, d digest.Digest) (DirectUpload, error) {
 	if err := checkName(repo); err != nil {
 		return DirectUpload{}, err
 	}
@@ -105,7 +111,10 @@ func (r *Registry) StartDirectUpload(ctx context.Context, repo, owner string, le
 		return DirectUpload{}, oci.Errorf(oci.CodeUnsupported, "this registry takes no direct uploads")
 	}
 	id := store.NewUploadID()
-	state, layout, err := du.StartDirect(ctx, id, length)
+	if d != "" && length < 0 {
+		d = "" // a store checks the digest of a known length only
+	}
+	state, layout, err := du.StartDirect(ctx, id, length, d)
 	if errors.Is(err, store.ErrBadParts) {
 		return DirectUpload{}, oci.Errorf(oci.CodeSizeInvalid, "%v", err)
 	}
@@ -121,7 +130,11 @@ func (r *Registry) StartDirectUpload(ctx context.Context, repo, owner string, le
 		Expires:    r.opts.Now().Add(r.opts.UploadTTL),
 		Owner:      owner,
 	}
-	if err := r.meta.CreateUpload(ctx, u); err != nil {
+	if r.sessionless(u) {
+		// Its state never changes: its Location carries it, signed
+		// (State), and it has no session to write, read or delete.
+		u.Hash = nil
+	} else if err := r.meta.CreateUpload(ctx, u); err != nil {
 		r.blobs.Abort(context.WithoutCancel(ctx), id, state)
 		return DirectUpload{}, fmt.Errorf("create upload: %w", err)
 	}
@@ -133,7 +146,8 @@ func (r *Registry) StartDirectUpload(ctx context.Context, repo, owner string, le
 	if err != nil {
 		return DirectUpload{}, err
 	}
-	return DirectUpload{Upload: u, Layout: layout, Parts: parts}, nil
+	info, _ := du.Direct(state)
+	return DirectUpload{Upload: u, Layout: layout, Parts: parts, Digest: info.Digest}, nil
 }
 
 // DirectParts returns the URLs of parts first to last of the direct
@@ -161,18 +175,18 @@ func (r *Registry) DirectParts(ctx context.Context, ref UploadRef, first, last i
 	if err != nil {
 		return DirectUpload{}, err
 	}
-	return DirectUpload{Upload: u, Layout: layout, Parts: parts, Uploaded: uploaded}, nil
+	return DirectUpload{Upload: u, Layout: layout, Parts: parts, Uploaded: uploaded, Digest: info.Digest}, nil
 }
 
 func (r *Registry) partURLs(ctx context.Context, du store.DirectUploader, u store.Upload, first, last int32) ([]PartURL, error) {
 	parts := make([]PartURL, 0, last-first+1)
 	for n := first; n <= last; n++ {
-		url, exp, err := du.PartURL(ctx, u.ID, u.State, n, u.Expires)
+		pu, err := du.PartURL(ctx, u.ID, u.State, n, u.Expires)
 		if err != nil {
 			// Not found: the session expires within the second.
 			return nil, notFound(err, oci.CodeBlobUploadUnknown, "upload %s", u.ID)
 		}
-		parts = append(parts, PartURL{Number: n, URL: url, Expires: exp})
+		parts = append(parts, PartURL{Number: n, PartURL: pu})
 	}
 	return parts, nil
 }
@@ -236,6 +250,9 @@ func (r *Registry) finishDirect(ctx context.Context, u store.Upload, d digest.Di
 	}
 	if a := d.Algorithm(); a != digest.SHA256 && a != digest.SHA512 {
 		return oci.Errorf(oci.CodeDigestInvalid, "digest algorithm %s is not supported", a)
+	}
+	if du, info, _ := r.direct(u); info.Digest != "" {
+		return r.finishPut(ctx, du, u, info, d)
 	}
 	for range 3 {
 		du, info, _ := r.direct(u)

@@ -54,7 +54,14 @@ func collected(d digest.Digest, err error) error {
 // PutManifest records manifest man, putting its body again and reviving it
 // when a collection deleted it.
 func (m gcAware) PutManifest(ctx context.Context, repo string, man store.Manifest, tags []string) error {
-	err := m.Metadata.PutManifest(ctx, repo, man, tags)
+	return m.reviving(ctx, man, func() error { return m.Metadata.PutManifest(ctx, repo, man, tags) })
+}
+
+// reviving runs put, a write of manifest man's record, and when a
+// collection deleted its body, puts the body again, revives it and runs
+// put again.
+func (m gcAware) reviving(ctx context.Context, man store.Manifest, put func() error) error {
+	err := put()
 	if !errors.Is(err, store.ErrBlobDeleted) || man.Body == nil {
 		return collected(man.Digest, err)
 	}
@@ -62,5 +69,5 @@ func (m gcAware) PutManifest(ctx context.Context, repo string, man store.Manifes
 		return fmt.Errorf("%w (put again: %w)", err, perr)
 	}
 	_ = m.gc.Revive(ctx, man.Digest)
-	return collected(man.Digest, m.Metadata.PutManifest(ctx, repo, man, tags))
+	return collected(man.Digest, put())
 }

@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -115,7 +116,8 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 	}
 
 	res := PutResult{Digest: d, Tags: tags}
-	if err := r.checkTagsPush(ctx, repo, d, tags); err != nil {
+	fixed, err := r.checkTagsPush(ctx, repo, d, tags)
+	if err != nil {
 		return PutResult{}, err
 	}
 	if err := r.checkReferences(ctx, repo, m, &res); err != nil {
@@ -138,7 +140,11 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 		rec.Subject = m.Subject.Digest
 		res.Subject = m.Subject.Digest
 	}
-	if err := r.meta.PutManifest(ctx, repo, rec, tags); err != nil {
+	if err := r.putManifest(ctx, repo, rec, tags, fixed); err != nil {
+		var oe *oci.Error
+		if errors.As(err, &oe) {
+			return PutResult{}, err
+		}
 		return PutResult{}, fmt.Errorf("record manifest %s: %w", d, err)
 	}
 	return res, nil
@@ -226,7 +232,11 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo string, ref oci.Refe
 		}
 		return nil
 	}
-	if err := r.meta.DeleteManifest(ctx, repo, ref.Digest); err != nil {
+	if err := r.deleteManifest(ctx, repo, ref.Digest); err != nil {
+		var oe *oci.Error
+		if errors.As(err, &oe) {
+			return err
+		}
 		return notFound(err, oci.CodeManifestUnknown, "manifest %s not found in %s", ref.Digest, repo)
 	}
 	return nil

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -87,20 +88,78 @@ func specificity(pattern string) int {
 }
 
 // checkTagsPush refuses a push of manifest d that would move an immutable
-// tag of repo (one GetItem per tag, on repositories with immutable tags).
-func (r *Registry) checkTagsPush(ctx context.Context, repo string, d digest.Digest, tags []string) error {
+// tag of repo (one GetItem per tag, on repositories with immutable tags),
+// and returns the policy that makes its tags immutable (nil: none), for
+// putManifest to check again in the write itself.
+func (r *Registry) checkTagsPush(ctx context.Context, repo string, d digest.Digest, tags []string) (*store.Policy, error) {
 	pol, ok, err := r.policy(ctx, repo)
-	if err != nil || !ok || !pol.ImmutableTags {
-		return err
+	if err != nil || !ok || !pol.ImmutableTags || len(tags) == 0 {
+		return nil, err
 	}
 	for _, t := range tags {
 		m, err := r.meta.Tag(ctx, repo, t)
 		if err != nil || m.Digest == d {
 			continue // a new tag, or the same manifest again
 		}
-		return immutable(pol, repo, t, fmt.Sprintf("it names %s: push the manifest under a new tag", m.Digest))
+		return nil, movedTag(pol, repo, t, m.Digest)
 	}
-	return nil
+	return &pol, nil
+}
+
+func movedTag(pol store.Policy, repo, tag string, d digest.Digest) error {
+	return immutable(pol, repo, tag, fmt.Sprintf("it names %s: push the manifest under a new tag", d))
+}
+
+// putManifest records manifest m in repo with tags. With fixed (a policy
+// making them immutable), a tag that names another manifest by the time
+// of the write (a push racing this one) refuses it, in the store's write
+// itself: of two pushes racing to create one immutable tag, one wins and
+// the other gets DENIED.
+func (r *Registry) putManifest(ctx context.Context, repo string, m store.Manifest, tags []string, fixed *store.Policy) error {
+	if fixed == nil || r.retention == nil {
+		return r.meta.PutManifest(ctx, repo, m, tags)
+	}
+	put := func() error { return r.retention.PutManifestFixedTags(ctx, repo, m, tags) }
+	var err error
+	if ga, ok := r.meta.(gcAware); ok {
+		err = ga.reviving(ctx, m, put)
+	} else {
+		err = put()
+	}
+	if errors.Is(err, store.ErrTagMoved) {
+		for _, t := range tags {
+			if cur, terr := r.meta.Tag(ctx, repo, t); terr == nil && cur.Digest != m.Digest {
+				return movedTag(*fixed, repo, t, cur.Digest)
+			}
+		}
+		return immutable(*fixed, repo, tags[0], "another push named another manifest with it meanwhile")
+	}
+	return err
+}
+
+// deleteManifest deletes manifest d of repo with the tags that name it;
+// on a repository whose tags are immutable, only when no tag names it,
+// unless the identity may delete tags (the check is in the store's write:
+// a tag pushed meanwhile refuses the delete).
+func (r *Registry) deleteManifest(ctx context.Context, repo string, d digest.Digest) error {
+	pol, ok, err := r.policy(ctx, repo)
+	if err != nil {
+		return err
+	}
+	if !ok || !pol.ImmutableTags || r.retention == nil || mayDeleteTags(ctx, pol) {
+		return r.meta.DeleteManifest(ctx, repo, d)
+	}
+	err = r.retention.DeleteUntaggedManifest(ctx, repo, d)
+	if errors.Is(err, store.ErrConflict) {
+		return oci.Errorf(oci.CodeDenied, "manifest %s of %s is named by a tag, and tags are immutable by the policy %q: only %s may delete it",
+			d, repo, pol.Pattern, deleters(pol)).WithDetail(map[string]any{"digest": d, "policy": pol.Pattern})
+	}
+	return err
+}
+
+func mayDeleteTags(ctx context.Context, pol store.Policy) bool {
+	who := identityOf(ctx)
+	return who != "" && slices.Contains(pol.TagDeleters, who)
 }
 
 // checkTagDelete refuses the delete of an immutable tag by an identity
@@ -110,7 +169,7 @@ func (r *Registry) checkTagDelete(ctx context.Context, repo, tag string) error {
 	if err != nil || !ok || !pol.ImmutableTags {
 		return err
 	}
-	if who := identityOf(ctx); who != "" && slices.Contains(pol.TagDeleters, who) {
+	if mayDeleteTags(ctx, pol) {
 		return nil
 	}
 	return immutable(pol, repo, tag, "only "+deleters(pol)+" may delete it")

@@ -56,11 +56,14 @@ type Options struct {
 
 // Registry is the registry service.
 type Registry struct {
-	blobs    store.Blobs
-	meta     store.Metadata
-	opts     Options
-	stateKey []byte
-	policies *policies // nil: none
+	blobs store.Blobs
+	meta  store.Metadata
+	// retention is the store's conditional writes (nil: it has none),
+	// for the immutable tags.
+	retention store.Retention
+	opts      Options
+	stateKey  []byte
+	policies  *policies // nil: none
 }
 
 // New returns a Registry keeping bytes in blobs and records in meta.
@@ -80,10 +83,11 @@ func New(blobs store.Blobs, meta store.Metadata, opts Options) *Registry {
 	if opts.GC == nil {
 		opts.GC, _ = meta.(store.GCMetadata)
 	}
+	retention, _ := meta.(store.Retention)
 	if opts.GC != nil {
 		meta = gcAware{Metadata: meta, gc: opts.GC, blobs: blobs}
 	}
-	r := &Registry{blobs: blobs, meta: meta, opts: opts, stateKey: stateKey(opts.UploadKey)}
+	r := &Registry{blobs: blobs, meta: meta, retention: retention, opts: opts, stateKey: stateKey(opts.UploadKey)}
 	if opts.Policies != nil {
 		r.policies = &policies{src: opts.Policies, now: opts.Now}
 	}

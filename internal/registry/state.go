@@ -55,14 +55,59 @@ func stateKey(key []byte) []byte {
 // Locations (Options.UploadKey is set).
 func (r *Registry) SignsState() bool { return r.stateKey != nil }
 
-// State returns the signed state of upload u, for its Location; "" when
-// the registry keeps upload states in their sessions.
-func (r *Registry) State(u store.Upload) string {
-	if _, _, direct := r.direct(u); r.stateKey == nil || direct {
+// openPutKey signs the states of direct uploads in one request
+// (sessionless) on a registry without access control, which has no
+// UploadKey. It is no secret: such a registry lets every caller push
+// anything anywhere, and what such a state says is checked against the
+// blob store at the finish (the blob is there, put by that upload, with
+// the digest's checksum), so a state made up by a caller gets it nothing
+// it could not do anyway. The key only makes a state that was cut or
+// changed on the way unknown. openState takes no other state signed with
+// it: a chunked upload's state is believed (its hash state, its staged
+// parts), and must come from the registry.
+var openPutKey = stateKey([]byte("pier: states of direct uploads in one request on a registry without access control"))
+
+// keyFor is the key that signs upload u's state: the registry's, or on a
+// registry without one, openPutKey for a sessionless upload; nil when u
+// stands where its session says.
+func (r *Registry) keyFor(u store.Upload) []byte {
+	switch {
+	case r.sessionless(u):
+		if r.stateKey != nil {
+			return r.stateKey
+		}
+		return openPutKey
+	case r.stateKey == nil:
+		return nil
+	}
+	if _, _, direct := r.direct(u); direct {
 		// A direct upload's finish changes its session: it stands where
 		// its session says.
+		return nil
+	}
+	return r.stateKey
+}
+
+// sessionless reports whether upload u has no session: a direct upload
+// in one request, whose state never changes (StartDirectUpload), stands
+// where its signed state says, and its finish checks the blob store.
+func (r *Registry) sessionless(u store.Upload) bool {
+	_, info, ok := r.direct(u)
+	return ok && info.Digest != ""
+}
+
+// State returns the signed state of upload u, for its Location; "" when
+// u stands where its session says.
+func (r *Registry) State(u store.Upload) string {
+	key := r.keyFor(u)
+	if key == nil {
 		return ""
 	}
+	return signState(key, u)
+}
+
+// signState is upload u's state signed with key.
+func signState(key []byte, u store.Upload) string {
 	p := []byte{stateVersion}
 	p = binary.AppendUvarint(p, uint64(max(u.Expires.Unix(), 0)))
 	p = binary.AppendUvarint(p, uint64(u.Offset))
@@ -70,11 +115,11 @@ func (r *Registry) State(u store.Upload) string {
 		p = binary.AppendUvarint(p, uint64(len(b)))
 		p = append(p, b...)
 	}
-	return base64.RawURLEncoding.EncodeToString(append(p, r.stateMAC(u.ID, u.Repository, p)...))
+	return base64.RawURLEncoding.EncodeToString(append(p, stateMAC(key, u.ID, u.Repository, p)...))
 }
 
-func (r *Registry) stateMAC(id, repo string, payload []byte) []byte {
-	m := hmac.New(sha256.New, r.stateKey)
+func stateMAC(key []byte, id, repo string, payload []byte) []byte {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(id))
 	m.Write([]byte{0})
 	m.Write([]byte(repo))
@@ -89,7 +134,11 @@ var errBadState = errors.New("bad upload state")
 // repo holds, unless it does not verify (errBadState). Expiry is not
 // checked.
 func (r *Registry) openState(repo, id, s string) (store.Upload, error) {
-	if r.stateKey == nil || len(s) > maxStateLength {
+	key := r.stateKey
+	if key == nil {
+		key = openPutKey // a sessionless upload's only: checked below
+	}
+	if len(s) > maxStateLength {
 		return store.Upload{}, errBadState
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
@@ -97,7 +146,7 @@ func (r *Registry) openState(repo, id, s string) (store.Upload, error) {
 		return store.Upload{}, errBadState
 	}
 	p, mac := b[:len(b)-stateMACSize], b[len(b)-stateMACSize:]
-	if !hmac.Equal(mac, r.stateMAC(id, repo, p)) || p[0] != stateVersion {
+	if !hmac.Equal(mac, stateMAC(key, id, repo, p)) || p[0] != stateVersion {
 		return store.Upload{}, errBadState
 	}
 	p = p[1:]
@@ -123,6 +172,9 @@ func (r *Registry) openState(repo, id, s string) (store.Upload, error) {
 		return store.Upload{}, errBadState
 	}
 	u.Owner, u.Hash, u.State = string(fields[0]), fields[1], fields[2]
+	if r.stateKey == nil && !r.sessionless(u) {
+		return store.Upload{}, errBadState
+	}
 	return u, nil
 }
 

@@ -51,7 +51,7 @@ type UploadRef struct {
 // there).
 func (r *Registry) Upload(ctx context.Context, ref UploadRef) (store.Upload, error) {
 	u, err := r.open(ctx, ref)
-	if err != nil || ref.State == "" {
+	if err != nil || ref.State == "" || r.sessionless(u) {
 		return u, err
 	}
 	if _, err := r.session(ctx, ref); err != nil {
@@ -210,7 +210,7 @@ func (r *Registry) FinishUpload(ctx context.Context, ref UploadRef, d digest.Dig
 	if err != nil {
 		return err
 	}
-	if ref.State != "" {
+	if ref.State != "" && !r.sessionless(u) {
 		if _, err := r.session(ctx, ref); err != nil {
 			if r.finishedAs(ctx, u, d, body) {
 				return nil

@@ -73,16 +73,24 @@ func signingKey(ctx context.Context, cfg config.Config) ([]byte, error) {
 		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 			return nil, fmt.Errorf("token signing key: %w", err)
 		}
-		f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, fs.ErrExist) {
-			return signingKey(ctx, cfg) // made meanwhile by another process
-		}
+		// Written whole to a file of its own, then linked to its name,
+		// which fails when the name exists: processes that start together
+		// (the execution environments of make local-api) all read the key
+		// of the one that linked first, never a file half written.
+		f, err := os.CreateTemp(filepath.Dir(file), ".auth-key-*")
 		if err != nil {
 			return nil, fmt.Errorf("token signing key: %w", err)
 		}
+		defer os.Remove(f.Name())
 		_, err = f.Write(key)
 		if cerr := f.Close(); err == nil {
 			err = cerr
+		}
+		if err == nil {
+			err = os.Link(f.Name(), file)
+		}
+		if errors.Is(err, fs.ErrExist) {
+			return signingKey(ctx, cfg) // made meanwhile by another process
 		}
 		if err != nil {
 			return nil, fmt.Errorf("token signing key: %w", err)

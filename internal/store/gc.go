@@ -76,6 +76,11 @@ type Record struct {
 	Upload Upload
 	// Mark is the mark of a RecordMark (Digest is its blob).
 	Mark BlobMark
+	// Tag is the name of a RecordTag (Digest is the manifest it names).
+	Tag string
+	// Time is when a tag or manifest was last pushed, or a link last
+	// written; zero for a record written before the store kept times.
+	Time time.Time
 }
 
 // GCMetadata is what garbage collection needs of a metadata store besides

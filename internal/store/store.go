@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -269,6 +270,21 @@ type DirectInfo struct {
 	// Size is the number of bytes assembled (Assemble), or -1 when the
 	// state does not record an Assemble.
 	Size int64
+	// Digest is set for a direct upload in one request (StartDirect with
+	// a digest): the blob it was started for. The storage itself checks
+	// that the bytes sent hash to it, and puts them straight in the
+	// blob's place: Assemble then checks that they are there, and the
+	// caller neither reads nor moves them.
+	Digest digest.Digest
+}
+
+// PartURL is where a client sends the bytes of a part of a direct upload:
+// a PUT to URL, with the headers of Header (signed with the URL: a request
+// without them is refused), until Expires.
+type PartURL struct {
+	URL     string
+	Header  http.Header
+	Expires time.Time
 }
 
 // Part is a part of a direct upload that the storage holds.
@@ -284,16 +300,20 @@ type Part struct {
 // it in the session, and Abort drops what it records.
 type DirectUploader interface {
 	// StartDirect begins direct upload id of a blob of length bytes (-1:
-	// unknown) and returns its state and its layout.
-	StartDirect(ctx context.Context, id string, length int64) ([]byte, PartLayout, error)
+	// unknown) and returns its state and its layout. With d (the blob's
+	// digest, "" when unknown), a store that can check d itself as the
+	// bytes arrive may make it an upload in one request of length bytes,
+	// straight to the blob's place (DirectInfo.Digest).
+	StartDirect(ctx context.Context, id string, length int64, d digest.Digest) ([]byte, PartLayout, error)
 	// Direct returns what state says of its direct upload, and whether it
 	// is the state of a direct upload. It makes no request.
 	Direct(state []byte) (DirectInfo, bool)
 	// PartURL returns a URL that takes the bytes of part n of direct
-	// upload id (PUT), and when it expires: a short time from now, and
+	// upload id (PUT), the headers to send with them, and when it
+	// expires: a short time from now, and
 	// never after notAfter (the session's end; ErrNotFound when that is
 	// too close). It makes no request.
-	PartURL(ctx context.Context, id string, state []byte, n int32, notAfter time.Time) (url string, expires time.Time, err error)
+	PartURL(ctx context.Context, id string, state []byte, n int32, notAfter time.Time) (PartURL, error)
 	// Parts returns the parts the storage holds, by number.
 	Parts(ctx context.Context, id string, state []byte) ([]Part, error)
 	// Assemble joins the parts into one object, outside the blobs, and

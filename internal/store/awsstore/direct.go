@@ -49,13 +49,19 @@ const (
 // in the upload session). Its JSON starts with directPrefix.
 type directState struct {
 	Direct   bool   `json:"direct"`
-	MPU      string `json:"mpu"`
+	MPU      string `json:"mpu,omitempty"`
 	PartSize int64  `json:"partSize"`
 	// Assembled is set once the multipart upload is completed at
 	// assembledKey, of Size bytes.
 	Assembled bool  `json:"assembled,omitempty"`
 	Size      int64 `json:"size,omitempty"`
+	// Digest is set for an upload in one PutObject (direct_put.go): the
+	// blob it puts, of PartSize bytes. MPU is then empty.
+	Digest digest.Digest `json:"digest,omitempty"`
 }
+
+// put reports whether st is an upload in one PutObject.
+func (st directState) put() bool { return st.Digest != "" }
 
 var directPrefix = []byte(`{"direct":true,`)
 
@@ -72,22 +78,36 @@ func decodeDirect(id string, state []byte) (directState, error) {
 	if !bytes.HasPrefix(state, directPrefix) {
 		return st, fmt.Errorf("upload %s is not a direct upload", id)
 	}
-	if err := json.Unmarshal(state, &st); err != nil || st.MPU == "" || st.PartSize < MinPartSize {
-		return st, fmt.Errorf("upload %s: bad direct upload state", id)
+	err := json.Unmarshal(state, &st)
+	switch {
+	case err != nil:
+	case st.put() && st.MPU == "" && st.PartSize >= 1 && st.PartSize <= maxPutSize && st.Digest.Validate() == nil:
+		return st, nil
+	case !st.put() && st.MPU != "" && st.PartSize >= MinPartSize:
+		return st, nil
 	}
-	return st, nil
+	return st, fmt.Errorf("upload %s: bad direct upload state", id)
 }
 
 func (b *Blobs) layout(st directState) store.PartLayout {
+	if st.put() {
+		return store.PartLayout{PartSize: st.PartSize, MinPartSize: MinPartSize, MaxParts: 1}
+	}
 	return store.PartLayout{PartSize: st.PartSize, MinPartSize: MinPartSize, MaxParts: maxParts}
 }
 
-// StartDirect begins direct upload id: one CreateMultipartUpload at
-// directKey(id). The part size is DirectPartSize, or more when length
-// bytes would not fit in maxParts parts of it.
-func (b *Blobs) StartDirect(ctx context.Context, id string, length int64) ([]byte, store.PartLayout, error) {
+// StartDirect begins direct upload id: with d, a sha256 digest, and a
+// length of 1 byte to PutMax, an upload in one PutObject straight to
+// blob d's key, which S3 checks against d (startPut: no request);
+// otherwise one CreateMultipartUpload at directKey(id). The part size is
+// DirectPartSize, or more when length bytes would not fit in maxParts
+// parts of it.
+func (b *Blobs) StartDirect(ctx context.Context, id string, length int64, d digest.Digest) ([]byte, store.PartLayout, error) {
 	if err := store.CheckUploadID(id); err != nil {
 		return nil, store.PartLayout{}, err
+	}
+	if st, ok := b.startPut(length, d); ok {
+		return st.encode(), b.layout(st), nil
 	}
 	size := b.opts.DirectPartSize
 	if length > 0 {
@@ -112,7 +132,7 @@ func (b *Blobs) Direct(state []byte) (store.DirectInfo, bool) {
 	if err != nil {
 		return store.DirectInfo{}, false
 	}
-	info := store.DirectInfo{Layout: b.layout(st), Size: -1}
+	info := store.DirectInfo{Layout: b.layout(st), Size: -1, Digest: st.Digest}
 	if st.Assembled {
 		info.Size = st.Size
 	}
@@ -122,18 +142,21 @@ func (b *Blobs) Direct(state []byte) (store.DirectInfo, bool) {
 // PartURL presigns an UploadPart of part n: valid for PartURLTTL, and no
 // later than notAfter. The signature covers the key, the upload id and the
 // part number: the URL writes that part of that upload only. No request.
-func (b *Blobs) PartURL(ctx context.Context, id string, state []byte, n int32, notAfter time.Time) (string, time.Time, error) {
+func (b *Blobs) PartURL(ctx context.Context, id string, state []byte, n int32, notAfter time.Time) (store.PartURL, error) {
 	st, err := decodeDirect(id, state)
 	if err != nil {
-		return "", time.Time{}, err
+		return store.PartURL{}, err
 	}
 	ttl := min(b.opts.PartURLTTL, time.Until(notAfter))
 	if ttl < time.Second {
-		return "", time.Time{}, fmt.Errorf("presign part %d of upload %s: %w: the upload expires at %s", n, id, store.ErrNotFound, notAfter)
+		return store.PartURL{}, fmt.Errorf("presign part %d of upload %s: %w: the upload expires at %s", n, id, store.ErrNotFound, notAfter)
 	}
 	// Presigning at the start of the second: S3 counts the expiry from
 	// X-Amz-Date, which has whole seconds.
 	now := time.Now().Truncate(time.Second)
+	if st.put() {
+		return b.putURL(ctx, id, st, n, now, ttl)
+	}
 	req, err := b.presign.PresignUploadPart(ctx, &s3.UploadPartInput{
 		Bucket: &b.bucket, Key: aws.String(directKey(id)), UploadId: &st.MPU, PartNumber: &n,
 	}, func(o *s3.PresignOptions) {
@@ -145,9 +168,9 @@ func (b *Blobs) PartURL(ctx context.Context, id string, state []byte, n int32, n
 		})
 	})
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("presign part %d of upload %s: %w", n, id, err)
+		return store.PartURL{}, fmt.Errorf("presign part %d of upload %s: %w", n, id, err)
 	}
-	return req.URL, now.Add(ttl), nil
+	return store.PartURL{URL: req.URL, Expires: now.Add(ttl)}, nil
 }
 
 // Parts lists the parts S3 holds: one ListParts per 1000 parts. An
@@ -156,6 +179,9 @@ func (b *Blobs) Parts(ctx context.Context, id string, state []byte) ([]store.Par
 	st, err := decodeDirect(id, state)
 	if err != nil {
 		return nil, err
+	}
+	if st.put() {
+		return b.putParts(ctx, id, st)
 	}
 	if st.Assembled {
 		return nil, nil
@@ -197,6 +223,9 @@ func (b *Blobs) Assemble(ctx context.Context, id string, state []byte) ([]byte, 
 	}
 	if st.Assembled {
 		return state, st.Size, nil
+	}
+	if st.put() {
+		return b.checkPut(ctx, id, st)
 	}
 	parts, err := b.listParts(ctx, id, st)
 	if err != nil {
@@ -268,7 +297,7 @@ func (b *Blobs) ReadAssembled(ctx context.Context, id string, state []byte, offs
 	if err != nil {
 		return nil, err
 	}
-	if !st.Assembled {
+	if !st.Assembled || st.put() {
 		return nil, fmt.Errorf("read upload %s: not assembled", id)
 	}
 	o := &object{ctx: ctx, b: b, key: directKey(id)}
@@ -289,6 +318,12 @@ func (b *Blobs) CommitDirect(ctx context.Context, id string, state []byte, d dig
 	if !st.Assembled {
 		return "", fmt.Errorf("commit upload %s: not assembled", id)
 	}
+	if st.put() {
+		if st.Digest != d {
+			return "", fmt.Errorf("commit upload %s as %s: it put blob %s", id, d, st.Digest)
+		}
+		return "", nil // in place since Assemble found it there
+	}
 	moved, err := b.moveWithin(ctx, directKey(id), blobKey(d), st.Size)
 	if err != nil {
 		return "", fmt.Errorf("commit upload %s: %w", id, err)
@@ -301,11 +336,17 @@ func (b *Blobs) CommitDirect(ctx context.Context, id string, state []byte, d dig
 
 // abortDirect drops direct upload id: its multipart upload
 // (AbortMultipartUpload, unless assembled) and its assembled object (one
-// DeleteObjects: a concurrent Assemble may have made it).
+// DeleteObjects: a concurrent Assemble may have made it). An upload in
+// one PutObject has nothing of its own to drop: what it put is blob
+// Digest, whose bytes are checked, and which other repositories may link
+// since; when none does, garbage collection deletes it.
 func (b *Blobs) abortDirect(ctx context.Context, id string, state []byte) error {
 	st, err := decodeDirect(id, state)
 	if err != nil {
 		return err
+	}
+	if st.put() {
+		return nil
 	}
 	if !st.Assembled {
 		b.abortMultipart(directKey(id), st.MPU)

@@ -97,9 +97,13 @@ func (e *raceEnv) parts(loc, spec string) (reply, directAnswer) {
 	return r, a
 }
 
-// finish sends PUT <loc>?digest=d.
+// finish sends PUT <loc>?digest=d (&digest= when loc has a query).
 func (e *raceEnv) finish(loc string, d digest.Digest) reply {
-	return e.do(http.MethodPut, loc+"?digest="+d.String(), nil, nil)
+	sep := "?"
+	if strings.Contains(loc, "?") {
+		sep = "&"
+	}
+	return e.do(http.MethodPut, loc+sep+"digest="+d.String(), nil, nil)
 }
 
 // putPart PUTs data to a part URL, as a client does, and returns S3's
@@ -448,15 +452,15 @@ func TestDirectUploadAbort(t *testing.T) {
 	ctx := context.Background()
 	for _, assemble := range []bool{false, true} {
 		id := store.NewUploadID()
-		state, _, err := b.StartDirect(ctx, id, 10)
+		state, _, err := b.StartDirect(ctx, id, 10, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		u, _, err := b.PartURL(ctx, id, state, 1, time.Now().Add(time.Hour))
+		u, err := b.PartURL(ctx, id, state, 1, time.Now().Add(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st := putPart(t, u, []byte("0123456789")); st != http.StatusOK {
+		if st := putPart(t, u.URL, []byte("0123456789")); st != http.StatusOK {
 			t.Fatalf("PUT part: %d", st)
 		}
 		if assemble {

@@ -11,6 +11,10 @@
 // One bucket; these are all the keys Blobs writes:
 //
 //	blobs/<algorithm>/<hex>            a blob or manifest body; its bytes hash to its name
+//	                                   (a direct upload in one PUT writes blobs/sha256/<hex>
+//	                                   itself, by a presigned PutObject that S3 checks
+//	                                   against <hex>, with metadata pier-upload: <id>;
+//	                                   direct_put.go)
 //	uploads/<id>/t/<offset>-<r>        a staged tail chunk of upload <id> (WriteChunk)
 //	uploads/<id>/p/<n>-<chain>-<sum>   staged part <n> of upload <id>: <sum> is the
 //	                                   SHA-256 of its bytes, <chain> the chain hash of

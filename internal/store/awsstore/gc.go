@@ -10,8 +10,8 @@ package awsstore
 //
 // ScanRecords is a strongly consistent Scan of the whole table, Limit n
 // items a page (1 MB at most), so a page may hold fewer records than n:
-// the items that are neither links, manifests, sessions nor marks (tags,
-// refs, referrers, the catalog, identities) are read and dropped. Its
+// the items that are neither links, manifests, tags, sessions nor marks
+// (refs, referrers, the catalog, identities) are read and dropped. Its
 // cost is one read unit per 4 KB of the table per page.
 
 import (
@@ -134,7 +134,7 @@ func recordFrom(item map[string]dtypes.AttributeValue, now time.Time) (store.Rec
 	pk, sk := getS(item, attrPK), getS(item, attrSK)
 	switch {
 	case strings.HasPrefix(pk, "r#") && strings.HasPrefix(sk, linkPrefix):
-		r := store.Record{Kind: store.RecordLink, Repository: pk[2:], Digest: digest.Digest(sk[len(linkPrefix):])}
+		r := store.Record{Kind: store.RecordLink, Repository: pk[2:], Digest: digest.Digest(sk[len(linkPrefix):]), Time: itemTime(item, attrLinked)}
 		r.Link.Location = getS(item, attrLocation)
 		var err error
 		r.Link.Size, err = getN(item, attrSize)
@@ -142,7 +142,10 @@ func recordFrom(item map[string]dtypes.AttributeValue, now time.Time) (store.Rec
 	case strings.HasPrefix(pk, "r#") && strings.HasPrefix(sk, maniPrefix):
 		d := digest.Digest(sk[len(maniPrefix):])
 		man, err := manifestFrom(item, d)
-		return store.Record{Kind: store.RecordManifest, Repository: pk[2:], Digest: d, Manifest: man}, true, err
+		return store.Record{Kind: store.RecordManifest, Repository: pk[2:], Digest: d, Manifest: man, Time: itemTime(item, attrPushed)}, true, err
+	case strings.HasPrefix(pk, "r#") && strings.HasPrefix(sk, tagPrefix):
+		return store.Record{Kind: store.RecordTag, Repository: pk[2:], Tag: sk[len(tagPrefix):],
+			Digest: digest.Digest(getS(item, attrDigest)), Time: itemTime(item, attrPushed)}, true, nil
 	case strings.HasPrefix(pk, "u#") && sk == sessionSK:
 		u, _, err := sessionFrom(item, pk[2:], now)
 		return store.Record{Kind: store.RecordUpload, Upload: u}, true, err

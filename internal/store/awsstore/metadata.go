@@ -9,11 +9,14 @@ package awsstore
 //	item          pk                       sk                              attributes
 //	------------  -----------------------  ------------------------------  -----------------------------------------------
 //	catalog       repos                    <repo>                          (none)
-//	tag           r#<repo>                 t#<tag>                         digest; a copy of the manifest record (below)
+//	tag           r#<repo>                 t#<tag>                         digest; a copy of the manifest record (below);
+//	                                                                       pushed (N; retention.go)
 //	manifest      r#<repo>                 m#<digest>                      the manifest record, rhash (B), version (N),
-//	                                                                       tagged (BOOL: true once a tag was pushed)
+//	                                                                       tagged (BOOL: true once a tag was pushed),
+//	                                                                       pushed (N; retention.go)
 //	tag ref       r#<repo>                 n#<digest>#<tag>                (none): tag names manifest digest
-//	blob link     r#<repo>                 b#<digest>                      size (N), location (S; absent when "")
+//	blob link     r#<repo>                 b#<digest>                      size (N), location (S; absent when ""),
+//	                                                                       linked (N; retention.go)
 //	referrer      f#<repo>#<subject>       store.ReferrerKey(type, digest) digest, mediaType, size, artifactType, annotations
 //	upload        u#<id>                   u                               repository, offset (N), hash (B), state (B),
 //	                                                                       version (N), expires (N), owner

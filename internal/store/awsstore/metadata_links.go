@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -24,6 +25,7 @@ func (m *Metadata) LinkBlob(ctx context.Context, repo string, d digest.Digest, l
 	}
 	item := linkKey(repo, d)
 	item[attrSize] = avN(link.Size)
+	item[attrLinked] = avN(time.Now().UnixNano())
 	if link.Location != "" {
 		item[attrLocation] = avS(link.Location)
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -34,13 +35,15 @@ import (
 // A put of more than about 48 tags is split (see the package layout
 // notes). The body is kept when it is at most MaxInlineBody bytes long.
 func (m *Metadata) PutManifest(ctx context.Context, repo string, man store.Manifest, tags []string) error {
-	if err := m.putManifest(ctx, repo, man, tags); err != nil {
+	if err := m.putManifest(ctx, repo, man, tags, false); err != nil {
 		return fmt.Errorf("put manifest %s in %s: %w", man.Digest, repo, err)
 	}
 	return nil
 }
 
-func (m *Metadata) putManifest(ctx context.Context, repo string, man store.Manifest, tags []string) error {
+// putManifest is PutManifest; with fixed, it moves no tag (see
+// PutManifestFixedTags).
+func (m *Metadata) putManifest(ctx context.Context, repo string, man store.Manifest, tags []string, fixed bool) error {
 	switch {
 	case repo == "":
 		return errors.New("empty repository name")
@@ -59,6 +62,9 @@ func (m *Metadata) putManifest(ctx context.Context, repo string, man store.Manif
 	return retryLost(ctx, func() (bool, error) {
 		w.learned = false
 		err := m.putManifestOnce(ctx, w)
+		if fixed && len(w.moved) > 0 {
+			return false, movedError(w.moved)
+		}
 		return w.learned, err
 	})
 }
@@ -412,7 +418,7 @@ func pack(guard txAction, groups [][]txAction) [][]txAction {
 func (m *Metadata) manifestUpdate(w *manifestPut, cond string, e *ddbExpr) txAction {
 	attrs := map[string]types.AttributeValue{}
 	w.rec.put(attrs, true)
-	set := []string{e.name(attrRecordHash) + " = " + e.value(avB(w.rh))}
+	set := []string{e.name(attrRecordHash) + " = " + e.value(avB(w.rh)), e.name(attrPushed) + " = " + e.value(avN(time.Now().UnixNano()))}
 	if len(w.tags) > 0 {
 		set = append(set, e.name(attrTagged)+" = "+e.value(avBool(true)))
 	}
@@ -475,6 +481,7 @@ func (m *Metadata) transactActions(ctx context.Context, tx []txAction) error {
 func (m *Metadata) tagItem(repo, tag string, d digest.Digest, rec manifestRecord) map[string]types.AttributeValue {
 	item := tagKey(repo, tag)
 	item[attrDigest] = avS(d.String())
+	item[attrPushed] = avN(time.Now().UnixNano())
 	rec.put(item, true)
 	return item
 }
@@ -718,34 +725,7 @@ func (m *Metadata) deleteTag(ctx context.Context, repo, tag string) error {
 	if err != nil {
 		return err
 	}
-	d := digest.Digest(getS(out.Attributes, attrDigest))
-	if d == "" {
-		return nil
-	}
-	e = ddbExpr{}
-	check := txAction{item: types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-		TableName:                 &m.table,
-		Key:                       tagKey(repo, tag),
-		ConditionExpression:       aws.String("attribute_not_exists(" + e.name(attrPK) + ") OR " + e.name(attrDigest) + " <> " + e.value(avS(d.String()))),
-		ExpressionAttributeNames:  e.names,
-		ExpressionAttributeValues: e.values,
-	}}}
-	tx := []txAction{check, {item: m.delete(refKey(repo, d, tag))}}
-	err = retryLost(ctx, func() (bool, error) {
-		err := m.transactActions(ctx, tx)
-		reasons := cancelReasons(err)
-		switch {
-		case cancelReason(reasons, 0) == reasonConditionFailed:
-			return false, nil // the tag names d again: its ref is right
-		case lostRace(reasons):
-			return false, errLostRace
-		}
-		return false, err
-	})
-	if err != nil && !errors.Is(err, store.ErrConflict) { // lost races leave a stale ref
-		return fmt.Errorf("the tag is deleted, its ref to %s is not: %w", d, err)
-	}
-	return nil
+	return m.dropTagRef(ctx, repo, tag, digest.Digest(getS(out.Attributes, attrDigest)))
 }
 
 // Tags returns up to n tags of repo in byte order, those after last when

@@ -41,6 +41,10 @@
 //	    manifests/<digest>         JSON manifest record
 //	    blobs/<digest>             the blob's size, 8 bytes big-endian
 //	    referrers/<subject>/<key>  JSON referrer record, key = store.ReferrerKey
+//	    times/<kind><name>         when a tag ('t'), manifest ('m') or link
+//	                               ('b') was last written: Unix nanoseconds,
+//	                               8 bytes big-endian (retention.go); made by
+//	                               the first write that records a time
 //	uploads/<id>                   JSON upload session
 //	identities/<name>              JSON identity record (store.Identities)
 //	sites/<manifest digest>        the digest of the index blob of the

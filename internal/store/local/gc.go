@@ -87,7 +87,7 @@ func (m *Metadata) ScanRecords(ctx context.Context, cursor string, n int) ([]sto
 				if err != nil {
 					return err
 				}
-				if err := scanRepository(r, repo, &recs); err != nil {
+				if err := scanRepository(tx, r, repo, &recs); err != nil {
 					return err
 				}
 				if len(recs) >= n {
@@ -126,11 +126,20 @@ func (m *Metadata) ScanRecords(ctx context.Context, cursor string, n int) ([]sto
 	return recs, next, nil
 }
 
-func scanRepository(r repoBuckets, repo string, recs *[]store.Record) error {
+func scanRepository(tx *bolt.Tx, r repoBuckets, repo string, recs *[]store.Record) error {
 	err := r.blobs.ForEach(func(k, v []byte) error {
 		link, err := decodeLink(v)
-		*recs = append(*recs, store.Record{Kind: store.RecordLink, Repository: repo, Digest: digest.Digest(k), Link: link})
+		*recs = append(*recs, store.Record{Kind: store.RecordLink, Repository: repo, Digest: digest.Digest(k), Link: link,
+			Time: stampOf(tx, repo, timeLink, string(k))})
 		return err
+	})
+	if err != nil {
+		return fmt.Errorf("repository %s: %w", repo, err)
+	}
+	err = r.tags.ForEach(func(k, v []byte) error {
+		*recs = append(*recs, store.Record{Kind: store.RecordTag, Repository: repo, Tag: string(k), Digest: digest.Digest(v),
+			Time: stampOf(tx, repo, timeTag, string(k))})
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("repository %s: %w", repo, err)
@@ -140,7 +149,8 @@ func scanRepository(r repoBuckets, repo string, recs *[]store.Record) error {
 		if err != nil {
 			return fmt.Errorf("repository %s manifest %s: %w", repo, k, err)
 		}
-		*recs = append(*recs, store.Record{Kind: store.RecordManifest, Repository: repo, Digest: man.Digest, Manifest: man})
+		*recs = append(*recs, store.Record{Kind: store.RecordManifest, Repository: repo, Digest: man.Digest, Manifest: man,
+			Time: stampOf(tx, repo, timeManifest, string(k))})
 		return nil
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	bolt "go.etcd.io/bbolt"
@@ -29,7 +30,10 @@ func (m *Metadata) LinkBlob(ctx context.Context, repo string, d digest.Digest, l
 		if err != nil {
 			return err
 		}
-		return r.blobs.Put([]byte(d), v)
+		if err := r.blobs.Put([]byte(d), v); err != nil {
+			return err
+		}
+		return stamp(tx, repo, timeLink, d.String(), time.Now())
 	})
 	if err != nil {
 		return fmt.Errorf("link blob %s in %s: %w", d, repo, err)

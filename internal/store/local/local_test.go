@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/local"
@@ -424,5 +425,48 @@ func TestGCBlobs(t *testing.T) {
 func TestPolicies(t *testing.T) {
 	storetest.TestPolicies(t, func(t *testing.T) store.Metadata {
 		return openMetadata(t, filepath.Join(t.TempDir(), "pier.db"))
+	})
+}
+
+func TestRetention(t *testing.T) {
+	storetest.TestRetention(t, func(t *testing.T) store.Metadata {
+		return openMetadata(t, filepath.Join(t.TempDir(), "pier.db"))
+	})
+}
+
+func TestRetentionLegacy(t *testing.T) {
+	storetest.TestRetentionLegacy(t, func(t *testing.T) (store.Metadata, func() store.Metadata) {
+		path := filepath.Join(t.TempDir(), "pier.db")
+		m, err := local.OpenMetadata(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forget := func() store.Metadata {
+			// What an older Pier wrote: no times bucket in any repository.
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			db, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = db.Update(func(tx *bolt.Tx) error {
+				repos := tx.Bucket([]byte("repositories"))
+				return repos.ForEachBucket(func(k []byte) error {
+					if repos.Bucket(k).Bucket([]byte("times")) == nil {
+						return nil
+					}
+					return repos.Bucket(k).DeleteBucket([]byte("times"))
+				})
+			})
+			if cerr := db.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return openMetadata(t, path)
+		}
+		return m, forget
 	})
 }

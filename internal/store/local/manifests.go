@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	bolt "go.etcd.io/bbolt"
@@ -38,6 +39,12 @@ type referrerRecord struct {
 // most MaxInlineBody bytes long, points tags at it, and records it as a
 // referrer of its subject, in one transaction.
 func (m *Metadata) PutManifest(ctx context.Context, repo string, man store.Manifest, tags []string) error {
+	return m.putManifest(ctx, repo, man, tags, false)
+}
+
+// putManifest is PutManifest; with fixed, it moves no tag (see
+// PutManifestFixedTags).
+func (m *Metadata) putManifest(ctx context.Context, repo string, man store.Manifest, tags []string, fixed bool) error {
 	if man.Digest == "" {
 		return fmt.Errorf("put manifest in %s: empty digest", repo)
 	}
@@ -63,6 +70,11 @@ func (m *Metadata) PutManifest(ctx context.Context, repo string, man store.Manif
 		r, err := createRepository(tx, repo)
 		if err != nil {
 			return err
+		}
+		if fixed {
+			if err := checkFixedTags(r, man.Digest, tags); err != nil {
+				return err
+			}
 		}
 		if v := r.manifests.Get(key); v != nil {
 			var old manifestRecord
@@ -109,7 +121,7 @@ func (m *Metadata) PutManifest(ctx context.Context, repo string, man store.Manif
 				return fmt.Errorf("tag %q: %w", t, err)
 			}
 		}
-		return nil
+		return stampPut(tx, repo, man.Digest, tags, time.Now())
 	})
 	if err != nil {
 		return fmt.Errorf("put manifest %s in %s: %w", man.Digest, repo, err)
@@ -186,13 +198,8 @@ func (m *Metadata) DeleteManifest(ctx context.Context, repo string, d digest.Dig
 		if err != nil {
 			return err
 		}
-		v := r.manifests.Get(key)
-		if v == nil {
+		if r.manifests.Get(key) == nil {
 			return store.ErrNotFound
-		}
-		var rec manifestRecord
-		if err := json.Unmarshal(v, &rec); err != nil {
-			return fmt.Errorf("decode record: %w", err)
 		}
 		var tags [][]byte
 		c := r.tags.Cursor()
@@ -206,15 +213,29 @@ func (m *Metadata) DeleteManifest(ctx context.Context, repo string, d digest.Dig
 				return fmt.Errorf("tag %q: %w", t, err)
 			}
 		}
-		if err := deleteReferrer(r, rec.Subject, rec.ArtifactType, d); err != nil {
-			return err
-		}
-		return r.manifests.Delete(key)
+		return deleteManifestRecord(r, d)
 	})
 	if err != nil {
 		return fmt.Errorf("delete manifest %s in %s: %w", d, repo, err)
 	}
 	return nil
+}
+
+// deleteManifestRecord removes the record of manifest d from r, and its
+// referrer entry, or returns store.ErrNotFound.
+func deleteManifestRecord(r repoBuckets, d digest.Digest) error {
+	v := r.manifests.Get([]byte(d))
+	if v == nil {
+		return store.ErrNotFound
+	}
+	var rec manifestRecord
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return fmt.Errorf("decode record: %w", err)
+	}
+	if err := deleteReferrer(r, rec.Subject, rec.ArtifactType, d); err != nil {
+		return err
+	}
+	return r.manifests.Delete([]byte(d))
 }
 
 // deleteReferrer removes the referrer entry of manifest d of artifactType
