@@ -12,14 +12,18 @@ import (
 	"os/signal"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/pier-registry/pier/internal/config"
 	"github.com/pier-registry/pier/internal/gc"
+	"github.com/pier-registry/pier/internal/metrics"
 	"github.com/pier-registry/pier/internal/server"
 )
 
 // gcCommand runs `pier gc`: one garbage collection of the backend's
-// stores (internal/gc), the same as the scheduled gc function's.
+// stores (internal/gc), the same as the scheduled gc function's. With
+// --emf (PIER_EMF) it writes the run's CloudWatch EMF line to stderr, with
+// its logs (stdout is the report's).
 func gcCommand(args []string) error {
 	return runGC(context.Background(), args, config.Getenv, stdio)
 }
@@ -56,7 +60,12 @@ func runGC(ctx context.Context, args []string, getenv func(string) string, out a
 		return fmt.Errorf("pier gc: %w", err)
 	}
 	defer closeStore()
+	start := time.Now()
 	rep, err := c.Run(ctx)
+	if cfg.EMF && !*dryRun {
+		// On stderr, with the logs: stdout is the report's.
+		metrics.NewEMF(out.stderr, cfg.MetricsNamespace).GC(rep.Outcome(err, time.Since(start)))
+	}
 	if *asJSON {
 		enc := json.NewEncoder(out.stdout)
 		enc.SetIndent("", "  ")

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"path/filepath"
@@ -86,31 +87,55 @@ func testGCCommand(t *testing.T, backend []string, stores func(func(store.Blobs,
 			t.Fatal(err)
 		}
 	})
-	run := func(args ...string) string {
+	run := func(args ...string) (string, string) {
 		t.Helper()
 		var stdout, stderr bytes.Buffer
 		err := runGC(ctx, append(args, backend...), func(string) string { return "" }, adminIO{stdout: &stdout, stderr: &stderr})
 		if err != nil {
 			t.Fatalf("pier gc %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 		}
-		return stdout.String()
+		return stdout.String(), stderr.String()
 	}
 	for _, tt := range []struct {
 		args []string
 		want []string
+		// emf are the metrics of the run's EMF line on stderr (--emf);
+		// nil: no line.
+		emf map[string]float64
 	}{
-		{[]string{"--dry-run", "--gc-grace=1ns"}, []string{
+		// A dry run deletes nothing: it writes no metrics.
+		{[]string{"--dry-run", "--gc-grace=1ns", "--emf"}, []string{
 			"would delete  blob " + digest.FromBytes(orphan).String(),
 			fmt.Sprintf("would delete 1 blobs (%d bytes)", len(orphan)),
-		}},
-		{[]string{"--gc-grace=1h"}, []string{"deleted 0 blobs (0 bytes)"}},
-		{[]string{"--gc-grace=1ns", "--gc-settle=1ns", "--wait"}, []string{
+		}, nil},
+		{[]string{"--gc-grace=1h", "--emf"}, []string{"deleted 0 blobs (0 bytes)"},
+			map[string]float64{"GCRuns": 1, "GCFailures": 0, "GCBlobsDeleted": 0, "GCBytesFreed": 0}},
+		{[]string{"--gc-grace=1ns", "--gc-settle=1ns", "--wait", "--emf"}, []string{
 			"deleted  blob " + digest.FromBytes(orphan).String(),
 			fmt.Sprintf("deleted 1 blobs (%d bytes)", len(orphan)),
-		}},
-		{[]string{"--gc-grace=1ns", "--gc-settle=1ns", "--wait"}, []string{"deleted 0 blobs (0 bytes)"}},
+		}, map[string]float64{"GCRuns": 1, "GCFailures": 0, "GCBlobsDeleted": 1, "GCBytesFreed": float64(len(orphan)), "GCBlobsMarked": 1}},
+		{[]string{"--gc-grace=1ns", "--gc-settle=1ns", "--wait"}, []string{"deleted 0 blobs (0 bytes)"}, nil},
 	} {
-		out := run(tt.args...)
+		out, logs := run(tt.args...)
+		var emf map[string]any
+		for _, line := range strings.Split(logs, "\n") {
+			if strings.Contains(line, `"_aws":`) {
+				if emf != nil {
+					t.Errorf("pier gc %s: more than one EMF line", strings.Join(tt.args, " "))
+				}
+				if err := json.Unmarshal([]byte(line), &emf); err != nil {
+					t.Fatalf("EMF line %s: %v", line, err)
+				}
+			}
+		}
+		if (emf != nil) != (tt.emf != nil) {
+			t.Errorf("pier gc %s: EMF line %v, want one: %v", strings.Join(tt.args, " "), emf, tt.emf != nil)
+		}
+		for name, v := range tt.emf {
+			if emf[name] != v {
+				t.Errorf("pier gc %s: EMF %s = %v, want %v", strings.Join(tt.args, " "), name, emf[name], v)
+			}
+		}
 		for _, w := range tt.want {
 			if !strings.Contains(out, w) {
 				t.Errorf("pier gc %s: output does not say %q:\n%s", strings.Join(tt.args, " "), w, out)

@@ -68,8 +68,31 @@ func serve(args []string) error {
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+"/v2/",
 		"backend", cfg.Backend, "allow_sparse", cfg.AllowSparse, "version", version)
+	if s.Metrics != nil {
+		stop, err := serveMetrics(cfg.MetricsAddr, s.Metrics, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
+	}
 
 	return server.ServeUntilSignal(srv, ln, log, 30*time.Second)
+}
+
+// serveMetrics answers Prometheus scrapes of m at /metrics on addr, a
+// listener of its own, apart from the registry's API; stop closes it.
+func serveMetrics(addr string, m http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics address: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", m)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Info("metrics", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() { srv.Close() }, nil
 }
 
 // readDeadlines wraps next so that each read of a request body must get

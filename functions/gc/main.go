@@ -11,7 +11,10 @@
 // uploads still under assembled/. The PIER_GC_* variables tune it
 // (internal/config). It logs one JSON line per pass and one with the
 // report, and fails the invocation when the collection fails (the next
-// one finishes the job).
+// one finishes the job). Each run writes a CloudWatch Embedded Metric
+// Format line to stdout (internal/metrics: GCRuns, GCFailures,
+// GCBlobsDeleted, ...; PIER_EMF=false turns it off), which the
+// template's gc alarm watches.
 package main
 
 import (
@@ -21,11 +24,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/pier-registry/pier/internal/config"
 	"github.com/pier-registry/pier/internal/gc"
+	"github.com/pier-registry/pier/internal/metrics"
 	"github.com/pier-registry/pier/internal/server"
 	"github.com/pier-registry/pier/internal/store/awsstore"
 )
@@ -46,6 +51,9 @@ type function struct {
 	blobs *awsstore.Blobs
 	meta  *awsstore.Metadata
 	gc    *gc.Collector
+	// metrics receives each run's outcome (an EMF line on stdout unless
+	// PIER_EMF=false); nil: none.
+	metrics metrics.Recorder
 }
 
 // newFunction reads the configuration from getenv (the backend is aws
@@ -61,19 +69,25 @@ func newFunction(ctx context.Context, getenv func(string) string, logOut io.Writ
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
+	if getenv("PIER_EMF") == "" {
+		cfg.EMF = true
+	}
 	if cfg.Backend != "aws" {
 		return nil, fmt.Errorf("the gc function works on the aws backend, not %q (PIER_BACKEND)", cfg.Backend)
 	}
 	level, _ := cfg.Level()
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
-	blobs, meta, err := awsstore.Open(ctx, server.AWSConfig(cfg))
+	rec := server.Recorder(cfg, nil)
+	awsCfg := server.AWSConfig(cfg)
+	awsCfg.Metrics = rec
+	blobs, meta, err := awsstore.Open(ctx, awsCfg)
 	if err != nil {
 		return nil, err
 	}
 	opts := server.GCOptions(cfg)
 	opts.Log = log
-	return &function{cfg: cfg, log: log, blobs: blobs, meta: meta, gc: gc.New(blobs, meta, opts)}, nil
+	return &function{cfg: cfg, log: log, blobs: blobs, meta: meta, gc: gc.New(blobs, meta, opts), metrics: rec}, nil
 }
 
 // scheduled is the part of an EventBridge event that the log shows; any
@@ -88,7 +102,11 @@ type scheduled struct {
 func (f *function) run(ctx context.Context, event json.RawMessage) error {
 	var e scheduled
 	_ = json.Unmarshal(event, &e) // whatever the event, the run is the same
+	start := time.Now()
 	rep, err := f.gc.Run(ctx)
+	if f.metrics != nil {
+		f.metrics.GC(rep.Outcome(err, time.Since(start)))
+	}
 	attrs := []slog.Attr{
 		slog.String("event_id", e.ID),
 		slog.String("detail_type", e.DetailType),

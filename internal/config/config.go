@@ -73,9 +73,11 @@ type Config struct {
 	// no limit.
 	ChunkMaxLength int64
 	// BlobLinkCacheTTL is how long the process answers a blob link it has
-	// written or read from its cache (PIER_BLOB_LINK_CACHE_TTL); 0 turns
-	// the cache off. A link removed through another process is still
-	// answered by this one for up to this long.
+	// written or read from its cache (PIER_BLOB_LINK_CACHE_TTL); 0, the
+	// default, turns the cache off. A link removed through another process
+	// is still answered by this one for up to this long, which the
+	// distribution spec does not allow (a deleted blob is 404 at once):
+	// the cache is for a registry that one process serves.
 	BlobLinkCacheTTL time.Duration
 	// Stack is a deployed Pier CloudFormation stack (template.yaml) whose
 	// bucket, table and token signing key `pier serve` uses, read from
@@ -104,6 +106,17 @@ type Config struct {
 	// request body (PIER_READ_TIMEOUT): a body may take any time as long
 	// as its bytes keep coming.
 	ReadTimeout time.Duration
+	// MetricsAddr is the address on which `pier serve` answers Prometheus
+	// scrapes at /metrics, apart from the registry's address
+	// (PIER_METRICS_ADDR); "": no metrics endpoint.
+	MetricsAddr string
+	// MetricsNamespace is the CloudWatch namespace of the EMF metrics
+	// (PIER_METRICS_NAMESPACE).
+	MetricsNamespace string
+	// EMF writes a CloudWatch Embedded Metric Format line per request,
+	// upload copy and gc run to stdout (PIER_EMF; on by default in the
+	// Lambda functions, where CloudWatch Logs turns them into metrics).
+	EMF bool
 }
 
 // setting describes one setting: its flag, its variable, its default.
@@ -136,7 +149,7 @@ func (c *Config) settings() []setting {
 		{flag: "chunk-min-length", env: "PIER_CHUNK_MIN_LENGTH", def: "1048576", usage: "OCI-Chunk-Min-Length advertised to clients, in bytes (0: none)", integer: &c.ChunkMinLength},
 		{flag: "chunk-max-length", env: "PIER_CHUNK_MAX_LENGTH", def: "0", usage: "largest request body of an upload, in bytes, advertised as OCI-Chunk-Max-Length (0: no limit)", integer: &c.ChunkMaxLength},
 		{flag: "stack", env: "PIER_STACK", def: "", usage: "CloudFormation stack of a deployed Pier whose bucket, table and token signing key to use, read from its outputs (with --backend aws; instead of --bucket and --table-prefix)", str: &c.Stack},
-		{flag: "blob-link-cache-ttl", env: "PIER_BLOB_LINK_CACHE_TTL", def: "5m", usage: "how long a blob link this process wrote or read is answered from its cache; a blob deleted through another process is served for up to this long (0: no cache)", duration: &c.BlobLinkCacheTTL},
+		{flag: "blob-link-cache-ttl", env: "PIER_BLOB_LINK_CACHE_TTL", def: "0s", usage: "how long a blob link this process wrote or read is answered from its cache (0: no cache, the default); a blob deleted through another process is served for up to this long, so turn it on only where one process serves the registry", duration: &c.BlobLinkCacheTTL},
 		{flag: "upload-url", env: "PIER_UPLOAD_URL", def: "", usage: "base URL (https://host[:port]) of an upload endpoint (pier serve --backend aws with the same signing key, bucket and table) that upload Locations point to", str: &c.UploadURL},
 		{flag: "blob-link-cache-entries", env: "PIER_BLOB_LINK_CACHE_ENTRIES", def: "10000", usage: "most blob links the cache keeps (0: no cache)", integer: &c.BlobLinkCacheEntries},
 		{flag: "gc-grace", env: "PIER_GC_GRACE", def: "1h", usage: "garbage collection: a blob nothing references goes once it is this old", duration: &c.GCGrace},
@@ -145,6 +158,9 @@ func (c *Config) settings() []setting {
 		{flag: "gc-interval", env: "PIER_GC_INTERVAL", def: "0s", usage: "pier serve collects garbage itself this often (e.g. 24h; 0: never, as on AWS, where the gc function is scheduled)", duration: &c.GCInterval},
 		{flag: "gc-tombstone", env: "PIER_GC_TOMBSTONE", def: "24h", usage: "garbage collection: how long the mark of a deleted blob is kept (more than any request lasts)", duration: &c.GCTombstone},
 		{flag: "idle-timeout", env: "PIER_IDLE_TIMEOUT", def: "2m", usage: "how long a connection with no request under way is kept open", duration: &c.IdleTimeout},
+		{flag: "metrics-addr", env: "PIER_METRICS_ADDR", def: "", usage: "address of the Prometheus /metrics endpoint of pier serve, apart from the registry's (e.g. 127.0.0.1:9090; \"\": none)", str: &c.MetricsAddr},
+		{flag: "metrics-namespace", env: "PIER_METRICS_NAMESPACE", def: "Pier", usage: "CloudWatch namespace of the EMF metrics", str: &c.MetricsNamespace},
+		{flag: "emf", env: "PIER_EMF", def: "false", usage: "write a CloudWatch Embedded Metric Format line per request, upload copy and gc run to stdout (the Lambda functions: on unless set)", boolean: &c.EMF},
 		{flag: "read-timeout", env: "PIER_READ_TIMEOUT", def: "1m", usage: "how long to wait for the next bytes of a request body (a large upload may take any time while its bytes keep coming)", duration: &c.ReadTimeout},
 	}
 }

@@ -23,7 +23,8 @@ func TestBlobLinkCache(t *testing.T) {
 		entries int64
 		err     string
 	}{
-		{ttl: 5 * time.Minute, entries: 10000},
+		{ttl: 0, entries: 10000},
+		{env: map[string]string{"PIER_BLOB_LINK_CACHE_TTL": "5m"}, ttl: 5 * time.Minute, entries: 10000},
 		{env: map[string]string{"PIER_BLOB_LINK_CACHE_TTL": "30s", "PIER_BLOB_LINK_CACHE_ENTRIES": "50"}, ttl: 30 * time.Second, entries: 50},
 		{env: map[string]string{"PIER_BLOB_LINK_CACHE_TTL": "30s"}, args: []string{"--blob-link-cache-ttl", "0", "--blob-link-cache-entries", "7"}, ttl: 0, entries: 7},
 		{env: map[string]string{"PIER_BLOB_LINK_CACHE_TTL": "-1s"}, err: "blob link cache"},

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/pier-registry/pier/internal/auth"
+	"github.com/pier-registry/pier/internal/metrics"
 	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/site"
@@ -33,6 +34,8 @@ type Options struct {
 	// Sites serves the files of artifacts under /sites/ (access checked
 	// by Auth); nil: none.
 	Sites *site.Server
+	// Metrics receives a record of each request; nil: none.
+	Metrics metrics.Recorder
 }
 
 // Handler is the http.Handler of the /v2 API.
@@ -43,6 +46,7 @@ type Handler struct {
 	tokens    *auth.TokenHandler
 	uploadURL string
 	sites     *site.Server
+	metrics   metrics.Recorder
 }
 
 // New returns the handler of the /v2 API for reg, with logging and panic
@@ -51,7 +55,7 @@ func New(reg *registry.Registry, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &Handler{reg: reg, log: opts.Logger, auth: opts.Auth, uploadURL: strings.TrimRight(opts.UploadURL, "/"), sites: opts.Sites}
+	h := &Handler{reg: reg, log: opts.Logger, auth: opts.Auth, uploadURL: strings.TrimRight(opts.UploadURL, "/"), sites: opts.Sites, metrics: opts.Metrics}
 	if a := opts.Auth; a != nil {
 		h.tokens = &auth.TokenHandler{
 			Verifier: a.Verifier, Signer: a.Signer, Policy: a.Policy, Limiter: a.Limiter,

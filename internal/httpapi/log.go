@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/pier-registry/pier/internal/metrics"
 	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/store"
 )
@@ -23,15 +25,18 @@ const (
 	bodyKey
 )
 
-// body is a request body that remembers how reading it failed.
+// body is a request body that counts the bytes read from it and
+// remembers how reading it failed.
 type body struct {
 	io.ReadCloser
+	n   atomic.Int64 // bytes read
 	mu  sync.Mutex
 	err error // the first read error but EOF and a size limit
 }
 
 func (b *body) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
 	var tooLarge *http.MaxBytesError
 	if err != nil && err != io.EOF && !errors.As(err, &tooLarge) {
 		b.mu.Lock()
@@ -126,11 +131,13 @@ func (h *Handler) logged(next http.Handler) http.Handler {
 		l := h.log.With("request_id", id)
 		ctx = context.WithValue(ctx, loggerKey, l)
 		ctx, reqs := store.WithRequests(ctx)
+		var in *body
 		if r.Body != nil && r.Body != http.NoBody {
-			b := &body{ReadCloser: r.Body}
-			r.Body = b
-			ctx = context.WithValue(ctx, bodyKey, b)
+			in = &body{ReadCloser: r.Body}
+			r.Body = in
+			ctx = context.WithValue(ctx, bodyKey, in)
 		}
+		kind := h.requestKind(r)
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
 		rec := &recorder{ResponseWriter: w}
@@ -148,12 +155,14 @@ func (h *Handler) logged(next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
+			elapsed := time.Since(start)
 			attrs := []slog.Attr{
+				slog.String("kind", kind),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", status),
 				slog.Int64("bytes", rec.bytes),
-				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 			}
 			if err := clientAbort(ctx); err != nil {
 				attrs = append(attrs, slog.String("client_abort", "the request body failed: "+err.Error()))
@@ -162,6 +171,14 @@ func (h *Handler) logged(next http.Handler) http.Handler {
 				attrs = append(attrs, slog.Any("backend_requests", counts))
 			}
 			l.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+			if h.metrics != nil {
+				var bytesIn int64
+				if in != nil {
+					bytesIn = in.n.Load()
+				}
+				h.metrics.Request(metrics.Request{Kind: kind, Status: status, Duration: elapsed,
+					BytesIn: bytesIn, BytesOut: rec.bytes, S3: reqs.Total("s3"), DynamoDB: reqs.Total("dynamodb")})
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pier-registry/pier/internal/config"
 	"github.com/pier-registry/pier/internal/gc"
+	"github.com/pier-registry/pier/internal/metrics"
 	"github.com/pier-registry/pier/internal/store"
 )
 
@@ -52,9 +53,10 @@ func OpenPolicies(ctx context.Context, cfg config.Config) (store.Policies, func(
 
 // collectEvery starts garbage collection every cfg.GCInterval (when it is
 // positive) in this process, for `pier serve` on the local backend, whose
-// file no other process may open while it serves; and returns the close
+// file no other process may open while it serves, each run reported to
+// rec (nil: nowhere); and returns the close
 // function that stops it (waiting for a run under way) before closeStore.
-func collectEvery(cfg config.Config, blobs store.Blobs, meta store.Metadata, log *slog.Logger, closeStore func()) func() {
+func collectEvery(cfg config.Config, blobs store.Blobs, meta store.Metadata, log *slog.Logger, rec metrics.Recorder, closeStore func()) func() {
 	gb, ok := blobs.(gc.Blobs)
 	gm, ok2 := meta.(gc.Metadata)
 	if cfg.GCInterval <= 0 || !ok || !ok2 {
@@ -75,8 +77,13 @@ func collectEvery(cfg config.Config, blobs store.Blobs, meta store.Metadata, log
 				return
 			case <-t.C:
 			}
-			if _, err := c.Run(ctx); err != nil && ctx.Err() == nil {
+			start := time.Now()
+			rep, err := c.Run(ctx)
+			if err != nil && ctx.Err() == nil {
 				log.Error("gc", "error", err.Error())
+			}
+			if rec != nil && ctx.Err() == nil {
+				rec.GC(rep.Outcome(err, time.Since(start)))
 			}
 		}
 	}()

@@ -38,7 +38,7 @@ func OpenIdentities(ctx context.Context, cfg config.Config) (store.Identities, f
 // error that says what to do when `pier serve` has the local backend's
 // file locked.
 func openAdmin(ctx context.Context, cfg config.Config) (store.Blobs, store.Metadata, func(), error) {
-	blobs, meta, closeStore, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler))
+	blobs, meta, closeStore, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler), nil)
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, nil, nil, fmt.Errorf("%s is locked by another process, most likely `pier serve` on --data %s: stop the server first, then try again (%w)",
 			filepath.Join(cfg.DataDir, "metadata.db"), cfg.DataDir, err)

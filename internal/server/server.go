@@ -14,6 +14,7 @@ import (
 
 	"github.com/pier-registry/pier/internal/config"
 	"github.com/pier-registry/pier/internal/httpapi"
+	"github.com/pier-registry/pier/internal/metrics"
 	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/site"
 	"github.com/pier-registry/pier/internal/store"
@@ -28,7 +29,10 @@ type Server struct {
 	Handler http.Handler
 	// Registry is the service behind Handler.
 	Registry *registry.Registry
-	close    func()
+	// Metrics counts requests, upload copies and gc runs for Prometheus
+	// scrapes: set when cfg.MetricsAddr is.
+	Metrics *metrics.Prometheus
+	close   func()
 }
 
 // Close releases the stores: it waits for background copies (aws) or
@@ -44,11 +48,16 @@ func (s *Server) Close() {
 // into them. The registry reads blob links through a cache of the process
 // (internal/store/linkcache) unless cfg turns it off.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry.Options) (*Server, error) {
-	blobs, meta, closeStore, err := openStore(ctx, cfg, log)
+	var prom *metrics.Prometheus
+	if cfg.MetricsAddr != "" {
+		prom = metrics.NewPrometheus()
+	}
+	rec := Recorder(cfg, prom)
+	blobs, meta, closeStore, err := openStore(ctx, cfg, log, rec)
 	if err != nil {
 		return nil, err
 	}
-	closeStore = collectEvery(cfg, blobs, meta, log, closeStore)
+	closeStore = collectEvery(cfg, blobs, meta, log, rec, closeStore)
 	opts.GC, _ = meta.(store.GCMetadata) // the cache hides them
 	opts.Policies, _ = meta.(store.Policies)
 	records, _ := meta.(site.Records)
@@ -81,11 +90,25 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry
 	}
 	reg := registry.New(blobs, meta, opts)
 	return &Server{
-		Handler: httpapi.New(reg, httpapi.Options{Logger: log, Auth: a, UploadURL: cfg.UploadURL,
+		Handler: httpapi.New(reg, httpapi.Options{Logger: log, Auth: a, UploadURL: cfg.UploadURL, Metrics: rec,
 			Sites: site.New(reg, blobs, records, site.Options{Logger: log})}),
 		Registry: reg,
+		Metrics:  prom,
 		close:    closeStore,
 	}, nil
+}
+
+// Recorder returns the metrics recorder of cfg: EMF lines on stdout when
+// cfg.EMF is set, and prom when not nil; nil when neither.
+func Recorder(cfg config.Config, prom *metrics.Prometheus) metrics.Recorder {
+	var rs []metrics.Recorder
+	if prom != nil {
+		rs = append(rs, prom)
+	}
+	if cfg.EMF {
+		rs = append(rs, metrics.NewEMF(os.Stdout, cfg.MetricsNamespace))
+	}
+	return metrics.Multi(rs...)
 }
 
 // AWSConfig is the configuration of the aws backend that cfg gives.
@@ -103,12 +126,14 @@ func AWSConfig(cfg config.Config) awsstore.Config {
 	}
 }
 
-// openStore opens the blob and metadata stores of cfg's backend; the
-// function it returns releases them.
-func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.Blobs, store.Metadata, func(), error) {
+// openStore opens the blob and metadata stores of cfg's backend, which
+// report to rec (nil: nowhere); the function it returns releases them.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger, rec metrics.Recorder) (store.Blobs, store.Metadata, func(), error) {
 	switch cfg.Backend {
 	case "aws":
-		blobs, meta, err := awsstore.Open(ctx, AWSConfig(cfg))
+		awsCfg := AWSConfig(cfg)
+		awsCfg.Metrics = rec
+		blobs, meta, err := awsstore.Open(ctx, awsCfg)
 		if err != nil {
 			return nil, nil, nil, err
 		}

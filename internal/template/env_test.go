@@ -33,8 +33,8 @@ var notOnLambda = map[string]string{
 	"PIER_ALLOW_SPARSE":            "off by default (a conformance-suite option for sparse manifests), not offered by the template",
 	"PIER_AUTH_KEY_FILE":           "the token signing key comes from Secrets Manager in AWS (PIER_AUTH_SECRET: the template's TokenSigningKey), not from a file",
 	"PIER_STACK":                   "pier serve's way to find a deployed stack's bucket and table; the functions are given them",
-	"PIER_BLOB_LINK_CACHE_TTL":     "each API instance caches blob links for the default 5m (the README says what that trades); not offered by the template",
-	"PIER_BLOB_LINK_CACHE_ENTRIES": "the default 10000 links (a few MB) fits any function size; not offered by the template",
+	"PIER_BLOB_LINK_CACHE_TTL":     "off by default: Lambda runs several instances, and a per-instance cache would serve a blob deleted through another one (the README says so); not offered by the template",
+	"PIER_BLOB_LINK_CACHE_ENTRIES": "the cache is off (PIER_BLOB_LINK_CACHE_TTL); not offered by the template",
 	"PIER_GC_GRACE":                "garbage collection's defaults (README, Garbage collection) suit a daily schedule; set on the function to change them",
 	"PIER_GC_LEFTOVER_GRACE":       "garbage collection's defaults (README, Garbage collection) suit a daily schedule; set on the function to change them",
 	"PIER_GC_SETTLE":               "garbage collection's defaults (README, Garbage collection) suit a daily schedule; set on the function to change them",
@@ -43,6 +43,7 @@ var notOnLambda = map[string]string{
 	"PIER_IDLE_TIMEOUT":            "connection timeouts of `pier serve`: API Gateway holds the connections",
 	"PIER_READ_TIMEOUT":            "connection timeouts of `pier serve`: API Gateway holds the connections",
 	"PIER_PART_URL_TTL":            "direct uploads' part URLs are valid for the default 15m (a client asks for fresh ones); not offered by the template",
+	"PIER_METRICS_ADDR":            "the Prometheus endpoint of `pier serve`: a function has no listener (its metrics are EMF lines, PIER_EMF)",
 }
 
 // notOnGc lists the variables that ApiFunction sets and GcFunction
@@ -60,19 +61,21 @@ var notOnGc = map[string]string{
 // parameters at their defaults. GcFunction's is the same but for the
 // variables of notOnGc.
 var wantEnv = map[string]string{
-	"PIER_BACKEND":          "aws",
-	"PIER_BUCKET":           "${Bucket}",
-	"PIER_TABLE_PREFIX":     defaultTablePrefix,
-	"PIER_PRESIGN_TTL":      "5m",
-	"PIER_COPY_BUDGET":      "20s",
-	"PIER_LOG_LEVEL":        "info",
-	"PIER_CHUNK_MIN_LENGTH": "1048576",
-	"PIER_CHUNK_MAX_LENGTH": "4194304",
-	"PIER_AUTH":             "token",
-	"PIER_AUTH_SECRET":      "${TokenSigningKey}",
-	"PIER_PUBLIC":           "",
-	"PIER_TOKEN_TTL":        "5m",
-	"PIER_UPLOAD_URL":       "",
+	"PIER_BACKEND":           "aws",
+	"PIER_BUCKET":            "${Bucket}",
+	"PIER_TABLE_PREFIX":      defaultTablePrefix,
+	"PIER_PRESIGN_TTL":       "5m",
+	"PIER_COPY_BUDGET":       "20s",
+	"PIER_LOG_LEVEL":         "info",
+	"PIER_CHUNK_MIN_LENGTH":  "1048576",
+	"PIER_CHUNK_MAX_LENGTH":  "4194304",
+	"PIER_AUTH":              "token",
+	"PIER_AUTH_SECRET":       "${TokenSigningKey}",
+	"PIER_PUBLIC":            "",
+	"PIER_TOKEN_TTL":         "5m",
+	"PIER_UPLOAD_URL":        "",
+	"PIER_EMF":               "true",
+	"PIER_METRICS_NAMESPACE": metricsNamespace,
 }
 
 func TestEnvironment(t *testing.T) {

@@ -51,6 +51,13 @@ func TestResources(t *testing.T) {
 		{"BucketPolicy", "AWS::S3::BucketPolicy", ""},
 		{"Table", "AWS::DynamoDB::Table", ""},
 		{"TokenSigningKey", "AWS::SecretsManager::Secret", ""},
+		{"Dashboard", "AWS::CloudWatch::Dashboard", ""},
+		{"AlarmTopic", "AWS::SNS::Topic", "HasAlarmEmail"},
+		{"ServerErrorAlarm", "AWS::CloudWatch::Alarm", ""},
+		{"ThrottleAlarm", "AWS::CloudWatch::Alarm", ""},
+		{"LambdaErrorAlarm", "AWS::CloudWatch::Alarm", ""},
+		{"DurationAlarm", "AWS::CloudWatch::Alarm", ""},
+		{"GcFailureAlarm", "AWS::CloudWatch::Alarm", ""},
 	}
 	want := map[string]bool{}
 	for _, tt := range tests {
@@ -709,6 +716,7 @@ func TestOutputs(t *testing.T) {
 			"TableName":       "${Table}",
 			"TablePrefix":     defaultTablePrefix,
 			"TokenSigningKey": "${TokenSigningKey}",
+			"DashboardUrl":    "https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home?region=${AWS::Region}#dashboards/dashboard/${Dashboard}",
 			// Under condition HasCdn (goformation keeps it): TestCdn.
 			"CdnDomainName": "${Cdn.DomainName}",
 		}

@@ -23,8 +23,9 @@ type client struct {
 	hc   *http.Client
 
 	mu       sync.Mutex
-	requests int // requests to the registry (not to S3)
-	metered  int // the same as API Gateway meters an HTTP API: per started 512 KiB
+	bearer   string // the token of login, sent to the registry; "": none
+	requests int    // requests to the registry (not to S3)
+	metered  int    // the same as API Gateway meters an HTTP API: per started 512 KiB
 }
 
 // take returns the requests made to the registry since the last take.
@@ -114,6 +115,11 @@ func (c *client) do(method, u string, body []byte, hdr map[string]string) (*http
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
+	c.mu.Lock()
+	if c.bearer != "" && strings.HasPrefix(u, c.base) {
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
+	}
+	c.mu.Unlock()
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, nil, err
@@ -133,6 +139,47 @@ func (c *client) do(method, u string, body []byte, hdr map[string]string) (*http
 		c.mu.Unlock()
 	}
 	return resp, b, err
+}
+
+// login asks the registry's token endpoint (Pier's /v2/token) for a token
+// that may push and pull repos, with Basic credentials, as a client does
+// after a 401, and sends it with every later request to the registry.
+// (The large suite only pushes: Go would send the token along a redirect
+// to a presigned URL on the same host, which S3 refuses.)
+func (c *client) login(user, pass string, repos ...string) error {
+	q := url.Values{"service": {"pier"}}
+	for _, r := range repos {
+		q.Add("scope", "repository:"+r+":pull,push")
+	}
+	req, err := http.NewRequest(http.MethodGet, c.base+"/v2/token?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(user, pass)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.requests++
+	c.metered++
+	c.mu.Unlock()
+	if err := expect(resp, b, "token GET", http.StatusOK); err != nil {
+		return err
+	}
+	var tok struct{ Token string }
+	if err := json.Unmarshal(b, &tok); err != nil || tok.Token == "" {
+		return fmt.Errorf("token GET: no token in %.200s", b)
+	}
+	c.mu.Lock()
+	c.bearer = tok.Token
+	c.mu.Unlock()
+	return nil
 }
 
 func expect(resp *http.Response, b []byte, what string, codes ...int) error {

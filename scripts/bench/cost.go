@@ -32,7 +32,7 @@ const (
 // whether S3 bills it as a delete (free) is not stated on the pricing
 // page, so it is counted as tier 1: an upper bound.
 func s3Tier(action string) int {
-	switch action {
+	switch strings.TrimSuffix(action, " (presigned)") {
 	case "PutObject", "CopyObject", "CreateMultipartUpload", "UploadPart", "UploadPartCopy",
 		"CompleteMultipartUpload", "ListObjectsV2", "ListObjects", "ListMultipartUploads", "ListParts",
 		"DeleteObjects", "CreateBucket":

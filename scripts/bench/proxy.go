@@ -355,6 +355,8 @@ func s3Action(r *http.Request) string {
 		switch {
 		case has("partNumber") && copySrc:
 			return "UploadPartCopy"
+		case has("partNumber") && has("X-Amz-Signature"):
+			return "UploadPart (presigned)" // a client's, to a part URL of a direct upload
 		case has("partNumber"):
 			return "UploadPart"
 		case copySrc:

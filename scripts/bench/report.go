@@ -144,7 +144,7 @@ Peak RSS is the registry process's VmHWM after all runs of the workload.
 `)
 	// The headline: requests per push and per pull of a small image.
 	b.WriteString("## Requests per small-image push and pull (S3 + DynamoDB)\n\n")
-	fmt.Fprintf(&b, "![S3 and DynamoDB requests per push and per pull](%s)\n\n", strings.TrimSuffix(filepath.Base(*flagOut), ".md")+".png")
+	fmt.Fprintf(&b, "![S3 and DynamoDB requests per push and per pull](%s)\n\n", strings.TrimSuffix(filepath.Base(*flagOut), ".md")+".svg")
 	b.WriteString("| target | per push | per pull |\n| --- | --- | --- |\n")
 	for _, t := range r.targets {
 		if !awsTargets[t] {

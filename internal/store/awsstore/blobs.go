@@ -19,6 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/pier-registry/pier/internal/metrics"
 	"github.com/pier-registry/pier/internal/store"
 )
 
@@ -52,6 +53,9 @@ type BlobsOptions struct {
 	// smallest; more for blobs that would not fit in 10,000 parts).
 	// Default 64 MiB; at least MinPartSize.
 	DirectPartSize int64
+	// Metrics receives the outcome of each copy of a large upload into
+	// place (metrics.CopyInTime, ...); nil: none.
+	Metrics metrics.Recorder
 }
 
 // Blobs keeps blobs in an S3 bucket (see the package doc for the layout).
@@ -100,6 +104,13 @@ func (b *Blobs) CreateBucket(ctx context.Context) error {
 		return fmt.Errorf("create bucket %s: %w", b.bucket, err)
 	}
 	return nil
+}
+
+// copyOutcome reports what became of a copy into place.
+func (b *Blobs) copyOutcome(outcome string) {
+	if b.opts.Metrics != nil {
+		b.opts.Metrics.UploadCopy(outcome)
+	}
 }
 
 // Wait waits for the copies that Commit handed to the background.

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/pier-registry/pier/internal/awstest"
+	"github.com/pier-registry/pier/internal/metrics"
 	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
@@ -234,5 +236,44 @@ func TestTinyChunksAreBounded(t *testing.T) {
 	}
 	if got := get(t, url); !bytes.Equal(got, data) {
 		t.Fatal("the blob of 100 1-byte chunks differs")
+	}
+}
+
+// The copy of a finished large upload into place reports its outcome:
+// in time within the budget; past it, in the background, or left for gc
+// where nothing may run after the answer (Lambda).
+func TestCommitCopyOutcome(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts awsstore.BlobsOptions
+		want string
+	}{
+		{"within the budget", awsstore.BlobsOptions{CopyBudget: time.Minute}, metrics.CopyInTime},
+		{"past the budget", awsstore.BlobsOptions{CopyBudget: 0}, metrics.CopyBackground},
+		{"past the budget on Lambda", awsstore.BlobsOptions{CopyBudget: 0, NoBackgroundCopy: true}, metrics.CopyLeftForGC},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := metrics.NewPrometheus()
+			tt.opts.PartSize, tt.opts.Metrics = awsstore.MinPartSize, p
+			b, _, _ := newBlobs(t, tt.opts)
+			data := make([]byte, 11<<20)
+			rand.Read(data)
+			id, state := chunked(t, b, data, 3<<20)
+			if _, err := b.Commit(context.Background(), id, state, digest.FromBytes(data)); err != nil {
+				t.Fatal(err)
+			}
+			b.Wait()
+			var out strings.Builder
+			p.WriteTo(&out)
+			var got []string
+			for _, l := range strings.Split(out.String(), "\n") {
+				if strings.HasPrefix(l, "pier_upload_copies_total{") {
+					got = append(got, l)
+				}
+			}
+			if want := `pier_upload_copies_total{outcome="` + tt.want + `"} 1`; len(got) != 1 || got[0] != want {
+				t.Errorf("copies counted %q, want %q", got, want)
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/pier-registry/pier/internal/metrics"
 	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/store"
 )
@@ -291,14 +293,28 @@ func (b *Blobs) moveWithin(ctx context.Context, src, dst string, size int64) (bo
 	if b.opts.NoBackgroundCopy {
 		defer cancel()
 	}
+	var handedOff atomic.Bool // the copy went on past the budget
 	b.copies.Add(1)
 	go func() {
 		defer b.copies.Done()
 		defer cancel()
-		done <- b.copyLarge(cctx, src, dst, size)
+		err := b.copyLarge(cctx, src, dst, size)
+		if handedOff.Load() && !b.opts.NoBackgroundCopy && err != nil {
+			b.copyOutcome(metrics.CopyFailed)
+		}
+		done <- err
 	}()
-	if b.opts.CopyBudget <= 0 {
+	pastBudget := func() (bool, error) {
+		handedOff.Store(true)
+		if b.opts.NoBackgroundCopy {
+			b.copyOutcome(metrics.CopyLeftForGC)
+		} else {
+			b.copyOutcome(metrics.CopyBackground)
+		}
 		return false, nil
+	}
+	if b.opts.CopyBudget <= 0 {
+		return pastBudget()
 	}
 	timer := time.NewTimer(b.opts.CopyBudget)
 	defer timer.Stop()
@@ -311,6 +327,7 @@ func (b *Blobs) moveWithin(ctx context.Context, src, dst string, size int64) (bo
 			// move is done; when it is not, src is gone and must not
 			// become the blob's location: the error says so.
 			if _, herr := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: &dst}); herr != nil {
+				b.copyOutcome(metrics.CopyFailed)
 				if errors.Is(err, store.ErrNotFound) {
 					return false, err
 				}
@@ -318,9 +335,10 @@ func (b *Blobs) moveWithin(ctx context.Context, src, dst string, size int64) (bo
 			}
 		}
 		b.deleteKeys(ctx, []string{src})
+		b.copyOutcome(metrics.CopyInTime)
 		return true, nil
 	case <-timer.C:
-		return false, nil
+		return pastBudget()
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/pier-registry/pier/internal/metrics"
 )
 
 // Config is the configuration of the AWS backend. Region, credentials and
@@ -29,6 +31,9 @@ type Config struct {
 	// frozen when the handler returns); the blob stays at its assembled
 	// location until garbage collection copies it (Blobs.Settle).
 	NoBackgroundCopy bool
+	// Metrics receives the outcome of each copy of a large upload into
+	// place; nil: none.
+	Metrics metrics.Recorder
 	// PartURLTTL is how long a presigned part URL of a direct upload is
 	// valid.
 	PartURLTTL time.Duration
