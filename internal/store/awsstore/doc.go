@@ -58,4 +58,19 @@
 // The attributes of each item, and how the writes keep them consistent,
 // are documented in metadata.go (gc marks in gc.go, policies in
 // policy.go).
+//
+// # Files
+//
+// Blobs is in blobs.go (reads and whole puts), upload.go and commit.go
+// (chunked uploads), direct.go and direct_put.go (uploads straight to S3).
+// Metadata is in metadata.go (the type and the DynamoDB design notes) and
+// its helpers: keys.go (attribute names and key builders), items.go
+// (attribute values and the manifest record), expr.go (expression
+// placeholders), access.go (GetItem, BatchGetItem, Query), txn.go
+// (transaction actions and their packing), retry.go (failed conditions,
+// lost races and the one backoff) and table.go (CreateTable). Its
+// operations are in metadata_put.go (PutManifest), metadata_manifests.go,
+// metadata_tags.go, metadata_referrers.go, metadata_links.go,
+// metadata_uploads.go, metadata_identities.go, metadata_sites.go,
+// retention.go, policy.go and gc.go.
 package awsstore
