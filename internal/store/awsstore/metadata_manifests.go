@@ -73,51 +73,19 @@ func (m *Metadata) DeleteManifest(ctx context.Context, repo string, d digest.Dig
 // deleteManifestOnce makes one attempt at DeleteManifest; errLostRace when it
 // lost a race.
 func (m *Metadata) deleteManifestOnce(ctx context.Context, repo string, d digest.Digest) error {
-	// The manifest item first: a tag pushed after this read changes its
-	// version, which the delete checks, even if the refs read next miss it.
-	item, err := m.getItem(ctx, manifestKey(repo, d))
+	item, version, refs, err := m.manifestRefs(ctx, repo, d)
 	if err != nil {
 		return err
-	}
-	if item == nil {
-		return store.ErrNotFound
-	}
-	version, err := getN(item, attrVersion)
-	if err != nil {
-		return err
-	}
-	var refs []string
-	if _, ok := item[attrTagged]; ok { // never tagged: no refs
-		if refs, err = m.tagRefs(ctx, repo, d); err != nil {
-			return err
-		}
 	}
 
 	var final []txAction
 	if subject := digest.Digest(getS(item, attrSubject)); subject != "" {
 		final = append(final, txAction{item: m.delete(referrerKey(repo, subject, getS(item, attrArtifactType), d))})
 	}
-	var e ddbExpr
-	del := &types.Delete{
-		TableName:                 &m.table,
-		Key:                       manifestKey(repo, d),
-		ConditionExpression:       aws.String(e.name(attrVersion) + " = " + e.value(avN(version))),
-		ExpressionAttributeNames:  e.names,
-		ExpressionAttributeValues: e.values,
-	}
-	final = append(final, txAction{item: types.TransactWriteItem{Delete: del}, kind: actManifest})
+	del := m.manifestDelete(repo, d, version)
+	final = append(final, del)
 	if len(refs) == 0 && len(final) == 1 {
-		_, err := m.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-			TableName:                 del.TableName,
-			Key:                       del.Key,
-			ConditionExpression:       del.ConditionExpression,
-			ExpressionAttributeNames:  del.ExpressionAttributeNames,
-			ExpressionAttributeValues: del.ExpressionAttributeValues,
-		})
-		if isConditionFailed(err) {
-			return errLostRace
-		}
-		return err
+		return m.deleteAlone(ctx, del)
 	}
 
 	// Each round writes what is left; a round that finds stale refs
@@ -196,4 +164,60 @@ func (m *Metadata) deleteManifestOnce(ctx context.Context, repo string, d digest
 			return nil
 		}
 	}
+}
+
+// manifestRefs reads manifest d's item (store.ErrNotFound when there is
+// none) and, when it was ever tagged, its refs: the item, its version and
+// the tags of the refs. The item comes first: a tag pushed after this read
+// changes the version, which a delete conditioned on it checks, even if
+// the refs read next miss the tag.
+func (m *Metadata) manifestRefs(ctx context.Context, repo string, d digest.Digest) (map[string]types.AttributeValue, int64, []string, error) {
+	item, err := m.getItem(ctx, manifestKey(repo, d))
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if item == nil {
+		return nil, 0, nil, store.ErrNotFound
+	}
+	version, err := getN(item, attrVersion)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	var refs []string
+	if _, ok := item[attrTagged]; ok { // never tagged: no refs
+		if refs, err = m.tagRefs(ctx, repo, d); err != nil {
+			return nil, 0, nil, err
+		}
+	}
+	return item, version, refs, nil
+}
+
+// manifestDelete returns the Delete of manifest d's item on the condition
+// that its version is version.
+func (m *Metadata) manifestDelete(repo string, d digest.Digest, version int64) txAction {
+	var e ddbExpr
+	return txAction{kind: actManifest, item: types.TransactWriteItem{Delete: &types.Delete{
+		TableName:                 &m.table,
+		Key:                       manifestKey(repo, d),
+		ConditionExpression:       aws.String(e.name(attrVersion) + " = " + e.value(avN(version))),
+		ExpressionAttributeNames:  e.names,
+		ExpressionAttributeValues: e.values,
+	}}}
+}
+
+// deleteAlone runs the Delete of a, a transaction's only action, as one
+// DeleteItem; errLostRace when its condition fails.
+func (m *Metadata) deleteAlone(ctx context.Context, a txAction) error {
+	del := a.item.Delete
+	_, err := m.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 del.TableName,
+		Key:                       del.Key,
+		ConditionExpression:       del.ConditionExpression,
+		ExpressionAttributeNames:  del.ExpressionAttributeNames,
+		ExpressionAttributeValues: del.ExpressionAttributeValues,
+	})
+	if isConditionFailed(err) {
+		return errLostRace
+	}
+	return err
 }
