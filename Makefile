@@ -7,7 +7,9 @@
 #               and headless Chromium opening sites on both)
 # Outside tools are built once into $(PIER_CACHE) (scripts/tools.sh); the
 # tests of the aws backend run on DynamoDB Local and versitygw, started on
-# free loopback ports and always stopped (scripts/with-local-aws.sh).
+# free loopback ports and always stopped (scripts/with-local-aws.sh, which
+# sets PIER_REQUIRE_LOCAL_AWS=1: a test that needs them fails, never skips;
+# a plain `go test ./...` without the servers skips those tests).
 
 GO        ?= go
 PIER_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/pier

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # local-api.sh runs Pier's Lambda function on this machine, as API Gateway
 # and Lambda would run it: the real `bootstrap` binary under the AWS Lambda
-# Runtime Interface Emulator, behind a local API Gateway front (pier
-# gateway), with storage on DynamoDB Local and versitygw
+# Runtime Interface Emulator, behind a local API Gateway front
+# (cmd/localapi), with storage on DynamoDB Local and versitygw
 # (scripts/local-aws.sh) unless AWS endpoints are already set.
 #
 #   scripts/local-api.sh        # or: make local-api
@@ -55,7 +55,7 @@ trap 'exit 143' TERM
 
 echo "local-api: building bootstrap" >&2
 (cd "$top" && CGO_ENABLED=0 GOOS=linux go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o "$state/bootstrap" ./functions/api)
-(cd "$top" && go build -o "$state/pier" ./cmd/pier)
+(cd "$top" && go build -o "$state/pier" ./cmd/pier && go build -o "$state/localapi" ./cmd/localapi)
 rie=$("$top/scripts/tools.sh" rie)
 
 if [ -z "${AWS_ENDPOINT_URL_S3:-}${AWS_ENDPOINT_URL:-}" ]; then
@@ -89,7 +89,7 @@ done
 # on, as in AWS.
 gate=()
 if [ "$kind" = rest ] && [ "${PIER_AUTH:-none}" = token ]; then gate=(--gate); fi
-"$state/pier" gateway --kind "$kind" --addr "$addr" "${gate[@]}" \
+"$state/localapi" --kind "$kind" --addr "$addr" "${gate[@]}" \
 	--invoke "$invoke" >"$state/gateway.log" 2>&1 &
 pids+=($!)
 gateway_pid=$!

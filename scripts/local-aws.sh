@@ -48,6 +48,17 @@ la_fail() {
 	exit 1
 }
 
+# la_gone PID TENTHS: waits up to TENTHS tenths of a second for PID to
+# exit; whether it did.
+la_gone() {
+	local _
+	for _ in $(seq 1 "$2"); do
+		la_alive "$1" || return 0
+		sleep 0.1
+	done
+	! la_alive "$1"
+}
+
 # la_stop NAME MARKER: stops the process in $la_state/NAME.pid, if it is
 # still one whose command line holds MARKER, by SIGTERM, then SIGKILL after
 # 15 s; fails if it is still there 5 s after that. Nothing else is killed.
@@ -59,18 +70,10 @@ la_stop() {
 		echo "$name: ignoring a malformed pid file $pidf" >&2
 	elif la_alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$marker"; then
 		kill -TERM "$pid" 2>/dev/null || true
-		for _ in $(seq 1 150); do
-			la_alive "$pid" || break
-			sleep 0.1
-		done
-		if la_alive "$pid"; then
+		if ! la_gone "$pid" 150; then
 			echo "$name: pid $pid did not exit within 15 s of SIGTERM; sending SIGKILL" >&2
 			kill -KILL "$pid" 2>/dev/null || true
-			for _ in $(seq 1 50); do
-				la_alive "$pid" || break
-				sleep 0.1
-			done
-			if la_alive "$pid"; then
+			if ! la_gone "$pid" 50; then
 				echo "$name: FAILED: pid $pid is still running after SIGKILL" >&2
 				return 1
 			fi

@@ -2,6 +2,10 @@
 # with-local-aws.sh runs a command with the local AWS stand-ins running:
 # it starts DynamoDB Local and versitygw (scripts/local-aws.sh start), runs
 # the command with their env file sourced, and stops them whatever happens.
+# It sets PIER_REQUIRE_LOCAL_AWS=1, so that a test that needs the servers
+# fails instead of skipping (internal/awstest) when it does not find them:
+# every make target that runs such tests goes through this script, so none
+# can skip them silently.
 #
 #   scripts/with-local-aws.sh go test ./...
 #
@@ -18,6 +22,7 @@ trap 'exit 143' TERM
 envfile=$("$top/scripts/local-aws.sh" start)
 # shellcheck source=/dev/null
 . "$envfile"
+export PIER_REQUIRE_LOCAL_AWS=1
 
 rc=0
 "$@" || rc=$?

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/pier-registry/pier/internal/auth"
 	"github.com/pier-registry/pier/internal/config"
+	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/server"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
@@ -32,9 +31,6 @@ import (
 // serve` and opens the store as the server does (server.OpenIdentities).
 // They print a password or secret once, when it is made, and never
 // otherwise: the store keeps only hashes.
-
-// maxNameLength is the longest identity name.
-const maxNameLength = 128
 
 // maxPasswordInput bounds what --password-stdin reads.
 const maxPasswordInput = 4 << 10
@@ -96,71 +92,15 @@ func (g *grantList) String() string {
 	if g == nil {
 		return ""
 	}
-	return formatGrants(*g)
+	return auth.FormatGrants(*g)
 }
 
 func (g *grantList) Set(v string) error {
-	gr, err := parseGrant(v)
+	gr, err := auth.ParseGrant(v)
 	if err != nil {
 		return err
 	}
 	*g = append(*g, gr)
-	return nil
-}
-
-// parseGrant parses PATTERN=ACTIONS, e.g. "team/*=pull,push" or
-// "*=pull,push,delete". The actions are listed as pull, push, delete,
-// each once.
-func parseGrant(v string) (store.Grant, error) {
-	pattern, actions, ok := strings.Cut(v, "=")
-	if !ok {
-		return store.Grant{}, fmt.Errorf("grant %q: want PATTERN=ACTIONS, e.g. team/*=pull,push", v)
-	}
-	g := store.Grant{Pattern: strings.TrimSpace(pattern)}
-	var seen []string
-	for _, a := range strings.Split(actions, ",") {
-		if a = strings.TrimSpace(a); a != "" && !slices.Contains(seen, a) {
-			seen = append(seen, a)
-		}
-	}
-	for _, a := range []string{auth.Pull, auth.Push, auth.Delete} {
-		if slices.Contains(seen, a) {
-			g.Actions = append(g.Actions, a)
-		}
-	}
-	for _, a := range seen {
-		if !slices.Contains(g.Actions, a) {
-			g.Actions = append(g.Actions, a) // CheckGrant names it
-		}
-	}
-	if err := auth.CheckGrant(g); err != nil {
-		return store.Grant{}, err
-	}
-	return g, nil
-}
-
-// formatGrants writes grants as the --grant flags that make them.
-func formatGrants(grants []store.Grant) string {
-	parts := make([]string, len(grants))
-	for i, g := range grants {
-		parts[i] = g.Pattern + "=" + strings.Join(g.Actions, ",")
-	}
-	return strings.Join(parts, " ")
-}
-
-// checkName returns an error when name is not a valid identity name:
-// 1 to 128 ASCII letters, digits, '.', '-', '_' and '@'.
-func checkName(name string) error {
-	if name == "" || len(name) > maxNameLength {
-		return fmt.Errorf("name %q: want 1 to %d characters", name, maxNameLength)
-	}
-	for _, c := range []byte(name) {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '-', c == '_', c == '@':
-		default:
-			return fmt.Errorf("name %q: only letters, digits, '.', '-', '_' and '@' are allowed", name)
-		}
-	}
 	return nil
 }
 
@@ -212,7 +152,7 @@ func adminCommand(cmd string, args []string, subs map[string]adminFunc) error {
 	flags, positional := splitArgs(own, args[1:])
 	cfg, err := config.Parse(fs, flags, config.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
-		adminUsage(stdio.stderr, fs, name, spec)
+		adminUsage(stdio.stderr, fs, own, name, spec)
 		return nil
 	}
 	if err != nil {
@@ -222,7 +162,7 @@ func adminCommand(cmd string, args []string, subs map[string]adminFunc) error {
 		return fmt.Errorf("%s: want %d argument(s), got %d: %s", name, spec.args, len(positional), synopsis(name, spec.usage))
 	}
 	if spec.args == 1 {
-		if err := checkName(positional[0]); err != nil {
+		if err := auth.CheckName(positional[0]); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
@@ -258,13 +198,16 @@ func synopsis(name, usage string) string {
 var backendFlags = []string{"backend", "data", "bucket", "table-prefix", "create-resources"}
 
 // adminUsage prints the usage of the admin command name: its own flags
-// and the backend's; the other flags of pier serve are taken and ignored.
-func adminUsage(w io.Writer, fs *flag.FlagSet, name string, spec adminSpec) {
+// (those that own registers) and the backend's, from fs, which holds them
+// and every other flag of pier serve; the others are taken and ignored.
+func adminUsage(w io.Writer, fs *flag.FlagSet, own func(*flag.FlagSet), name string, spec adminSpec) {
 	fmt.Fprintf(w, "usage: %s\n\nflags:\n", synopsis(name, spec.usage))
+	ownSet := flag.NewFlagSet(name, flag.ContinueOnError)
+	own(ownSet)
 	probe := flag.NewFlagSet(name, flag.ContinueOnError)
 	probe.SetOutput(w)
 	fs.VisitAll(func(f *flag.Flag) {
-		if slices.Contains(backendFlags, f.Name) || !strings.Contains(f.Usage, "(env PIER_") {
+		if slices.Contains(backendFlags, f.Name) || ownSet.Lookup(f.Name) != nil {
 			probe.Var(f.Value, f.Name, f.Usage)
 			probe.Lookup(f.Name).DefValue = f.DefValue
 		}
@@ -362,9 +305,7 @@ func userAdd(ctx context.Context, ids store.Identities, args []string, f *adminF
 			return errors.New("no password on standard input")
 		}
 	} else {
-		var b [24]byte
-		rand.Read(b[:])
-		password = base64.RawURLEncoding.EncodeToString(b[:])
+		password = randid.Base64URL(24)
 	}
 	hash, err := auth.HashPassword(password)
 	if err != nil {
@@ -470,7 +411,7 @@ func grantsText(grants []store.Grant) string {
 	if len(grants) == 0 {
 		return "none"
 	}
-	return formatGrants(grants)
+	return auth.FormatGrants(grants)
 }
 
 func timeText(t time.Time, zero string) string {

@@ -332,3 +332,36 @@ func TestAdminAWSNoTable(t *testing.T) {
 		t.Errorf("stderr shows DynamoDB's error: %q", r.stderr)
 	}
 }
+
+// TestAdminHelp checks that each admin command's -h lists exactly its own
+// flags and the backend's, not the other flags of pier serve.
+func TestAdminHelp(t *testing.T) {
+	backend := []string{"backend", "bucket", "create-resources", "data", "table-prefix"}
+	tests := []struct {
+		args []string
+		own  []string
+	}{
+		{[]string{"user", "add"}, []string{"grant", "password-stdin"}},
+		{[]string{"user", "rm"}, nil},
+		{[]string{"user", "list"}, nil},
+		{[]string{"token", "create"}, []string{"expires", "grant"}},
+		{[]string{"token", "revoke"}, nil},
+	}
+	flagLine := regexp.MustCompile(`(?m)^  -([a-z-]+)`)
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := admin(t, nil, "", append(tt.args, "-h")...)
+			if r.err != nil {
+				t.Fatalf("pier %s -h: %v\n%s", strings.Join(tt.args, " "), r.err, r.output())
+			}
+			var got []string
+			for _, m := range flagLine.FindAllStringSubmatch(r.stderr, -1) {
+				got = append(got, m[1])
+			}
+			want := slices.Sorted(slices.Values(append(slices.Clone(backend), tt.own...)))
+			if !slices.Equal(got, want) {
+				t.Errorf("pier %s -h lists flags %v, want %v\n%s", strings.Join(tt.args, " "), got, want, r.stderr)
+			}
+		})
+	}
+}

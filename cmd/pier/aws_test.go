@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,20 +15,10 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// requireLocalAWS fails the test unless the local AWS servers run (the
-// tests run under scripts/with-local-aws.sh), or skips it when
-// PIER_SKIP_AWS_TESTS=1.
-func requireLocalAWS(t *testing.T) {
-	t.Helper()
-	if os.Getenv("AWS_ENDPOINT_URL_S3") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
-		if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
-			t.Skip("PIER_SKIP_AWS_TESTS=1")
-		}
-		t.Fatal("no local AWS servers: run the tests under scripts/with-local-aws.sh (make test does)")
-	}
-}
+	"github.com/pier-registry/pier/internal/awstest"
+	"github.com/pier-registry/pier/internal/randid"
+)
 
 // awsServer starts `pier serve --backend aws` on the local S3 and DynamoDB
 // servers (scripts/with-local-aws.sh), on a bucket and tables of its own.
@@ -42,10 +31,8 @@ func awsServer(t *testing.T, flags ...string) *instance {
 // table of the test's own on the local AWS servers.
 func awsBackendFlags(t *testing.T) []string {
 	t.Helper()
-	requireLocalAWS(t)
-	b := make([]byte, 5)
-	rand.Read(b)
-	name := hex.EncodeToString(b)
+	awstest.Require(t)
+	name := randid.Hex(5)
 	return []string{"--backend", "aws", "--bucket", "pier-" + name, "--table-prefix", "t" + name + "-", "--create-resources"}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pier-registry/pier/internal/randid"
 )
 
 // The direct uploads of `pier serve` (docs/direct-upload.md); the protocol
@@ -163,9 +164,7 @@ func ownersServer(t *testing.T) (s *instance, as func(user string) []string) {
 	backend := awsBackendFlags(t)
 	secret := map[string]string{}
 	for _, user := range []string{"alice", "bob"} {
-		pw := make([]byte, 12)
-		rand.Read(pw)
-		secret[user] = base64.RawURLEncoding.EncodeToString(pw)
+		secret[user] = randid.Base64URL(12)
 		mustAdmin(t, backend, secret[user]+"\n", "user", "add", user, "--password-stdin", "--grant", "shared/*=pull,push")
 	}
 	s = startServer(t, t.TempDir(), append(backend, "--auth", "token", "--auth-key-file", filepath.Join(t.TempDir(), "auth.key"), "--copy-budget", "0s")...)

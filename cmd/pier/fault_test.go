@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -19,7 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/pier-registry/pier/internal/awstest"
 	"github.com/pier-registry/pier/internal/faultproxy"
+	"github.com/pier-registry/pier/internal/randid"
 )
 
 // faultRate is the share of S3 and DynamoDB requests that meet a fault in
@@ -35,7 +36,7 @@ const faultRate = 0.03
 // every object under blobs/ hashes to its name, and the registry serves.
 // make test runs it on its own (make faults) and prints its report line.
 func TestFaultInjection(t *testing.T) {
-	requireLocalAWS(t)
+	awstest.Require(t)
 	s3p := startFaultProxy(t, faultproxy.S3, "AWS_ENDPOINT_URL_S3", 1)
 	ddbp := startFaultProxy(t, faultproxy.DynamoDB, "AWS_ENDPOINT_URL_DYNAMODB", 2)
 	flags := awsBackendFlags(t)
@@ -303,11 +304,7 @@ func checkBlobObjects(t *testing.T, bucket string) (objects, corrupt int) {
 	return objects, corrupt
 }
 
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	rand.Read(b)
-	return b
-}
+func randomBytes(n int) []byte { return randid.Bytes(n) }
 
 // startServerEnv is startServer with the environment env for pier serve.
 func startServerEnv(t *testing.T, env []string, data string, flags ...string) *instance {

@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -20,6 +19,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/pier-registry/pier/internal/randid"
 )
 
 // authPublic is the pattern the auth registries let anyone pull.
@@ -54,9 +55,7 @@ var authIdentities = []struct {
 // the function's (with --create-resources).
 func startAuthPath(t *testing.T, p *pierPath) *authPath {
 	t.Helper()
-	b := make([]byte, 4)
-	rand.Read(b)
-	suffix := hex.EncodeToString(b)
+	suffix := randid.Hex(4)
 	var backend []string
 	data := t.TempDir()
 	kind := "http"
@@ -86,9 +85,7 @@ func startAuthPath(t *testing.T, p *pierPath) *authPath {
 			secrets[id.name] = m[2]
 			continue
 		}
-		pw := make([]byte, 12)
-		rand.Read(pw)
-		secrets[id.name] = hex.EncodeToString(pw)
+		secrets[id.name] = randid.Hex(12)
 		mustAdmin(t, backend, secrets[id.name]+"\n", append([]string{"user", "add", id.name, "--password-stdin"}, grants...)...)
 	}
 

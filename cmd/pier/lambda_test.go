@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pier-registry/pier/internal/awstest"
 )
 
 // startLocalAPI runs scripts/local-api.sh (the Lambda function under the
@@ -23,7 +25,7 @@ import (
 // PIER_AUTH=token.
 func startLocalAPI(t *testing.T, kind string, env ...string) *instance {
 	t.Helper()
-	requireLocalAWS(t)
+	awstest.Require(t)
 	addr := freeAddr(t)
 	cmd := exec.Command("../../scripts/local-api.sh")
 	cmd.Env = append(os.Environ(), "PIER_LOCAL_API_KIND="+kind, "PIER_LOCAL_API_ADDR="+addr,

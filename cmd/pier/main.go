@@ -1,10 +1,11 @@
 // Command pier runs the Pier registry on one machine (`pier serve`) and
-// holds its admin commands.
+// holds its admin commands. The local front door of the Lambda function
+// (`make local-api`) is a command of its own, cmd/localapi: a development
+// tool, not part of this binary.
 //
 // Usage:
 //
 //	pier serve [flags]        serve the registry (see pier serve -h)
-//	pier gateway [flags]      the local API Gateway front of `make local-api`
 //	pier user add|rm|list     manage users (see pier user -h)
 //	pier token create|revoke  manage robot (CI) tokens (see pier token -h)
 //	pier gc [--dry-run]       collect garbage (see pier gc -h)
@@ -31,8 +32,6 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve(os.Args[2:])
-	case "gateway":
-		err = gateway(os.Args[2:])
 	case "user":
 		err = userCommand(os.Args[2:])
 	case "token":
@@ -65,8 +64,6 @@ func usage() {
 
 commands:
   serve     serve the registry (pier serve -h lists the flags)
-  gateway   the local API Gateway in front of the Lambda function under the
-            Runtime Interface Emulator (make local-api)
   user      manage users: user add NAME, user rm NAME, user list
             (pier user -h)
   token     manage robot (CI) tokens: token create NAME, token revoke NAME

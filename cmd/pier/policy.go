@@ -102,7 +102,7 @@ func runPolicy(ctx context.Context, args []string, getenv func(string) string, o
 		}
 	}
 	for _, d := range deleters {
-		if err := checkName(d); err != nil {
+		if err := auth.CheckName(d); err != nil {
 			return fmt.Errorf("%s: --tag-deleter: %w", name, err)
 		}
 	}

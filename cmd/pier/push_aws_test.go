@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/pier-registry/pier/internal/awstest"
 )
 
 // The direct path of pier push (docs/direct-upload.md) on the aws
@@ -48,7 +50,7 @@ func requireDirect(t *testing.T, base string) {
 // the registry hashes the parts (--copy-budget 0), is asked again until
 // the blob is in place; the image pulls back byte for byte.
 func TestPushDirect(t *testing.T) {
-	requireLocalAWS(t)
+	awstest.Require(t)
 	// The registry presigns part URLs for this front of the S3 server, so
 	// that the test sees and cuts the parts on their way.
 	endpoint := os.Getenv("AWS_ENDPOINT_URL_S3")
@@ -155,7 +157,7 @@ func TestPushDirect(t *testing.T) {
 // touches assembled/ or makes a multipart upload. The image pulls back
 // byte for byte.
 func TestPushDirectPut(t *testing.T) {
-	requireLocalAWS(t)
+	awstest.Require(t)
 	endpoint := os.Getenv("AWS_ENDPOINT_URL_S3")
 	if endpoint == "" {
 		endpoint = os.Getenv("AWS_ENDPOINT_URL")

@@ -10,9 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -79,7 +77,7 @@ func serve(args []string) error {
 		defer stop()
 	}
 
-	return serveUntilSignal(srv, ln, log, 30*time.Second)
+	return server.ServeUntilSignal(srv, ln, log, 30*time.Second)
 }
 
 // serveMetrics answers Prometheus scrapes of m at /metrics on addr, a
@@ -133,25 +131,4 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 		b.rc.SetReadDeadline(time.Time{})
 	}
 	return n, err
-}
-
-// serveUntilSignal serves srv on ln until SIGINT or SIGTERM, then shuts it
-// down, letting requests under way finish for up to grace.
-func serveUntilSignal(srv *http.Server, ln net.Listener, log *slog.Logger, grace time.Duration) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	shutdown, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pier-registry/pier/internal/randid"
 )
 
 // authAWS is a registry with auth on over the local AWS servers: the
@@ -28,9 +30,7 @@ func newAuthAWS(t *testing.T) *authAWS {
 	t.Helper()
 	a := &authAWS{backend: awsBackendFlags(t), keyFile: filepath.Join(t.TempDir(), "auth.key"), pass: map[string]string{}}
 	for _, name := range []string{"alice", "bob"} {
-		b := make([]byte, 12)
-		rand.Read(b)
-		a.pass[name] = fmt.Sprintf("%x", b)
+		a.pass[name] = randid.Hex(12)
 		mustAdmin(t, a.backend, a.pass[name]+"\n", "user", "add", name, "--password-stdin", "--grant", "cap/*=push,pull")
 	}
 	return a

@@ -3,18 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/pier-registry/pier/internal/awstest"
 	"github.com/pier-registry/pier/internal/gc"
+	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/store"
 )
 
@@ -134,15 +133,8 @@ func invoke(t *testing.T, f *function, logs *bytes.Buffer) logLine {
 // newTestFunction returns the function on fresh resources of the local
 // AWS servers (grace and settle 1ns), its log and its environment.
 func newTestFunction(t *testing.T) (*function, *bytes.Buffer, map[string]string) {
-	if os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
-		if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
-			t.Skip("PIER_SKIP_AWS_TESTS=1")
-		}
-		t.Fatal("no local AWS servers: scripts/with-local-aws.sh go test ./functions/gc")
-	}
-	b := make([]byte, 5)
-	rand.Read(b)
-	name := hex.EncodeToString(b)
+	awstest.Require(t)
+	name := randid.Hex(5)
 	var logs bytes.Buffer
 	env := map[string]string{
 		"PIER_BUCKET": "pier-gc-" + name, "PIER_TABLE_PREFIX": "t" + name + "-", "PIER_CREATE_RESOURCES": "true",

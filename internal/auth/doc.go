@@ -6,6 +6,8 @@
 //
 //   - scopes and actions as the Docker registry token specification
 //     writes them ("repository:team/app:pull,push"): [Scope], [ParseScopes];
+//   - the names of identities and the text of grants, as the admin
+//     commands take them: [CheckName], [ParseGrant], [FormatGrants];
 //   - the access policy: per-identity grants on repository-name patterns
 //     and the patterns anyone may pull: [Policy], [Allowed], [Intersect];
 //   - short-lived HS256 JWTs carrying the granted scopes, and refresh

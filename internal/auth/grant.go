@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/pier-registry/pier/internal/oci"
 	"github.com/pier-registry/pier/internal/store"
@@ -97,4 +99,43 @@ func canonical(actions []string) []string {
 		}
 	}
 	return out
+}
+
+// ParseGrant parses a grant written PATTERN=ACTIONS, as the --grant flag
+// of the admin commands takes it: "team/*=pull,push", "*=pull,push,delete".
+// Spaces around the pattern and the actions are dropped, and the actions
+// are listed as pull, push, delete, each once. The grant must pass
+// [CheckGrant].
+func ParseGrant(v string) (store.Grant, error) {
+	pattern, actions, ok := strings.Cut(v, "=")
+	if !ok {
+		return store.Grant{}, fmt.Errorf("grant %q: want PATTERN=ACTIONS, e.g. team/*=pull,push", v)
+	}
+	g := store.Grant{Pattern: strings.TrimSpace(pattern)}
+	var seen []string
+	for _, a := range strings.Split(actions, ",") {
+		if a = strings.TrimSpace(a); a != "" && !slices.Contains(seen, a) {
+			seen = append(seen, a)
+		}
+	}
+	g.Actions = canonical(seen)
+	for _, a := range seen {
+		if !slices.Contains(g.Actions, a) {
+			g.Actions = append(g.Actions, a) // CheckGrant names it
+		}
+	}
+	if err := CheckGrant(g); err != nil {
+		return store.Grant{}, err
+	}
+	return g, nil
+}
+
+// FormatGrants writes grants as ParseGrant reads them, separated by
+// spaces: "team/*=pull,push *=pull".
+func FormatGrants(grants []store.Grant) string {
+	parts := make([]string, len(grants))
+	for i, g := range grants {
+		parts[i] = g.Pattern + "=" + strings.Join(g.Actions, ",")
+	}
+	return strings.Join(parts, " ")
 }

@@ -1,14 +1,14 @@
 package auth
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/pier-registry/pier/internal/randid"
 )
 
 // PasswordCost is the bcrypt cost of the password hashes HashPassword
@@ -46,9 +46,7 @@ func HashPassword(password string) (string, error) {
 // robot's Secret. The secret is "pier_" and 32 random bytes in base64url
 // (43 characters).
 func NewRobotSecret() (secret, hash string) {
-	var b [32]byte
-	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
-	secret = RobotSecretPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	secret = RobotSecretPrefix + randid.Base64URL(32)
 	return secret, HashRobotSecret(secret)
 }
 

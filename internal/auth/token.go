@@ -2,13 +2,14 @@ package auth
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/pier-registry/pier/internal/randid"
 )
 
 // Audience is the "aud" claim of every token Pier issues, and the only
@@ -159,8 +160,6 @@ func (s *Signer) claims(subject, use string, ttl time.Duration, now time.Time) (
 	if ttl <= 0 {
 		return nil, fmt.Errorf("token lifetime %v is not positive", ttl)
 	}
-	var id [16]byte
-	rand.Read(id[:]) // never fails (crypto/rand, Go 1.24+)
 	return &Claims{
 		Issuer:    s.issuer,
 		Subject:   subject,
@@ -168,7 +167,7 @@ func (s *Signer) claims(subject, use string, ttl time.Duration, now time.Time) (
 		IssuedAt:  now.Unix(),
 		NotBefore: now.Unix(),
 		ExpiresAt: now.Add(ttl).Unix(),
-		ID:        b64.EncodeToString(id[:]),
+		ID:        b64.EncodeToString(randid.Bytes(16)),
 		Use:       use,
 	}, nil
 }

@@ -48,6 +48,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/pier-registry/pier/internal/ctxsleep"
 	"github.com/pier-registry/pier/internal/store"
 )
 
@@ -201,12 +202,8 @@ func (c *Collector) Run(ctx context.Context) (Report, error) {
 		return rep, err
 	}
 	if c.opts.Wait && !c.opts.DryRun && len(rep.Marked) > 0 {
-		t := time.NewTimer(c.opts.Settle)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return rep, ctx.Err()
+		if err := ctxsleep.Sleep(ctx, c.opts.Settle); err != nil {
+			return rep, err
 		}
 		if err := c.pass(ctx, &rep, pols); err != nil {
 			return rep, err

@@ -3,13 +3,10 @@ package gc_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -17,8 +14,10 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/pier-registry/pier/internal/awstest"
 	"github.com/pier-registry/pier/internal/gc"
 	"github.com/pier-registry/pier/internal/oci"
+	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
@@ -44,12 +43,7 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 		fn(t, backend{name: "local", blobs: blobs, meta: meta})
 	})
 	t.Run("aws", func(t *testing.T) {
-		if os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
-			if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
-				t.Skip("PIER_SKIP_AWS_TESTS=1")
-			}
-			t.Fatal("no local AWS servers: scripts/with-local-aws.sh go test ./internal/gc")
-		}
+		awstest.Require(t)
 		c, err := awsstore.NewClients(ctx, awsstore.Config{})
 		if err != nil {
 			t.Fatal(err)
@@ -70,11 +64,7 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 	})
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func randomHex(n int) string { return randid.Hex(n) }
 
 // quiet is a logger that drops everything.
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -2,9 +2,7 @@ package localapi
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/pier-registry/pier/internal/randid"
 )
 
 // The upload route: a CloudFront distribution in front of the front door
@@ -136,8 +136,8 @@ func (f *Front) upload(w http.ResponseWriter, r *http.Request) int {
 		return cdnError(w, http.StatusRequestEntityTooLarge)
 	}
 	f.cdnOnce.Do(f.newUploadProxy)
-	e := edge{host: hex.EncodeToString(randomBytes(16)) + ".cloudfront.net (CloudFront)",
-		id: base64.URLEncoding.EncodeToString(randomBytes(42)), via: viaVersion(r)}
+	e := edge{host: randid.Hex(16) + ".cloudfront.net (CloudFront)",
+		id: base64.URLEncoding.EncodeToString(randid.Bytes(42)), via: viaVersion(r)}
 	rec := &statusWriter{ResponseWriter: w}
 	f.cdnProxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), edgeKey{}, e)))
 	return rec.status
@@ -284,10 +284,4 @@ func ParseOrigin(s string) (*url.URL, error) {
 	}
 	u.Path = ""
 	return u, nil
-}
-
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	rand.Read(b)
-	return b
 }

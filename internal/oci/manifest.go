@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -187,12 +186,6 @@ func (m *Manifest) References() (blobs, manifests, skipped []v1.Descriptor) {
 		blobs = append(blobs, l)
 	}
 	return blobs, nil, skipped
-}
-
-// Descriptor is the descriptor of a stored manifest as a referrers listing
-// shows it.
-func Descriptor(mediaType string, d digest.Digest, size int64, artifactType string, annotations map[string]string) v1.Descriptor {
-	return v1.Descriptor{MediaType: mediaType, Digest: d, Size: size, ArtifactType: artifactType, Annotations: annotations}
 }
 
 func invalid(format string, args ...any) *Error {

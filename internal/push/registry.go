@@ -21,6 +21,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/pier-registry/pier/internal/ctxsleep"
 )
 
 // registry is an authenticated client to one repository of the
@@ -178,17 +180,5 @@ func retryAfter(resp *http.Response, def time.Duration) time.Duration {
 // pause waits before the retry-th try again (from 1): the backoff,
 // doubling up to 16 times it.
 func (r *registry) pause(ctx context.Context, retry int) error {
-	return sleep(ctx, r.backoff<<min(max(retry-1, 0), 4))
-}
-
-// sleep waits d, or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return ctxsleep.Sleep(ctx, r.backoff<<min(max(retry-1, 0), 4))
 }

@@ -13,6 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/pier-registry/pier/internal/ctxsleep"
 	"github.com/pier-registry/pier/internal/direct"
 )
 
@@ -337,7 +338,7 @@ func (p *pusher) putDigest(ctx context.Context, b blobJob, loc string, body func
 			// from spinning.
 			d := max(retryAfter(resp, time.Second), 250*time.Millisecond)
 			resp.Body.Close()
-			if err := sleep(ctx, d); err != nil {
+			if err := ctxsleep.Sleep(ctx, d); err != nil {
 				return err
 			}
 			waited += d

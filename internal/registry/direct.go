@@ -110,7 +110,7 @@ func (r *Registry) StartDirectUpload(ctx context.Context, repo, owner string, le
 	if !ok {
 		return DirectUpload{}, oci.Errorf(oci.CodeUnsupported, "this registry takes no direct uploads")
 	}
-	id := newUploadID()
+	id := store.NewUploadID()
 	if d != "" && length < 0 {
 		d = "" // a store checks the digest of a known length only
 	}

@@ -1,6 +1,6 @@
 // Package registry is the Pier service: the rules of pushing, pulling,
 // tagging, listing, mounting and deleting of the OCI distribution spec, on
-// top of the two store interfaces. It knows nothing of HTTP or of AWS;
+// top of the store interfaces. It knows nothing of HTTP or of AWS;
 // every error it returns to a client is an *oci.Error.
 package registry
 

@@ -182,7 +182,7 @@ func (r *Registry) openState(repo, id, s string) (store.Upload, error) {
 // that does not verify, is not for ref's upload or owner, or has expired
 // is BLOB_UPLOAD_UNKNOWN.
 func (r *Registry) stateUpload(ref UploadRef) (store.Upload, error) {
-	if !validUploadID(ref.ID) {
+	if store.CheckUploadID(ref.ID) != nil {
 		return store.Upload{}, uploadUnknown(ref)
 	}
 	u, err := r.openState(ref.Repo, ref.ID, ref.State)
@@ -202,7 +202,7 @@ func (r *Registry) stateUpload(ref UploadRef) (store.Upload, error) {
 // else, as that owner. ok is false when s does not verify for that upload
 // (an expired state verifies: the registry refuses it).
 func (r *Registry) Capability(repo, id, s string) (owner string, ok bool) {
-	if !validUploadID(id) {
+	if store.CheckUploadID(id) != nil {
 		return "", false
 	}
 	u, err := r.openState(repo, id, s)

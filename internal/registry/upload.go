@@ -2,8 +2,6 @@ package registry
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,39 +13,13 @@ import (
 	"github.com/pier-registry/pier/internal/store"
 )
 
-// uploadIDLength is the length of an upload id: 128 random bits in hex.
-const uploadIDLength = 32
-
-// newUploadID returns a random, unguessable upload id.
-func newUploadID() string {
-	b := make([]byte, uploadIDLength/2)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand does not fail on supported platforms
-	}
-	return hex.EncodeToString(b)
-}
-
-// validUploadID reports whether id has the form of newUploadID's ids, so
-// that nothing else reaches a store.
-func validUploadID(id string) bool {
-	if len(id) != uploadIDLength {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // StartUpload opens an upload session in repo for owner ("" without auth).
 func (r *Registry) StartUpload(ctx context.Context, repo, owner string) (store.Upload, error) {
 	if err := checkName(repo); err != nil {
 		return store.Upload{}, err
 	}
 	u := store.Upload{
-		ID:         newUploadID(),
+		ID:         store.NewUploadID(),
 		Repository: repo,
 		Hash:       newHashes().marshal(),
 		Version:    1,
@@ -104,7 +76,7 @@ func (r *Registry) open(ctx context.Context, ref UploadRef) (store.Upload, error
 // started it.
 func (r *Registry) session(ctx context.Context, ref UploadRef) (store.Upload, error) {
 	unknown := uploadUnknown(ref)
-	if !validUploadID(ref.ID) {
+	if store.CheckUploadID(ref.ID) != nil {
 		return store.Upload{}, unknown
 	}
 	u, err := r.meta.Upload(ctx, ref.ID)
@@ -297,7 +269,7 @@ func (r *Registry) FinishUpload(ctx context.Context, ref UploadRef, d digest.Dig
 // pull) answers so; one with them answers through finishedAs.
 func (r *Registry) finished(ctx context.Context, ref UploadRef, d digest.Digest, err error) bool {
 	var oe *oci.Error
-	if !errors.As(err, &oe) || oe.Code != oci.CodeBlobUploadUnknown || !validUploadID(ref.ID) {
+	if !errors.As(err, &oe) || oe.Code != oci.CodeBlobUploadUnknown || store.CheckUploadID(ref.ID) != nil {
 		return false
 	}
 	_, berr := r.meta.Blob(ctx, ref.Repo, d)

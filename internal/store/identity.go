@@ -41,8 +41,9 @@ type Grant struct {
 
 // Identities holds the registry's users and robot tokens. Every read sees
 // every write that finished before it started. Times are kept to the
-// second; an empty name is never found (and cannot be put). Callers check
-// names (internal/auth) before they reach a store.
+// second; an empty name is never found (and cannot be put). Stores check
+// nothing else of a name: the admin commands (cmd/pier) check names with
+// auth.CheckName before they put an identity.
 type Identities interface {
 	// PutIdentity creates or replaces the identity named id.Name.
 	PutIdentity(ctx context.Context, id Identity) error

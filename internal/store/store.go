@@ -1,12 +1,19 @@
 // Package store defines the narrow interfaces behind which Pier keeps its
 // data: Blobs, the content-addressed bytes of blobs and manifests;
 // Metadata, the repository-scoped records (tags, manifests, blob links,
-// referrers, upload sessions); and Identities, the users and robot tokens
-// that may log in. Backends live in sub-packages (local: files
-// and bbolt); the contract every backend must pass is in storetest.
+// referrers, upload sessions); Identities, the users and robot tokens that
+// may log in; Policies, the repository policies; SiteIndexes, the indexes
+// of unpacked sites; and GCMetadata and GCBlobs, what garbage collection
+// needs besides. Two backends implement them all: local (files and one
+// bbolt database, for `pier serve`) and awsstore (S3 and DynamoDB, for
+// Lambda and `pier serve --backend=aws`); linkcache wraps a Metadata with
+// a per-process cache. The contract every backend must pass is in
+// storetest.
 //
 // Stores know nothing of HTTP or of the OCI rules: the registry package
-// checks names, digests and manifests before it calls a store.
+// checks repository names, digests and manifests before it calls a store,
+// and the admin commands of cmd/pier check identity names (auth.CheckName)
+// before they put an identity.
 package store
 
 import (
@@ -320,4 +327,17 @@ type DirectUploader interface {
 	// CommitDirect makes the assembled bytes blob d, as Commit does (the
 	// caller has hashed them), and returns where they are, as Commit does.
 	CommitDirect(ctx context.Context, id string, state []byte, d digest.Digest) (location string, err error)
+}
+
+// Missing returns those of ds that held does not hold, in order (an empty
+// list, not nil, when it holds them all): the answer of MissingManifests
+// from the digests a backend found.
+func Missing(ds []digest.Digest, held map[digest.Digest]bool) []digest.Digest {
+	missing := []digest.Digest{}
+	for _, d := range ds {
+		if !held[d] {
+			missing = append(missing, d)
+		}
+	}
+	return missing
 }

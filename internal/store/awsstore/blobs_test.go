@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/pier-registry/pier/internal/awstest"
 	"github.com/pier-registry/pier/internal/metrics"
+	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
 	"github.com/pier-registry/pier/internal/store/storetest"
@@ -26,37 +26,18 @@ import (
 // its client.
 func newBlobs(t *testing.T, opts awsstore.BlobsOptions) (*awsstore.Blobs, *s3.Client, string) {
 	t.Helper()
-	requireLocalAWS(t, "S3")
+	awstest.Require(t)
 	c, err := awsstore.NewClients(context.Background(), awsstore.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bucket := "test-" + randomName()
+	bucket := "test-" + randid.Hex(6)
 	b := awsstore.NewBlobs(c.S3, bucket, opts)
 	if err := b.CreateBucket(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Wait)
 	return b, c.S3, bucket
-}
-
-// requireLocalAWS fails the test unless the local server of service
-// ("S3", "DYNAMODB") runs (scripts/with-local-aws.sh sets its endpoint),
-// or skips it when PIER_SKIP_AWS_TESTS=1.
-func requireLocalAWS(t *testing.T, service string) {
-	t.Helper()
-	if os.Getenv("AWS_ENDPOINT_URL_"+service) == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
-		if os.Getenv("PIER_SKIP_AWS_TESTS") == "1" {
-			t.Skip("PIER_SKIP_AWS_TESTS=1")
-		}
-		t.Fatalf("no %s endpoint (AWS_ENDPOINT_URL_%s): start the local servers: scripts/with-local-aws.sh go test ./internal/store/awsstore", service, service)
-	}
-}
-
-func randomName() string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func TestBlobsContract(t *testing.T) {
@@ -86,7 +67,7 @@ func get(t *testing.T, url string) []byte {
 func chunked(t *testing.T, b store.Blobs, data []byte, size int) (string, []byte) {
 	t.Helper()
 	ctx := context.Background()
-	id := randomName()
+	id := store.NewUploadID()
 	var state []byte
 	for off := 0; off < len(data); off += size {
 		end := min(off+size, len(data))

@@ -19,6 +19,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/pier-registry/pier/internal/metrics"
+	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/store"
 )
 
@@ -37,7 +38,7 @@ import (
 // DeleteObjects per 1,000 objects). Commit returns "": the blob is in
 // place.
 func (b *Blobs) Commit(ctx context.Context, id string, state []byte, d digest.Digest) (string, error) {
-	if err := checkID(id); err != nil {
+	if err := store.CheckUploadID(id); err != nil {
 		return "", err
 	}
 	st, err := decodeState(id, state)
@@ -66,7 +67,12 @@ func (b *Blobs) Commit(ctx context.Context, id string, state []byte, d digest.Di
 	if err != nil {
 		return b.commitLost(ctx, id, d, err)
 	}
+<<<<<<< HEAD
 	if err := b.assemble(ctx, id, key, st, parts); err != nil {
+=======
+	assembled := assembledKey(id, randid.Hex(8))
+	if err := b.assemble(ctx, id, assembled, st, parts); err != nil {
+>>>>>>> main
 		return b.commitLost(ctx, id, d, err)
 	}
 	b.deleteKeys(ctx, staging)
@@ -392,7 +398,7 @@ func (b *Blobs) copy(ctx context.Context, src, dst string) error {
 // Abort drops upload id: everything it staged (those of state, and any
 // that racing requests left), found by a listing.
 func (b *Blobs) Abort(ctx context.Context, id string, state []byte) error {
-	if err := checkID(id); err != nil {
+	if err := store.CheckUploadID(id); err != nil {
 		return err
 	}
 	if _, ok := b.Direct(state); ok {

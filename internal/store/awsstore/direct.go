@@ -103,7 +103,7 @@ func (b *Blobs) layout(st directState) store.PartLayout {
 // DirectPartSize, or more when length bytes would not fit in maxParts
 // parts of it.
 func (b *Blobs) StartDirect(ctx context.Context, id string, length int64, d digest.Digest) ([]byte, store.PartLayout, error) {
-	if err := checkID(id); err != nil {
+	if err := store.CheckUploadID(id); err != nil {
 		return nil, store.PartLayout{}, err
 	}
 	if st, ok := b.startPut(length, d); ok {

@@ -248,7 +248,7 @@ func TestDirectPutAbort(t *testing.T) {
 	ctx := context.Background()
 	blob := []byte("0123456789")
 	d := digest.FromBytes(blob)
-	id := randomName()
+	id := store.NewUploadID()
 	state, layout, err := b.StartDirect(ctx, id, int64(len(blob)), d)
 	if err != nil || layout.MaxParts != 1 {
 		t.Fatalf("StartDirect: %v, %+v", err, layout)

@@ -19,6 +19,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/pier-registry/pier/internal/registry"
+	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
 )
 
@@ -450,7 +451,7 @@ func TestDirectUploadAbort(t *testing.T) {
 	b, client, bucket := newBlobs(t, awsstore.BlobsOptions{})
 	ctx := context.Background()
 	for _, assemble := range []bool{false, true} {
-		id := randomName()
+		id := store.NewUploadID()
 		state, _, err := b.StartDirect(ctx, id, 10, "")
 		if err != nil {
 			t.Fatal(err)

@@ -16,6 +16,8 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/pier-registry/pier/internal/awstest"
+	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
 	"github.com/pier-registry/pier/internal/store/storetest"
@@ -25,13 +27,13 @@ import (
 // server, deleted when t ends.
 func newMetadata(t *testing.T) *awsstore.Metadata {
 	t.Helper()
-	requireLocalAWS(t, "DYNAMODB")
+	awstest.Require(t)
 	ctx := context.Background()
 	c, err := awsstore.NewClients(ctx, awsstore.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := awsstore.NewMetadata(c.DynamoDB, "pier-test-"+randomName())
+	m := awsstore.NewMetadata(c.DynamoDB, "pier-test-"+randid.Hex(6))
 	if err := m.CreateTable(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +311,7 @@ func TestMetadataRequests(t *testing.T) {
 		return m.UnlinkBlob(ctx, repo, blob)
 	})
 
-	u := store.Upload{ID: randomName(), Repository: repo, Expires: time.Now().Add(time.Hour)}
+	u := store.Upload{ID: store.NewUploadID(), Repository: repo, Expires: time.Now().Add(time.Hour)}
 	counted(t, "CreateUpload", one("PutItem"), func(ctx context.Context) error {
 		return m.CreateUpload(ctx, u)
 	})

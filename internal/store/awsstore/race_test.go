@@ -3,7 +3,6 @@ package awsstore_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +27,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/pier-registry/pier/internal/httpapi"
+	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
@@ -251,11 +251,7 @@ func checkBlobIntegrity(t *testing.T, b *awsstore.Blobs, client *s3.Client, buck
 }
 
 // randomBytes returns n random bytes.
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	rand.Read(b)
-	return b
-}
+func randomBytes(n int) []byte { return randid.Bytes(n) }
 
 // rangeEnd reads the Range header of an upload answer ("0-<last>") and
 // returns the upload's offset: last+1, or 0 for "0-0" (what an empty

@@ -167,43 +167,23 @@ func (m *Metadata) DeleteUntaggedManifest(ctx context.Context, repo string, d di
 const maxStaleRefs = 90
 
 func (m *Metadata) deleteUntaggedOnce(ctx context.Context, repo string, d digest.Digest) error {
-	item, err := m.getItem(ctx, manifestKey(repo, d))
-	if err != nil {
-		return err
-	}
-	if item == nil {
-		return store.ErrNotFound
-	}
-	version, err := getN(item, attrVersion)
+	item, version, refs, err := m.manifestRefs(ctx, repo, d)
 	if err != nil {
 		return err
 	}
 	var stale []string
-	if _, ok := item[attrTagged]; ok { // never tagged: no refs
-		refs, err := m.tagRefs(ctx, repo, d)
+	for _, t := range refs {
+		tagItem, err := m.getItem(ctx, tagKey(repo, t))
 		if err != nil {
 			return err
 		}
-		for _, t := range refs {
-			tagItem, err := m.getItem(ctx, tagKey(repo, t))
-			if err != nil {
-				return err
-			}
-			if tagItem != nil && getS(tagItem, attrDigest) == d.String() {
-				return fmt.Errorf("tag %q names it: %w", t, store.ErrConflict)
-			}
-			stale = append(stale, t)
+		if tagItem != nil && getS(tagItem, attrDigest) == d.String() {
+			return fmt.Errorf("tag %q names it: %w", t, store.ErrConflict)
 		}
+		stale = append(stale, t)
 	}
-	var e ddbExpr
-	del := &types.Delete{
-		TableName:                 &m.table,
-		Key:                       manifestKey(repo, d),
-		ConditionExpression:       aws.String(e.name(attrVersion) + " = " + e.value(avN(version))),
-		ExpressionAttributeNames:  e.names,
-		ExpressionAttributeValues: e.values,
-	}
-	tx := []txAction{{item: types.TransactWriteItem{Delete: del}, kind: actManifest}}
+	del := m.manifestDelete(repo, d, version)
+	tx := []txAction{del}
 	if subject := digest.Digest(getS(item, attrSubject)); subject != "" {
 		tx = append(tx, txAction{item: m.delete(referrerKey(repo, subject, getS(item, attrArtifactType), d))})
 	}
@@ -211,14 +191,7 @@ func (m *Metadata) deleteUntaggedOnce(ctx context.Context, repo string, d digest
 		tx = append(tx, txAction{item: m.delete(refKey(repo, d, t))})
 	}
 	if len(tx) == 1 {
-		_, err := m.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-			TableName: del.TableName, Key: del.Key, ConditionExpression: del.ConditionExpression,
-			ExpressionAttributeNames: del.ExpressionAttributeNames, ExpressionAttributeValues: del.ExpressionAttributeValues,
-		})
-		if isConditionFailed(err) {
-			return errLostRace
-		}
-		return err
+		return m.deleteAlone(ctx, del)
 	}
 	err = m.transactActions(ctx, tx)
 	if reasons := cancelReasons(err); err != nil && (lostRace(reasons) || slices.ContainsFunc(reasons, func(r types.CancellationReason) bool {

@@ -3,10 +3,8 @@ package awsstore
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/store"
 )
 
@@ -82,8 +81,19 @@ func decodeState(id string, b []byte) (uploadState, error) {
 	return s, nil
 }
 
-// validName reports whether name is one segment of a key.
-func validName(name string) bool { return checkID(name) == nil }
+// validName reports whether name is one segment of a key: 1 to 128 ASCII
+// letters, digits, '-' and '_' (stage makes <offset>-<16 hex digits>).
+func validName(name string) bool {
+	if name == "" || len(name) > 128 {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // stagingPrefix is the prefix of everything upload id stages; a bucket
 // lifecycle rule expires what is left there.
@@ -117,20 +127,6 @@ func nextChain(prev, sum []byte) []byte {
 // there (Commit).
 func assembledKey(id, nonce string) string { return "assembled/" + id + "-" + nonce }
 
-// checkID returns an error unless id is a plain token, so that it is one
-// segment of a key.
-func checkID(id string) error {
-	if id == "" || len(id) > 128 {
-		return fmt.Errorf("invalid upload id %q", id)
-	}
-	for _, c := range []byte(id) {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return fmt.Errorf("invalid upload id %q", id)
-		}
-	}
-	return nil
-}
-
 // WriteChunk adds the bytes of r to upload id at offset. A chunk that
 // leaves the tail under MinPartSize is staged as one object (one
 // PutObject; when the tail holds maxTail chunks, they are read back and
@@ -139,7 +135,7 @@ func checkID(id string) error {
 // tail and the chunk are staged as parts of up to PartSize (one PutObject
 // each); what is left under MinPartSize is staged as the new tail.
 func (b *Blobs) WriteChunk(ctx context.Context, id string, state []byte, offset int64, r io.Reader) ([]byte, int64, error) {
-	if err := checkID(id); err != nil {
+	if err := store.CheckUploadID(id); err != nil {
 		return nil, 0, err
 	}
 	st, err := decodeState(id, state)
@@ -232,7 +228,7 @@ func encodeState(s uploadState) []byte {
 // stage writes body as a staged chunk of upload id starting at offset,
 // under a key of its own.
 func (b *Blobs) stage(ctx context.Context, id string, offset int64, body []byte) (staged, error) {
-	name := strconv.FormatInt(offset, 10) + "-" + randomHex()[:16]
+	name := strconv.FormatInt(offset, 10) + "-" + randid.Hex(8)
 	if err := b.putObject(ctx, tailPrefix(id)+name, body, false); err != nil {
 		return staged{}, err
 	}
@@ -304,11 +300,4 @@ type part struct {
 	// Src is the object a copied part is copied from, and Range ("" for
 	// all of it) the bytes of it, as CopySourceRange takes them.
 	Src, Range string
-}
-
-// randomHex returns 128 random bits in hex.
-func randomHex() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

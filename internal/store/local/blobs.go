@@ -2,10 +2,8 @@ package local
 
 import (
 	"context"
-	"crypto/rand"
 	_ "crypto/sha256" // registers sha256 with go-digest
 	_ "crypto/sha512" // registers sha512 with go-digest
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/store"
 )
 
@@ -100,25 +99,15 @@ func (b *Blobs) Put(ctx context.Context, d digest.Digest, r io.Reader) (int64, e
 		return n, nil
 	}
 
-	f, err := createUnique(filepath.Join(b.dir, "tmp"), "put-")
+	var n int64
+	err = writeUnique(filepath.Join(b.dir, "tmp"), "put-", func(f *os.File) error {
+		var err error
+		if n, err = io.Copy(io.MultiWriter(f, v), r); err == nil && !v.Verified() {
+			err = store.ErrDigestMismatch
+		}
+		return err
+	}, func(tmp string) error { return b.install(tmp, p) })
 	if err != nil {
-		return 0, fmt.Errorf("put blob %s: %w", d, err)
-	}
-	n, err := io.Copy(io.MultiWriter(f, v), r)
-	if err == nil && !v.Verified() {
-		err = store.ErrDigestMismatch
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = b.install(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
 		return n, fmt.Errorf("put blob %s: %w", d, err)
 	}
 	return n, nil
@@ -162,17 +151,29 @@ func (b *Blobs) install(tmp, p string) error {
 	return syncDir(dir)
 }
 
-// createUnique creates a new file in dir named prefix and 32 random hex
-// digits, for reading and writing.
-func createUnique(dir, prefix string) (*os.File, error) {
-	return os.OpenFile(filepath.Join(dir, prefix+randomHex()), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-}
-
-// randomHex returns 128 random bits as 32 hex digits.
-func randomHex() string {
-	var buf [16]byte
-	rand.Read(buf[:]) // never returns an error
-	return hex.EncodeToString(buf[:])
+// writeUnique creates a new file in dir named prefix and 32 random hex
+// digits, has write fill it, syncs and closes it, and hands its name to
+// place, which moves it where it belongs (or removes it). When any step
+// fails, the file is removed.
+func writeUnique(dir, prefix string, write func(*os.File) error, place func(name string) error) error {
+	f, err := os.OpenFile(filepath.Join(dir, prefix+randid.Hex(16)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	err = write(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = place(f.Name())
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // syncDir syncs directory dir, making the renames into it durable.

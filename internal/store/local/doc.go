@@ -6,25 +6,29 @@
 //
 // OpenBlobs keeps everything under one directory:
 //
-//	<dir>/blobs/<algorithm>/<hex>     a blob; its bytes hash to its name
-//	<dir>/uploads/<id>/<offset>-<r>   a chunk staged by WriteChunk
-//	<dir>/uploads/<id>/commit-<r>     a blob being assembled by Commit
-//	<dir>/tmp/put-<r>                 a blob being written by Put
+//	<dir>/blobs/<algorithm>/<hex>            a blob; its bytes hash to its name
+//	<dir>/uploads/<id>/<n>-<chain>-<sum>     chunk <n> of upload <id> (WriteChunk):
+//	                                         <sum> is the SHA-256 of its bytes,
+//	                                         <chain> the chain hash of the chunks
+//	                                         before it
+//	<dir>/uploads/<id>/tmp-<r>               a chunk being written by WriteChunk
+//	<dir>/uploads/<id>/commit-<r>            a blob being assembled by Commit
+//	<dir>/tmp/put-<r>                        a blob being written by Put
 //
-// where <r> is 32 random hex digits, unique to one attempt. A blob file is
-// written to a temporary file on the same file system, synced, and renamed
-// into place only once its bytes are known to hash to its name, so a reader
-// never sees a partial or unverified blob.
+// where <id> is an upload id (store.CheckUploadID: 32 lower-case hex
+// digits, so it is one path element), <n> six decimal digits, <chain> and
+// <sum> hex, and <r> 32 random hex digits, unique to one attempt. A blob
+// file is written to a temporary file on the same file system, synced,
+// and renamed into place only once its bytes are known to hash to its
+// name, so a reader never sees a partial or unverified blob.
 //
-// The state that WriteChunk returns is JSON: the upload's accepted chunks
-// in order, each a file name in uploads/<id> and its size. Because every
-// attempt stages its bytes under its own name, two requests racing on one
-// upload at one offset cannot overwrite each other's bytes; the one whose
-// state the caller saves wins, and Commit and Abort remove the other's file
-// with the rest of uploads/<id>. Upload ids must be plain tokens (letters,
-// digits, '-' and '_'), and the chunk names in a state must be names that
-// WriteChunk could have made, so neither can name a path outside
-// uploads/<id>.
+// The state that WriteChunk returns is JSON: the upload's size, its number
+// of chunks and the chain hash of their SHA-256s, so it is small whatever
+// the number of chunks. A chunk file is named by its place in the chain
+// and never written with other bytes: two requests racing on one upload at
+// one offset cannot change each other's chunks; the one whose state the
+// caller saves wins, Commit finds the chunks of that state by their chain,
+// and Commit and Abort remove the rest of uploads/<id>.
 //
 // # Metadata
 //

@@ -113,13 +113,7 @@ func (m *Metadata) MissingManifests(ctx context.Context, repo string, ds []diges
 	if err != nil {
 		return nil, fmt.Errorf("missing manifests in %s: %w", repo, err)
 	}
-	missing := []digest.Digest{}
-	for _, d := range ds {
-		if !held[d] {
-			missing = append(missing, d)
-		}
-	}
-	return missing, nil
+	return store.Missing(ds, held), nil
 }
 
 // found calls fn with each of ds that is a key of the bucket of repo that

@@ -105,11 +105,11 @@ func TestReopen(t *testing.T) {
 	if err := m.PutManifest(ctx, "repo", man, []string{"latest"}); err != nil {
 		t.Fatal(err)
 	}
-	state, _, err := b.WriteChunk(ctx, "abc123", nil, 0, strings.NewReader("first,"))
+	state, _, err := b.WriteChunk(ctx, "abc12300000000000000000000000000", nil, 0, strings.NewReader("first,"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := store.Upload{ID: "abc123", Repository: "repo", Offset: 6, State: state, Version: 1, Expires: time.Now().Add(time.Hour)}
+	u := store.Upload{ID: "abc12300000000000000000000000000", Repository: "repo", Offset: 6, State: state, Version: 1, Expires: time.Now().Add(time.Hour)}
 	if err := m.CreateUpload(ctx, u); err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestReopen(t *testing.T) {
 	if repos, err := m.Repositories(ctx, "", 10); err != nil || len(repos) != 1 || repos[0] != "repo" {
 		t.Fatalf("Repositories after reopen = %q, %v", repos, err)
 	}
-	got, err := m.Upload(ctx, "abc123")
+	got, err := m.Upload(ctx, "abc12300000000000000000000000000")
 	if err != nil {
 		t.Fatalf("Upload after reopen: %v", err)
 	}
@@ -184,13 +184,13 @@ func TestLayout(t *testing.T) {
 	}
 
 	// A chunk that fails, or is empty, leaves no file.
-	if _, _, err := b.WriteChunk(ctx, "failed", nil, 0, io.MultiReader(strings.NewReader("some"), iotest.ErrReader(errors.New("boom")))); err == nil {
+	if _, _, err := b.WriteChunk(ctx, "fa11ed00000000000000000000000000", nil, 0, io.MultiReader(strings.NewReader("some"), iotest.ErrReader(errors.New("boom")))); err == nil {
 		t.Fatal("WriteChunk of a failing reader: no error")
 	}
-	if _, _, err := b.WriteChunk(ctx, "failed", nil, 0, strings.NewReader("")); err != nil {
+	if _, _, err := b.WriteChunk(ctx, "fa11ed00000000000000000000000000", nil, 0, strings.NewReader("")); err != nil {
 		t.Fatal(err)
 	}
-	if names := dirNames(t, filepath.Join(dir, "uploads", "failed")); len(names) != 0 {
+	if names := dirNames(t, filepath.Join(dir, "uploads", "fa11ed00000000000000000000000000")); len(names) != 0 {
 		t.Fatalf("uploads/failed holds %q", names)
 	}
 
@@ -205,7 +205,7 @@ func TestLayout(t *testing.T) {
 		{"abort", []string{"one,", "two"}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			id := "u" + strings.ReplaceAll(tt.name, " ", "")
+			id := store.NewUploadID()
 			uploadDir := filepath.Join(dir, "uploads", id)
 			var state []byte
 			var off int64
@@ -239,12 +239,13 @@ func TestLayout(t *testing.T) {
 	}
 }
 
-// TestUploadIDs checks that an id that is not a plain token is refused
-// before it reaches a path.
+// TestUploadIDs checks that an id that is not an upload id
+// (store.CheckUploadID) is refused before it reaches a path.
 func TestUploadIDs(t *testing.T) {
 	dir := t.TempDir()
 	b := openBlobs(t, filepath.Join(dir, "store"))
-	for _, id := range []string{"", ".", "..", "../x", "a/b", "/abs", `a\b`, "a.b", "a b", "a\x00", strings.Repeat("a", 129)} {
+	for _, id := range []string{"", ".", "..", "../x", "a/b", "/abs", `a\b`, "a.b", "a b", "a\x00", strings.Repeat("a", 129),
+		"a", "A-b_C", strings.Repeat("a", 128), "0123456789ABCDEF0123456789abcdef", "0123456789abcdef0123456789abcde/"} {
 		if _, _, err := b.WriteChunk(ctx, id, nil, 0, strings.NewReader("x")); err == nil {
 			t.Errorf("WriteChunk(%q): no error", id)
 		}
@@ -255,7 +256,7 @@ func TestUploadIDs(t *testing.T) {
 			t.Errorf("Abort(%q): no error", id)
 		}
 	}
-	for _, id := range []string{"a", "0123456789abcdef0123456789abcdef", "A-b_C", strings.Repeat("a", 128)} {
+	for _, id := range []string{"0123456789abcdef0123456789abcdef", store.NewUploadID()} {
 		if _, _, err := b.WriteChunk(ctx, id, nil, 0, strings.NewReader("x")); err != nil {
 			t.Errorf("WriteChunk(%q): %v", id, err)
 		}
@@ -278,7 +279,7 @@ func TestBadState(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("secret"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	good, _, err := b.WriteChunk(ctx, "id", nil, 0, strings.NewReader("abc"))
+	good, _, err := b.WriteChunk(ctx, "1d000000000000000000000000000000", nil, 0, strings.NewReader("abc"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,11 +298,11 @@ func TestBadState(t *testing.T) {
 		{"unknown field", `{"s":6,"n":1,"c":` + zeros + `,"x":1}`, 6},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, _, err := b.WriteChunk(ctx, "id", []byte(tt.state), tt.offset, strings.NewReader("x")); err == nil {
+			if _, _, err := b.WriteChunk(ctx, "1d000000000000000000000000000000", []byte(tt.state), tt.offset, strings.NewReader("x")); err == nil {
 				t.Error("WriteChunk: no error")
 			}
 			d := digest.FromString("secret")
-			if _, err := b.Commit(ctx, "id", []byte(tt.state), d); err == nil {
+			if _, err := b.Commit(ctx, "1d000000000000000000000000000000", []byte(tt.state), d); err == nil {
 				t.Error("Commit: no error")
 			}
 			if _, err := b.Stat(ctx, d); !errors.Is(err, store.ErrNotFound) {
@@ -312,19 +313,19 @@ func TestBadState(t *testing.T) {
 
 	// An offset that is not the size of the state.
 	for _, off := range []int64{0, 2, 4} {
-		if _, _, err := b.WriteChunk(ctx, "id", good, off, strings.NewReader("x")); err == nil {
+		if _, _, err := b.WriteChunk(ctx, "1d000000000000000000000000000000", good, off, strings.NewReader("x")); err == nil {
 			t.Errorf("WriteChunk at %d after 3 bytes: no error", off)
 		}
 	}
-	if _, _, err := b.WriteChunk(ctx, "id", nil, 3, strings.NewReader("x")); err == nil {
+	if _, _, err := b.WriteChunk(ctx, "1d000000000000000000000000000000", nil, 3, strings.NewReader("x")); err == nil {
 		t.Error("WriteChunk at 3 of a new upload: no error")
 	}
 
 	// A missing chunk is store.ErrNotFound.
-	if err := os.RemoveAll(filepath.Join(dir, "uploads", "id")); err != nil {
+	if err := os.RemoveAll(filepath.Join(dir, "uploads", "1d000000000000000000000000000000")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Commit(ctx, "id", good, digest.FromString("abc")); !errors.Is(err, store.ErrNotFound) {
+	if _, err := b.Commit(ctx, "1d000000000000000000000000000000", good, digest.FromString("abc")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Commit of a removed chunk: %v, want ErrNotFound", err)
 	}
 	if data, err := os.ReadFile(secret); err != nil || string(data) != "secret" {

@@ -57,7 +57,7 @@ func (b *Blobs) WriteChunk(ctx context.Context, id string, state []byte, offset 
 	if err := ctx.Err(); err != nil {
 		return nil, 0, fmt.Errorf("write chunk of upload %s: %w", id, err)
 	}
-	if err := checkID(id); err != nil {
+	if err := store.CheckUploadID(id); err != nil {
 		return nil, 0, fmt.Errorf("write chunk: %w", err)
 	}
 	st, err := decodeState(state)
@@ -71,29 +71,23 @@ func (b *Blobs) WriteChunk(ctx context.Context, id string, state []byte, offset 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, 0, fmt.Errorf("write chunk of upload %s: %w", id, err)
 	}
-	f, err := createUnique(dir, "tmp-")
-	if err != nil {
-		return nil, 0, fmt.Errorf("write chunk of upload %s: %w", id, err)
-	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx, r})
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && n > 0 {
+	var n int64
+	err = writeUnique(dir, "tmp-", func(f *os.File) error {
+		var err error
+		n, err = io.Copy(io.MultiWriter(f, h), ctxReader{ctx, r})
+		return err
+	}, func(tmp string) error {
+		if n == 0 {
+			return os.Remove(tmp)
+		}
 		sum := h.Sum(nil)
-		err = os.Rename(f.Name(), filepath.Join(dir, chunkName(st.Chunks+1, st.Chain, sum)))
-		if err == nil {
-			err = syncDir(dir)
+		if err := os.Rename(tmp, filepath.Join(dir, chunkName(st.Chunks+1, st.Chain, sum))); err != nil {
+			return err
 		}
 		st = uploadState{Size: st.Size + n, Chunks: st.Chunks + 1, Chain: nextChain(st.Chain, sum)}
-	}
-	if err != nil || n == 0 {
-		os.Remove(f.Name())
-	}
+		return syncDir(dir)
+	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("write chunk of upload %s: %w", id, err)
 	}
@@ -169,7 +163,7 @@ func (b *Blobs) commit(ctx context.Context, id string, state []byte, d digest.Di
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("commit upload %s: %w", id, err)
 	}
-	if err := checkID(id); err != nil {
+	if err := store.CheckUploadID(id); err != nil {
 		return fmt.Errorf("commit upload: %w", err)
 	}
 	st, err := decodeState(state)
@@ -208,31 +202,17 @@ func (b *Blobs) assemble(ctx context.Context, id string, st uploadState, p strin
 	if err := os.MkdirAll(dir, 0o755); err != nil { // an empty upload has no directory
 		return err
 	}
-	f, err := createUnique(dir, "commit-")
-	if err != nil {
-		return err
-	}
-	for _, name := range files {
-		if err = ctx.Err(); err != nil {
-			break
+	return writeUnique(dir, "commit-", func(f *os.File) error {
+		for _, name := range files {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := appendFile(f, name); err != nil {
+				return err
+			}
 		}
-		if err = appendFile(f, name); err != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = b.install(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+		return nil
+	}, func(tmp string) error { return b.install(tmp, p) })
 }
 
 // appendFile copies the file named name to the end of f (with
@@ -253,7 +233,7 @@ func (b *Blobs) Abort(ctx context.Context, id string, state []byte) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("abort upload %s: %w", id, err)
 	}
-	if err := checkID(id); err != nil {
+	if err := store.CheckUploadID(id); err != nil {
 		return fmt.Errorf("abort upload: %w", err)
 	}
 	if err := os.RemoveAll(b.uploadDir(id)); err != nil {
@@ -264,24 +244,6 @@ func (b *Blobs) Abort(ctx context.Context, id string, state []byte) error {
 
 func (b *Blobs) uploadDir(id string) string {
 	return filepath.Join(b.dir, "uploads", id)
-}
-
-// maxIDLen bounds the length of an upload id.
-const maxIDLen = 128
-
-// checkID returns an error unless id is a plain token: 1 to 128 ASCII
-// letters, digits, '-' and '_'. Such an id is one path element.
-func checkID(id string) error {
-	if id == "" || len(id) > maxIDLen {
-		return fmt.Errorf("invalid upload id %q", truncate(id))
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return fmt.Errorf("invalid upload id %q", truncate(id))
-		}
-	}
-	return nil
 }
 
 // decodeState decodes the state of an upload (nil for a new one).
@@ -305,12 +267,4 @@ func decodeState(state []byte) (uploadState, error) {
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-// truncate shortens s for an error message.
-func truncate(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "..."
-	}
-	return s
 }

@@ -1,7 +1,7 @@
 // Package storetest is the contract test suite of the store interfaces:
-// every backend of store.Blobs, store.Metadata and store.Identities must
-// pass TestBlobs, TestMetadata and TestIdentities, run from the backend's
-// own tests:
+// every backend must pass TestBlobs, TestMetadata, TestIdentities,
+// TestPolicies, TestSiteIndexes, TestGCMetadata and TestGCBlobs, run from
+// the backend's own tests:
 //
 //	func TestBlobs(t *testing.T) {
 //		storetest.TestBlobs(t, func(t *testing.T) store.Blobs { ... })
@@ -16,23 +16,19 @@ package storetest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	_ "crypto/sha256" // registers sha256 with go-digest
 	_ "crypto/sha512" // registers sha512 with go-digest
-	"encoding/hex"
 	"errors"
 	mrand "math/rand/v2"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/pier-registry/pier/internal/store"
 )
 
-// newID returns a fresh upload id: 32 random hex digits.
-func newID() string {
-	var buf [16]byte
-	rand.Read(buf[:])
-	return hex.EncodeToString(buf[:])
-}
+// newID returns a fresh upload id.
+func newID() string { return store.NewUploadID() }
 
 // randomBytes returns n bytes that depend only on n and seed.
 func randomBytes(n int, seed uint64) []byte {
