@@ -116,7 +116,7 @@ func TestChunksBecomeParts(t *testing.T) {
 func directAssembled(t *testing.T, b *awsstore.Blobs, data []byte) (string, []byte) {
 	t.Helper()
 	ctx := context.Background()
-	id := randomName()
+	id := store.NewUploadID()
 	state, _, err := b.StartDirect(ctx, id, int64(len(data)), "")
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,6 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/pier-registry/pier/internal/metrics"
-	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/store"
 )
 
@@ -67,12 +66,7 @@ func (b *Blobs) Commit(ctx context.Context, id string, state []byte, d digest.Di
 	if err != nil {
 		return b.commitLost(ctx, id, d, err)
 	}
-<<<<<<< HEAD
 	if err := b.assemble(ctx, id, key, st, parts); err != nil {
-=======
-	assembled := assembledKey(id, randid.Hex(8))
-	if err := b.assemble(ctx, id, assembled, st, parts); err != nil {
->>>>>>> main
 		return b.commitLost(ctx, id, d, err)
 	}
 	b.deleteKeys(ctx, staging)
