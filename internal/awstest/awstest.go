@@ -8,6 +8,9 @@
 package awstest
 
 import (
+	"bytes"
+	"io"
+	"net/http"
 	"os"
 	"testing"
 )
@@ -39,4 +42,24 @@ func Require(t testing.TB) {
 		t.Fatal(how + " (" + RequireEnv + "=1 forbids skipping)")
 	}
 	t.Skip(how)
+}
+
+// PutURL sends body to a presigned S3 URL with header (the headers signed
+// with the URL), as a client does, and returns S3's status.
+func PutURL(t testing.TB, url string, header http.Header, body []byte) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("PUT to a presigned URL: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/pier-registry/pier/internal/awstest"
 	"github.com/pier-registry/pier/internal/gc"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
@@ -36,20 +37,8 @@ func TestCollectSettles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req, err := http.NewRequest(http.MethodPut, u.URL, bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range u.Header {
-			req.Header[k] = v
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("PUT part: %s", resp.Status)
+		if status := awstest.PutURL(t, u.URL, u.Header, data); status != http.StatusOK {
+			t.Fatalf("PUT part: %d", status)
 		}
 		if state, _, err = blobs.Assemble(ctx, id, state); err != nil {
 			t.Fatal(err)

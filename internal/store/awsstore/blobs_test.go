@@ -126,20 +126,8 @@ func directAssembled(t *testing.T, b *awsstore.Blobs, data []byte) (string, []by
 		if err != nil {
 			t.Fatal(err)
 		}
-		req, err := http.NewRequest(http.MethodPut, u.URL, bytes.NewReader(data[off:min(off+awsstore.MinPartSize, len(data))]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range u.Header {
-			req.Header[k] = v
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("PUT part %d: %s", n, resp.Status)
+		if status := awstest.PutURL(t, u.URL, u.Header, data[off:min(off+awsstore.MinPartSize, len(data))]); status != http.StatusOK {
+			t.Fatalf("PUT part %d: %d", n, status)
 		}
 	}
 	state, size, err := b.Assemble(ctx, id, state)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/pier-registry/pier/internal/awstest"
 	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
@@ -58,20 +58,11 @@ func (a putAnswer) put(t *testing.T, data []byte, header map[string]string) int 
 	if header == nil {
 		header = a.Parts[0].Header
 	}
-	req, err := http.NewRequest(http.MethodPut, a.Parts[0].URL, bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := http.Header{}
 	for k, v := range header {
-		req.Header.Set(k, v)
+		h.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("PUT: %v", err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
+	return awstest.PutURL(t, a.Parts[0].URL, h, data)
 }
 
 // linked reports whether repo answers HEAD of blob d with 200.

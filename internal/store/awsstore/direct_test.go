@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/pier-registry/pier/internal/awstest"
 	"github.com/pier-registry/pier/internal/registry"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
@@ -110,16 +111,7 @@ func (e *raceEnv) finish(loc string, d digest.Digest) reply {
 // status.
 func putPart(t *testing.T, u string, data []byte) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPut, u, bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("PUT part: %v", err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return awstest.PutURL(t, u, nil, data)
 }
 
 // keys lists the bucket's keys under prefix.

@@ -73,7 +73,16 @@ func decodeLink(v []byte) (store.BlobLink, error) {
 
 // UnlinkBlob removes repo's link to blob d, or returns store.ErrNotFound.
 func (m *Metadata) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
-	err := m.update(ctx, func(tx *bolt.Tx) error {
+	if err := m.unlink(ctx, repo, d, nil); err != nil {
+		return fmt.Errorf("unlink blob %s in %s: %w", d, repo, err)
+	}
+	return nil
+}
+
+// unlink removes repo's link to d and its time, if check (when not nil)
+// passes in the same transaction; store.ErrNotFound when there is none.
+func (m *Metadata) unlink(ctx context.Context, repo string, d digest.Digest, check func(tx *bolt.Tx) error) error {
+	return m.update(ctx, func(tx *bolt.Tx) error {
 		r, err := repository(tx, repo)
 		if err != nil {
 			return err
@@ -81,12 +90,16 @@ func (m *Metadata) UnlinkBlob(ctx context.Context, repo string, d digest.Digest)
 		if r.blobs.Get([]byte(d)) == nil {
 			return store.ErrNotFound
 		}
-		return r.blobs.Delete([]byte(d))
+		if check != nil {
+			if err := check(tx); err != nil {
+				return err
+			}
+		}
+		if err := r.blobs.Delete([]byte(d)); err != nil {
+			return err
+		}
+		return unstamp(tx, repo, timeLink, d.String())
 	})
-	if err != nil {
-		return fmt.Errorf("unlink blob %s in %s: %w", d, repo, err)
-	}
-	return nil
 }
 
 // BlobSizes returns the sizes of the blobs of ds that repo links.

@@ -262,20 +262,31 @@ func deleteReferrer(r repoBuckets, subject digest.Digest, artifactType string, d
 
 // DeleteTag removes tag from repo, or returns store.ErrNotFound.
 func (m *Metadata) DeleteTag(ctx context.Context, repo, tag string) error {
-	err := m.update(ctx, func(tx *bolt.Tx) error {
+	if err := m.deleteTag(ctx, repo, tag, ""); err != nil {
+		return fmt.Errorf("delete tag %q in %s: %w", tag, repo, err)
+	}
+	return nil
+}
+
+// deleteTag removes tag from repo and its time, if it names d (any
+// manifest when d is ""); store.ErrNotFound when there is no such tag.
+func (m *Metadata) deleteTag(ctx context.Context, repo, tag string, d digest.Digest) error {
+	return m.update(ctx, func(tx *bolt.Tx) error {
 		r, err := repository(tx, repo)
 		if err != nil {
 			return err
 		}
-		if r.tags.Get([]byte(tag)) == nil {
+		switch v := r.tags.Get([]byte(tag)); {
+		case v == nil:
 			return store.ErrNotFound
+		case d != "" && string(v) != string(d):
+			return fmt.Errorf("it names %s: %w", v, store.ErrConflict)
 		}
-		return r.tags.Delete([]byte(tag))
+		if err := r.tags.Delete([]byte(tag)); err != nil {
+			return err
+		}
+		return unstamp(tx, repo, timeTag, tag)
 	})
-	if err != nil {
-		return fmt.Errorf("delete tag %q in %s: %w", tag, repo, err)
-	}
-	return nil
 }
 
 // Tags returns up to n tags of repo in byte order, those after last when

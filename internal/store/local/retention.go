@@ -103,22 +103,7 @@ func (m *Metadata) PutManifestFixedTags(ctx context.Context, repo string, man st
 
 // DeleteTagIf removes tag from repo if it names d.
 func (m *Metadata) DeleteTagIf(ctx context.Context, repo, tag string, d digest.Digest) error {
-	err := m.update(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if err != nil {
-			return err
-		}
-		switch v := r.tags.Get([]byte(tag)); {
-		case v == nil:
-			return store.ErrNotFound
-		case string(v) != string(d):
-			return fmt.Errorf("it names %s: %w", v, store.ErrConflict)
-		}
-		if err := r.tags.Delete([]byte(tag)); err != nil {
-			return err
-		}
-		return unstamp(tx, repo, timeTag, tag)
-	})
+	err := m.deleteTag(ctx, repo, tag, d)
 	if err != nil {
 		return fmt.Errorf("delete tag %q of %s in %s: %w", tag, d, repo, err)
 	}
@@ -152,21 +137,11 @@ func (m *Metadata) DeleteUntaggedManifest(ctx context.Context, repo string, d di
 
 // UnlinkBlobIf removes repo's link to d if its time is linked.
 func (m *Metadata) UnlinkBlobIf(ctx context.Context, repo string, d digest.Digest, linked time.Time) error {
-	err := m.update(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if err != nil {
-			return err
-		}
-		if r.blobs.Get([]byte(d)) == nil {
-			return store.ErrNotFound
-		}
+	err := m.unlink(ctx, repo, d, func(tx *bolt.Tx) error {
 		if at := stampOf(tx, repo, timeLink, d.String()); !at.Equal(linked) {
 			return fmt.Errorf("linked again at %s: %w", at.Format(time.RFC3339Nano), store.ErrConflict)
 		}
-		if err := r.blobs.Delete([]byte(d)); err != nil {
-			return err
-		}
-		return unstamp(tx, repo, timeLink, d.String())
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("unlink blob %s in %s: %w", d, repo, err)
