@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -137,46 +139,79 @@ func directAssembled(t *testing.T, b *awsstore.Blobs, data []byte) (string, []by
 	return id, state
 }
 
-// A chunked upload's Commit assembles the blob at its own key, with no
-// time to copy and nothing running after it (Lambda): the blob is in
-// place when Commit returns, with no copy, and nothing is left behind.
-func TestChunkedCommitInPlace(t *testing.T) {
-	b, client, bucket := newBlobs(t, awsstore.BlobsOptions{CopyBudget: 0, NoBackgroundCopy: true, PartSize: awsstore.MinPartSize})
-	data := make([]byte, 11<<20+77)
-	rand.Read(data)
-	d := digest.FromBytes(data)
-	id, state := chunked(t, b, data, 3<<20)
-	ctx, reqs := store.WithRequests(context.Background())
-	loc, err := b.Commit(ctx, id, state, d)
-	b.Wait()
-	if err != nil || loc != "" {
-		t.Fatalf("Commit = %q, %v; want the blob in place", loc, err)
-	}
-	if n := reqs.Counts()["s3.CopyObject"]; n != 0 {
-		t.Errorf("Commit copied %d times: %v", n, reqs.Counts())
-	}
-	url, err := b.URL(context.Background(), d, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := get(t, url); !bytes.Equal(got, data) {
-		t.Fatal("the blob under blobs/ differs")
-	}
-	for _, prefix := range []string{"assembled/", "uploads/" + id + "/"} {
-		out, err := client.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String(prefix)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(out.Contents) > 0 {
-			t.Errorf("Commit left %d objects under %s", len(out.Contents), prefix)
-		}
-	}
-	out, err := client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &bucket})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out.Uploads) > 0 {
-		t.Errorf("Commit left %d multipart uploads", len(out.Uploads))
+// A chunked upload's Commit completes its multipart upload and moves the
+// blob into place: within the copy budget the blob is in place when Commit
+// returns, in a fixed number of requests whatever the number of parts,
+// and nothing is left behind; with no time to copy and nothing running
+// after it (Lambda), the blob is readable at once at the location Commit
+// returns, and garbage collection's Settle puts it in place.
+func TestChunkedCommit(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		opts    awsstore.BlobsOptions
+		inPlace bool
+	}{
+		{"time to copy", awsstore.BlobsOptions{CopyBudget: time.Minute, PartSize: awsstore.MinPartSize}, true},
+		{"no time to copy", awsstore.BlobsOptions{CopyBudget: 0, NoBackgroundCopy: true, PartSize: awsstore.MinPartSize}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b, client, bucket := newBlobs(t, c.opts)
+			data := make([]byte, 20<<20+77) // in 3 MiB chunks: 4 parts of 5 MiB and a tail of one chunk
+			rand.Read(data)
+			d := digest.FromBytes(data)
+			id, state := chunked(t, b, data, 3<<20)
+			ctx, reqs := store.WithRequests(context.Background())
+			loc, err := b.Commit(ctx, id, state, d)
+			b.Wait()
+			if err != nil {
+				t.Fatalf("Commit: %v", err)
+			}
+			if c.inPlace != (loc == "") {
+				t.Fatalf("Commit = %q; want the blob in place: %v", loc, c.inPlace)
+			}
+			url, err := b.URL(context.Background(), d, loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := get(t, url); !bytes.Equal(got, data) {
+				t.Fatal("the blob at its location differs")
+			}
+			if c.inPlace {
+				// 4 parts and a tail: ListParts, the tail's
+				// UploadPartCopy, CompleteMultipartUpload, CopyObject,
+				// ListObjectsV2 and one DeleteObjects.
+				want := map[string]int{"s3.ListParts": 1, "s3.UploadPartCopy": 1, "s3.CompleteMultipartUpload": 1,
+					"s3.CopyObject": 1, "s3.ListObjectsV2": 1, "s3.DeleteObjects": 1}
+				if got := reqs.Counts(); !maps.Equal(got, want) {
+					t.Errorf("Commit made %v, want %v", got, want)
+				}
+			} else {
+				if _, err := b.Settle(context.Background(), d, loc); err != nil {
+					t.Fatalf("Settle: %v", err)
+				}
+				url, _ := b.URL(context.Background(), d, "")
+				if got := get(t, url); !bytes.Equal(got, data) {
+					t.Fatal("the settled blob under blobs/ differs")
+				}
+				return
+			}
+			for _, prefix := range []string{"assembled/", "uploads/" + id + "/"} {
+				out, err := client.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String(prefix)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(out.Contents) > 0 {
+					t.Errorf("Commit left %d objects under %s", len(out.Contents), prefix)
+				}
+			}
+			out, err := client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &bucket})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Uploads) > 0 {
+				t.Errorf("Commit left %d multipart uploads", len(out.Uploads))
+			}
+		})
 	}
 }
 
@@ -247,41 +282,70 @@ func TestPutLarge(t *testing.T) {
 }
 
 // Chunks written on one state (racing PATCHes at one offset, or a state
-// replayed) with different bytes each stage a part or a tail: none
-// changes what another staged, so whichever state is committed, the blob
-// is exactly its bytes.
+// replayed) with different bytes: whichever state is committed, the blob
+// is exactly its bytes, or the Commit fails; never another state's bytes.
+// Before the upload's first part, each fork makes a multipart upload of
+// its own and every fork's Commit succeeds. After it, the forks send
+// their part into one multipart upload, each at a number drawn from the
+// part's slot: here forks 0 and 1 send part 2 (fork 2 only adds to the
+// tail), so fork 1, written last, always commits, and fork 0 commits
+// unless fork 1 drew its number (a chance in 10), when its Commit answers
+// store.ErrConflict.
 func TestForkedStatesCommitTheirOwnBytes(t *testing.T) {
 	ctx := context.Background()
 	b, _, _ := newBlobs(t, awsstore.BlobsOptions{CopyBudget: time.Minute, PartSize: awsstore.MinPartSize})
-	base := make([]byte, 3<<20)
-	rand.Read(base)
-	forks := [][]byte{make([]byte, 3<<20), make([]byte, 3<<20), make([]byte, 1<<20)}
-	for _, f := range forks {
-		rand.Read(f)
-	}
-	for commit := range forks {
-		id, state := chunked(t, b, base, len(base))
-		states := make([][]byte, len(forks))
-		for i, f := range forks {
-			st, n, err := b.WriteChunk(ctx, id, state, int64(len(base)), bytes.NewReader(f))
-			if err != nil || n != int64(len(f)) {
-				t.Fatalf("fork %d: WriteChunk = %d, %v", i, n, err)
+	for _, c := range []struct {
+		name       string
+		base, fork int // sizes
+		rounds     int
+	}{
+		{"before the first part", 3 << 20, 3 << 20, 1},
+		{"after the first part", 6 << 20, 5 << 20, 6},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			base := make([]byte, c.base)
+			rand.Read(base)
+			conflicts := 0
+			for range c.rounds {
+				forks := [][]byte{make([]byte, c.fork), make([]byte, c.fork), make([]byte, 1<<20)}
+				for _, f := range forks {
+					rand.Read(f)
+				}
+				for commit := range forks {
+					id, state := chunked(t, b, base, len(base))
+					states := make([][]byte, len(forks))
+					for i, f := range forks {
+						st, n, err := b.WriteChunk(ctx, id, state, int64(len(base)), bytes.NewReader(f))
+						if err != nil || n != int64(len(f)) {
+							t.Fatalf("fork %d: WriteChunk = %d, %v", i, n, err)
+						}
+						states[i] = st
+					}
+					data := append(bytes.Clone(base), forks[commit]...)
+					d := digest.FromBytes(data)
+					loc, err := b.Commit(ctx, id, states[commit], d)
+					if err != nil {
+						if !errors.Is(err, store.ErrConflict) || commit != 0 || c.base < awsstore.MinPartSize {
+							t.Fatalf("fork %d: Commit: %v", commit, err)
+						}
+						conflicts++
+						continue
+					}
+					url, err := b.URL(ctx, d, loc)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := get(t, url); !bytes.Equal(got, data) {
+						t.Errorf("fork %d: the blob's %d bytes are not the fork's %d", commit, len(got), len(data))
+					}
+				}
 			}
-			states[i] = st
-		}
-		data := append(bytes.Clone(base), forks[commit]...)
-		d := digest.FromBytes(data)
-		loc, err := b.Commit(ctx, id, states[commit], d)
-		if err != nil {
-			t.Fatalf("fork %d: Commit: %v", commit, err)
-		}
-		url, err := b.URL(ctx, d, loc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := get(t, url); !bytes.Equal(got, data) {
-			t.Errorf("fork %d: the blob's %d bytes are not the fork's %d", commit, len(got), len(data))
-		}
+			// Fork 0 meets fork 1's number once in 10 rounds; in every
+			// round: a chance of one in a million.
+			if conflicts == c.rounds && c.rounds > 1 {
+				t.Errorf("fork 0's commit failed in all %d rounds: the forks' part numbers do not differ", conflicts)
+			}
+		})
 	}
 }
 
