@@ -1,10 +1,10 @@
 package awsstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"bytes"
 	"errors"
 	"fmt"
 	mathrand "math/rand/v2"
