@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -42,11 +43,18 @@ func newBlobs(t *testing.T, opts awsstore.BlobsOptions) (*awsstore.Blobs, *s3.Cl
 	return b, c.S3, bucket
 }
 
+// The contract, with chunked uploads' parts staged (sessions) and sent
+// into the multipart upload (signed states), with parts of the smallest
+// size so that the suite's uploads make several.
 func TestBlobsContract(t *testing.T) {
-	storetest.TestBlobs(t, func(t *testing.T) store.Blobs {
-		b, _, _ := newBlobs(t, awsstore.BlobsOptions{CopyBudget: time.Minute})
-		return b
-	})
+	for _, inMPU := range []bool{false, true} {
+		t.Run(fmt.Sprintf("parts in multipart %v", inMPU), func(t *testing.T) {
+			storetest.TestBlobs(t, func(t *testing.T) store.Blobs {
+				b, _, _ := newBlobs(t, awsstore.BlobsOptions{CopyBudget: time.Minute, PartSize: awsstore.MinPartSize, PartsInMultipart: inMPU})
+				return b
+			})
+		})
+	}
 }
 
 // get fetches url and returns the body.
@@ -139,20 +147,22 @@ func directAssembled(t *testing.T, b *awsstore.Blobs, data []byte) (string, []by
 	return id, state
 }
 
-// A chunked upload's Commit completes its multipart upload and moves the
-// blob into place: within the copy budget the blob is in place when Commit
-// returns, in a fixed number of requests whatever the number of parts,
-// and nothing is left behind; with no time to copy and nothing running
-// after it (Lambda), the blob is readable at once at the location Commit
-// returns, and garbage collection's Settle puts it in place.
+// A chunked upload's Commit puts the blob in place. Staged parts are
+// assembled at the blob's own key: in place even with no time to copy
+// and nothing running after it (Lambda). Parts in the multipart upload:
+// within the copy budget the blob is in place when Commit returns, in a
+// fixed number of requests whatever the number of parts; with no time to
+// copy, the blob is readable at once at the location Commit returns, and
+// garbage collection's Settle puts it in place. Nothing is left behind.
 func TestChunkedCommit(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		opts    awsstore.BlobsOptions
 		inPlace bool
 	}{
-		{"time to copy", awsstore.BlobsOptions{CopyBudget: time.Minute, PartSize: awsstore.MinPartSize}, true},
-		{"no time to copy", awsstore.BlobsOptions{CopyBudget: 0, NoBackgroundCopy: true, PartSize: awsstore.MinPartSize}, false},
+		{"staged parts, no time to copy", awsstore.BlobsOptions{CopyBudget: 0, NoBackgroundCopy: true, PartSize: awsstore.MinPartSize}, true},
+		{"parts in the multipart upload, time to copy", awsstore.BlobsOptions{CopyBudget: time.Minute, PartSize: awsstore.MinPartSize, PartsInMultipart: true}, true},
+		{"parts in the multipart upload, no time to copy", awsstore.BlobsOptions{CopyBudget: 0, NoBackgroundCopy: true, PartSize: awsstore.MinPartSize, PartsInMultipart: true}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b, client, bucket := newBlobs(t, c.opts)
@@ -177,11 +187,18 @@ func TestChunkedCommit(t *testing.T) {
 				t.Fatal("the blob at its location differs")
 			}
 			if c.inPlace {
-				// 4 parts and a tail: ListParts, the tail's
-				// UploadPartCopy, CompleteMultipartUpload, CopyObject,
-				// ListObjectsV2 and one DeleteObjects.
-				want := map[string]int{"s3.ListParts": 1, "s3.UploadPartCopy": 1, "s3.CompleteMultipartUpload": 1,
-					"s3.CopyObject": 1, "s3.ListObjectsV2": 1, "s3.DeleteObjects": 1}
+				// 4 parts and a tail. Staged: ListObjectsV2, a multipart
+				// upload at the blob's key of an UploadPartCopy a part and
+				// the tail, one DeleteObjects. In the multipart upload:
+				// ListParts, the tail's UploadPartCopy,
+				// CompleteMultipartUpload, CopyObject, ListObjectsV2 and
+				// one DeleteObjects.
+				want := map[string]int{"s3.ListObjectsV2": 1, "s3.CreateMultipartUpload": 1, "s3.UploadPartCopy": 5,
+					"s3.CompleteMultipartUpload": 1, "s3.DeleteObjects": 1}
+				if c.opts.PartsInMultipart {
+					want = map[string]int{"s3.ListParts": 1, "s3.UploadPartCopy": 1, "s3.CompleteMultipartUpload": 1,
+						"s3.CopyObject": 1, "s3.ListObjectsV2": 1, "s3.DeleteObjects": 1}
+				}
 				if got := reqs.Counts(); !maps.Equal(got, want) {
 					t.Errorf("Commit made %v, want %v", got, want)
 				}
@@ -284,25 +301,32 @@ func TestPutLarge(t *testing.T) {
 // Chunks written on one state (racing PATCHes at one offset, or a state
 // replayed) with different bytes: whichever state is committed, the blob
 // is exactly its bytes, or the Commit fails; never another state's bytes.
-// Before the upload's first part, each fork makes a multipart upload of
-// its own and every fork's Commit succeeds. After it, the forks send
-// their part into one multipart upload, each at a number drawn from the
-// part's slot: here forks 0 and 1 send part 2 (fork 2 only adds to the
-// tail), so fork 1, written last, always commits, and fork 0 commits
-// unless fork 1 drew its number (a chance in 10), when its Commit answers
-// store.ErrConflict.
+// Staged parts never touch each other: every fork's Commit succeeds.
+// Parts in the multipart upload: before the upload's first part, each fork
+// makes a multipart upload of its own and every fork's Commit succeeds;
+// after it, the forks send their part into one multipart upload, each at
+// a number drawn from the part's slot: here forks 0 and 1 send part 2
+// (fork 2 only adds to the tail), so fork 1, written last, always
+// commits, and fork 0 commits unless fork 1 drew its number (a chance in
+// 10), when its Commit answers store.ErrConflict.
 func TestForkedStatesCommitTheirOwnBytes(t *testing.T) {
 	ctx := context.Background()
-	b, _, _ := newBlobs(t, awsstore.BlobsOptions{CopyBudget: time.Minute, PartSize: awsstore.MinPartSize})
+	staged, _, _ := newBlobs(t, awsstore.BlobsOptions{CopyBudget: time.Minute, PartSize: awsstore.MinPartSize})
+	inMPU, _, _ := newBlobs(t, awsstore.BlobsOptions{CopyBudget: time.Minute, PartSize: awsstore.MinPartSize, PartsInMultipart: true})
 	for _, c := range []struct {
 		name       string
+		b          *awsstore.Blobs
 		base, fork int // sizes
 		rounds     int
+		mayFail    bool // fork 0's Commit may fail
 	}{
-		{"before the first part", 3 << 20, 3 << 20, 1},
-		{"after the first part", 6 << 20, 5 << 20, 6},
+		{"staged, before the first part", staged, 3 << 20, 3 << 20, 1, false},
+		{"staged, after the first part", staged, 6 << 20, 5 << 20, 1, false},
+		{"in the multipart upload, before the first part", inMPU, 3 << 20, 3 << 20, 1, false},
+		{"in the multipart upload, after the first part", inMPU, 6 << 20, 5 << 20, 6, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			b := c.b
 			base := make([]byte, c.base)
 			rand.Read(base)
 			conflicts := 0
@@ -325,7 +349,7 @@ func TestForkedStatesCommitTheirOwnBytes(t *testing.T) {
 					d := digest.FromBytes(data)
 					loc, err := b.Commit(ctx, id, states[commit], d)
 					if err != nil {
-						if !errors.Is(err, store.ErrConflict) || commit != 0 || c.base < awsstore.MinPartSize {
+						if !errors.Is(err, store.ErrConflict) || commit != 0 || !c.mayFail {
 							t.Fatalf("fork %d: Commit: %v", commit, err)
 						}
 						conflicts++
@@ -342,7 +366,7 @@ func TestForkedStatesCommitTheirOwnBytes(t *testing.T) {
 			}
 			// Fork 0 meets fork 1's number once in 10 rounds; in every
 			// round: a chance of one in a million.
-			if conflicts == c.rounds && c.rounds > 1 {
+			if c.mayFail && conflicts == c.rounds {
 				t.Errorf("fork 0's commit failed in all %d rounds: the forks' part numbers do not differ", conflicts)
 			}
 		})

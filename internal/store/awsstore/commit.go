@@ -1,13 +1,9 @@
 package awsstore
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	mathrand "math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -25,18 +21,18 @@ import (
 // caller has checked against the bytes as they were written. A blob that
 // exists is left as it is. Without parts, one staged chunk is copied into
 // place (one CopyObject) and several are read, checked and written (a
-// GetObject each, one PutObject). With parts, the parts of the state are
-// found in its multipart upload (one ListParts per 1,000 parts) by their
-// numbers and SHA-256s, which must make the state's chain; the tail is
-// added as the last part (an UploadPartCopy of one chunk, or an UploadPart
-// of the tail read back); the upload is completed at its assembled key,
-// S3 checking every part's checksum, and moved into place (moveWithin:
-// one CopyObject, or parallel UploadPartCopy above 256 MiB). So the blob
-// appears whole, with exactly the bytes that were hashed, or not at all.
-// The staging is deleted (one ListObjectsV2 and one DeleteObjects per
-// 1,000 objects, with the assembled object). Commit returns "" when the
-// blob is in place, or the assembled key when the move outlasted
-// CopyBudget and goes on in the background.
+// GetObject each, one PutObject). Staged parts are assembled at the
+// blob's own key (commitStaged: a listing, an UploadPartCopy a part and
+// one for the tail, CompleteMultipartUpload with If-None-Match, the
+// staging deleted). Parts in the upload's multipart upload are found by
+// their numbers and SHA-256s (one ListParts per 1,000), the tail added as
+// the last part, the upload completed at its assembled key and moved into
+// place (moveAssembled: one CopyObject, or parallel UploadPartCopy above
+// 256 MiB; the staging deleted with the assembled object). Either way S3
+// checks every part's checksum at completion, so the blob appears whole,
+// with exactly the bytes that were hashed, or not at all. Commit returns
+// "" when the blob is in place, or the assembled key when the move
+// outlasted CopyBudget and goes on in the background.
 func (b *Blobs) Commit(ctx context.Context, id string, state []byte, d digest.Digest) (string, error) {
 	if err := store.CheckUploadID(id); err != nil {
 		return "", err
@@ -62,7 +58,13 @@ func (b *Blobs) Commit(ctx context.Context, id string, state []byte, d digest.Di
 		b.deleteKeys(ctx, tailKeys(id, st.Tail))
 		return "", nil
 	}
-	if err := b.assemble(ctx, id, st); err != nil {
+	if st.MPU == "" {
+		if err := b.commitStaged(ctx, id, key, st); err != nil {
+			return b.commitLost(ctx, id, st, d, err)
+		}
+		return "", nil
+	}
+	if err := b.assembleMultipart(ctx, id, st); err != nil {
 		return b.commitLost(ctx, id, st, d, err)
 	}
 	return b.moveAssembled(ctx, id, st, d)
@@ -85,86 +87,6 @@ func (b *Blobs) moveAssembled(ctx context.Context, id string, st uploadState, d 
 		return src, nil
 	}
 	return "", nil
-}
-
-// assemble completes the multipart upload of st at its assembled key: the
-// parts of st (listed, and checked against its chain) and its tail.
-func (b *Blobs) assemble(ctx context.Context, id string, st uploadState) error {
-	key := assembledKey(id, st.Nonce)
-	parts, err := b.stateParts(ctx, id, st)
-	if err != nil {
-		return err
-	}
-	if len(st.Tail) > 0 {
-		n := partNumber(st.Parts+1, mathrand.IntN(slotWidth))
-		var p part
-		if len(st.Tail) == 1 {
-			t := st.Tail[0]
-			one := []part{{N: n, Src: tailPrefix(id) + t.Name, SHA256: base64.StdEncoding.EncodeToString(t.SHA256)}}
-			err = b.copyParts(ctx, key, st.MPU, one)
-			p = one[0]
-		} else {
-			var body []byte
-			if body, err = b.readTail(ctx, id, st.Tail, 0); err == nil {
-				p, err = b.uploadPart(ctx, key, st.MPU, n, body)
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("assemble upload %s: last part: %w", id, notFoundUpload(err))
-		}
-		parts = append(parts, p)
-	}
-	if err := b.completeMultipart(ctx, key, st.MPU, parts); err != nil {
-		return fmt.Errorf("assemble upload %s: %w", id, notFoundUpload(err))
-	}
-	return nil
-}
-
-// stateParts lists the parts of st's multipart upload and returns those
-// of st, in order: part i at its number (partNumber, st's slot digit),
-// whose SHA-256s, as S3 lists them, must make st's chain, and whose sizes
-// st's PartBytes. A part replaced by a racing request is
-// store.ErrConflict; a multipart upload that is gone (completed by a
-// concurrent Commit, or aborted) store.ErrNotFound.
-func (b *Blobs) stateParts(ctx context.Context, id string, st uploadState) ([]part, error) {
-	listed := map[int32]types.Part{}
-	p := s3.NewListPartsPaginator(b.client, &s3.ListPartsInput{Bucket: &b.bucket, Key: aws.String(assembledKey(id, st.Nonce)), UploadId: &st.MPU})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list parts of upload %s: %w", id, notFoundUpload(err))
-		}
-		for _, lp := range page.Parts {
-			listed[aws.ToInt32(lp.PartNumber)] = lp
-		}
-	}
-	parts := make([]part, st.Parts)
-	var chain []byte
-	var size int64
-	for i := int32(1); i <= st.Parts; i++ {
-		n := partNumber(i, st.slot(i))
-		lp, ok := listed[n]
-		sum, _ := base64.StdEncoding.DecodeString(aws.ToString(lp.ChecksumSHA256))
-		if !ok || len(sum) != sha256.Size {
-			return nil, fmt.Errorf("upload %s: part %d (number %d) is not there: %w", id, i, n, store.ErrConflict)
-		}
-		chain = nextChain(chain, sum)
-		size += aws.ToInt64(lp.Size)
-		parts[i-1] = part{N: n, ETag: aws.ToString(lp.ETag), SHA256: aws.ToString(lp.ChecksumSHA256), Size: aws.ToInt64(lp.Size)}
-	}
-	if !bytes.Equal(chain, st.Chain) || size != st.PartBytes {
-		return nil, fmt.Errorf("upload %s: its parts were replaced by racing requests: %w", id, store.ErrConflict)
-	}
-	return parts, nil
-}
-
-// notFoundUpload returns err as a store.ErrNotFound when it says that a
-// multipart upload or an object is gone.
-func notFoundUpload(err error) error {
-	if noSuchUpload(err) && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w (%v)", store.ErrNotFound, err)
-	}
-	return err
 }
 
 // copyParts copies each of parts (from Src, its Range) into multipart

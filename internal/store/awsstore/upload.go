@@ -8,13 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	mathrand "math/rand/v2"
 	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/store"
@@ -23,22 +21,15 @@ import (
 // uploadState is the state of a chunked upload that WriteChunk returns
 // (JSON, kept by the caller: in the upload session, or in the signed
 // state of the upload's Location). It is small whatever the upload's
-// size: the multipart upload its parts go to, the number of parts and a
-// chain hash over them, one slot digit a part, and the staged chunks not
-// yet in a part (the tail, under MinPartSize).
+// size: the number of parts and a chain hash over their SHA-256s, where
+// they are (staged objects, or a multipart upload with a slot digit a
+// part: parts.go), and the staged chunks not yet in a part (the tail,
+// under MinPartSize).
 //
-// The parts go straight into one multipart upload at assembledKey(id,
-// Nonce), made with the first part; Commit completes it there and moves
-// the blob into place. A tail chunk is an object under a key of its own,
-// never overwritten. Requests that race on one state (PATCHes at one
-// offset, or a state replayed) may send different bytes as the same part:
-// a part's number is drawn from a slot of its own (partNumber), so that
-// racers rarely meet, and Commit completes only the parts whose SHA-256s
-// make the state's chain, as S3 lists them. No request that loses a race,
-// and no replay of an older state, can make Commit store bytes other than
-// those of the state it commits; at worst (two racers drew the same
-// number) Commit of the state whose part was replaced answers
-// store.ErrConflict.
+// A tail chunk is an object under a key of its own, never overwritten, so
+// no request that loses a race, and no replay of an older state, can
+// change the bytes of a tail that a state records; how the parts are kept
+// safe from racers is in parts.go.
 type uploadState struct {
 	// Parts is the number of parts sent, PartBytes their bytes, and Chain
 	// the chain hash of their SHA-256s (nextChain).
@@ -46,8 +37,9 @@ type uploadState struct {
 	PartBytes int64  `json:"pb,omitempty"`
 	Chain     []byte `json:"c,omitempty"`
 	// MPU is the multipart upload at assembledKey(id, Nonce) that the
-	// parts went to ("" before the first), and Slots the slot digit of
-	// each of the first slottedParts parts (partNumber).
+	// parts went to ("" before the first, and for staged parts), and
+	// Slots the slot digit of each of its first slottedParts parts
+	// (partNumber).
 	MPU   string   `json:"m,omitempty"`
 	Nonce string   `json:"n,omitempty"`
 	Slots string   `json:"r,omitempty"`
@@ -65,43 +57,6 @@ type staged struct {
 // maxTail is the most staged chunks a tail holds: a chunk that would
 // make more is merged with them into one object.
 const maxTail = 8
-
-// Part numbers. Part i of a chunked upload (from 1) is numbered in a
-// slot of slotWidth numbers of its own, at a digit drawn when it is sent,
-// for the first slottedParts parts; after them, one number a part. So
-// 1,900 parts fit S3's 10,000 part numbers; parts after slottedParts are
-// largePartFactor times PartSize, when a chunk brings that much.
-const (
-	slotWidth       = 10
-	slottedParts    = 900
-	maxChunkedParts = slottedParts + maxParts - slottedParts*slotWidth
-	largePartFactor = 4
-)
-
-// partNumber is the part number of part i (from 1) at slot digit slot.
-func partNumber(i int32, slot int) int32 {
-	if i <= slottedParts {
-		return (i-1)*slotWidth + 1 + int32(slot)
-	}
-	return slottedParts*slotWidth + i - slottedParts
-}
-
-// slot returns the slot digit of part i of s (0 past slottedParts).
-func (s uploadState) slot(i int32) int {
-	if i > slottedParts {
-		return 0
-	}
-	return int(s.Slots[i-1] - '0')
-}
-
-// partSize is the size of part i of an upload: PartSize, and
-// largePartFactor times it past slottedParts.
-func (b *Blobs) partSize(i int32) int64 {
-	if i > slottedParts {
-		return largePartFactor * b.opts.PartSize
-	}
-	return b.opts.PartSize
-}
 
 func (s uploadState) size() int64 { return s.PartBytes + s.tailSize() }
 
@@ -128,8 +83,12 @@ func decodeState(id string, b []byte) (uploadState, error) {
 			return s, fmt.Errorf("upload %s: bad state: staged chunk %q", id, t.Name)
 		}
 	}
-	if s.Parts < 0 || s.Parts > maxChunkedParts || s.Parts > 0 && (len(s.Chain) != sha256.Size || s.MPU == "") ||
-		len(s.Slots) != int(min(s.Parts, slottedParts)) || strings.Trim(s.Slots, "0123456789") != "" {
+	slots := 0
+	if s.MPU != "" {
+		slots = int(min(s.Parts, slottedParts))
+	}
+	if s.Parts < 0 || s.Parts >= maxParts || s.Parts > 0 && len(s.Chain) != sha256.Size ||
+		len(s.Slots) != slots || strings.Trim(s.Slots, "0123456789") != "" {
 		return s, fmt.Errorf("upload %s: bad state: %d parts", id, s.Parts)
 	}
 	if s.MPU != "" && !validName(s.Nonce) {
@@ -169,10 +128,10 @@ func nextChain(prev, sum []byte) []byte {
 }
 
 // assembledKey is where the multipart upload of a chunked upload id's
-// parts is completed: a key of its own (nonce), since states forked from
-// one (racing PATCHes, a replayed state) each make their own before their
-// first part; outside the staging prefix, since a blob link may point
-// there (Commit).
+// parts is completed, when they are sent into it (parts.go): a key of its
+// own (nonce), since states forked from one (racing PATCHes, a replayed
+// state) each make their own before their first part; outside the
+// staging prefix, since a blob link may point there (Commit).
 func assembledKey(id, nonce string) string { return "assembled/" + id + "-" + nonce }
 
 // WriteChunk adds the bytes of r to upload id at offset. A chunk that
@@ -180,9 +139,8 @@ func assembledKey(id, nonce string) string { return "assembled/" + id + "-" + no
 // PutObject; when the tail holds maxTail chunks, they are read back and
 // staged with it as one). Otherwise the tail is read back (one GetObject
 // per staged chunk, each checked against its recorded SHA-256), and the
-// tail and the chunk are sent as parts of up to PartSize (one UploadPart
-// each, with its SHA-256, which S3 checks; the first part of the upload
-// makes its multipart upload: one CreateMultipartUpload); what is left
+// tail and the chunk are written as parts of up to PartSize (writePart:
+// one request each, with its SHA-256, which S3 checks); what is left
 // under MinPartSize is staged as the new tail.
 func (b *Blobs) WriteChunk(ctx context.Context, id string, state []byte, offset int64, r io.Reader) ([]byte, int64, error) {
 	if err := store.CheckUploadID(id); err != nil {
@@ -250,10 +208,7 @@ func (b *Blobs) writeChunk(ctx context.Context, id string, st uploadState, r io.
 			break // the end of the chunk: the rest is the new tail
 		}
 		size := min(int64(len(buf)), partSize)
-		if st.Parts >= maxChunkedParts-1 {
-			return st, 0, fmt.Errorf("more than %d parts", maxChunkedParts)
-		}
-		if err := b.sendPart(ctx, id, &st, buf[:size]); err != nil {
+		if err := b.writePart(ctx, id, &st, buf[:size]); err != nil {
 			return st, 0, err
 		}
 		buf = buf[size:]
@@ -285,40 +240,6 @@ func (b *Blobs) stage(ctx context.Context, id string, offset int64, body []byte)
 	}
 	sum := sha256.Sum256(body)
 	return staged{Name: name, Size: int64(len(body)), SHA256: sum[:]}, nil
-}
-
-// sendPart sends body as the next part of st (one UploadPart, whose
-// checksum S3 verifies; before the first part, one
-// CreateMultipartUpload).
-func (b *Blobs) sendPart(ctx context.Context, id string, st *uploadState, body []byte) error {
-	if st.MPU == "" {
-		nonce := randid.Hex(8)
-		out, err := b.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
-			Bucket: &b.bucket, Key: aws.String(assembledKey(id, nonce)), ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
-		})
-		if err != nil {
-			return fmt.Errorf("start multipart upload: %w", err)
-		}
-		st.MPU, st.Nonce = aws.ToString(out.UploadId), nonce
-	}
-	i, slot := st.Parts+1, 0
-	if i <= slottedParts {
-		slot = mathrand.IntN(slotWidth)
-	}
-	p, err := b.uploadPart(ctx, assembledKey(id, st.Nonce), st.MPU, partNumber(i, slot), body)
-	if noSuchUpload(err) {
-		// The upload was finished or canceled meanwhile.
-		return lostToRacer(fmt.Errorf("part %d: %w", i, store.ErrNotFound))
-	}
-	if err != nil {
-		return err
-	}
-	sum, _ := base64.StdEncoding.DecodeString(p.SHA256)
-	st.Parts, st.PartBytes, st.Chain = i, st.PartBytes+p.Size, nextChain(st.Chain, sum)
-	if i <= slottedParts {
-		st.Slots += strconv.Itoa(slot)
-	}
-	return nil
 }
 
 // readTail reads the staged chunks of upload id back, checking each
