@@ -33,8 +33,11 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:" $$out; exit 1; fi
 
+# cmd/pier runs pier serve, the local Lambda path and the fault proxies
+# many times over: with -race on 2 cores it can pass go test's default
+# 10-minute limit.
 unit:
-	scripts/with-local-aws.sh $(GO) test -race -count=1 -skip '^TestFaultInjection$$' ./...
+	scripts/with-local-aws.sh $(GO) test -race -count=1 -timeout 30m -skip '^TestFaultInjection$$' ./...
 
 # The fault-injection suite (cmd/pier/fault_test.go): S3 and DynamoDB
 # behind proxies that inject server errors, throttling, dropped

@@ -120,6 +120,8 @@ func AWSConfig(cfg config.Config) awsstore.Config {
 		CopyBudget:      cfg.CopyBudget,
 		PartURLTTL:      cfg.PartURLTTL,
 		CreateResources: cfg.CreateResources,
+		// With access control, upload states travel signed (New).
+		SignedUploadStates: cfg.Auth != "none",
 		// Lambda freezes the environment when the handler returns: a copy
 		// left unfinished there is finished by garbage collection.
 		NoBackgroundCopy: os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "",

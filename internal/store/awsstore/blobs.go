@@ -42,6 +42,15 @@ type BlobsOptions struct {
 	// PartSize is the size of the parts of streamed uploads. Default
 	// 16 MiB; at least MinPartSize.
 	PartSize int64
+	// PartsInMultipart sends the parts of chunked uploads straight into
+	// one multipart upload, instead of staging each as an object that the
+	// finish copies in: one request a part fewer, and a finish of fixed
+	// cost. Requests that race on one upload state with different bytes
+	// may then make each other's finish fail (never with other bytes:
+	// parts.go), so it suits signed upload states, where each such
+	// request is accepted, and not sessions, where the registry accepts
+	// one chunk at an offset and the others must not touch it.
+	PartsInMultipart bool
 	// NoBackgroundCopy stops a copy that did not finish within CopyBudget
 	// when Commit returns, instead of letting it go on (see
 	// Config.NoBackgroundCopy); garbage collection finishes it.

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -40,11 +43,18 @@ func newBlobs(t *testing.T, opts awsstore.BlobsOptions) (*awsstore.Blobs, *s3.Cl
 	return b, c.S3, bucket
 }
 
+// The contract, with chunked uploads' parts staged (sessions) and sent
+// into the multipart upload (signed states), with parts of the smallest
+// size so that the suite's uploads make several.
 func TestBlobsContract(t *testing.T) {
-	storetest.TestBlobs(t, func(t *testing.T) store.Blobs {
-		b, _, _ := newBlobs(t, awsstore.BlobsOptions{CopyBudget: time.Minute})
-		return b
-	})
+	for _, inMPU := range []bool{false, true} {
+		t.Run(fmt.Sprintf("parts in multipart %v", inMPU), func(t *testing.T) {
+			storetest.TestBlobs(t, func(t *testing.T) store.Blobs {
+				b, _, _ := newBlobs(t, awsstore.BlobsOptions{CopyBudget: time.Minute, PartSize: awsstore.MinPartSize, PartsInMultipart: inMPU})
+				return b
+			})
+		})
+	}
 }
 
 // get fetches url and returns the body.
@@ -137,46 +147,88 @@ func directAssembled(t *testing.T, b *awsstore.Blobs, data []byte) (string, []by
 	return id, state
 }
 
-// A chunked upload's Commit assembles the blob at its own key, with no
-// time to copy and nothing running after it (Lambda): the blob is in
-// place when Commit returns, with no copy, and nothing is left behind.
-func TestChunkedCommitInPlace(t *testing.T) {
-	b, client, bucket := newBlobs(t, awsstore.BlobsOptions{CopyBudget: 0, NoBackgroundCopy: true, PartSize: awsstore.MinPartSize})
-	data := make([]byte, 11<<20+77)
-	rand.Read(data)
-	d := digest.FromBytes(data)
-	id, state := chunked(t, b, data, 3<<20)
-	ctx, reqs := store.WithRequests(context.Background())
-	loc, err := b.Commit(ctx, id, state, d)
-	b.Wait()
-	if err != nil || loc != "" {
-		t.Fatalf("Commit = %q, %v; want the blob in place", loc, err)
-	}
-	if n := reqs.Counts()["s3.CopyObject"]; n != 0 {
-		t.Errorf("Commit copied %d times: %v", n, reqs.Counts())
-	}
-	url, err := b.URL(context.Background(), d, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := get(t, url); !bytes.Equal(got, data) {
-		t.Fatal("the blob under blobs/ differs")
-	}
-	for _, prefix := range []string{"assembled/", "uploads/" + id + "/"} {
-		out, err := client.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String(prefix)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(out.Contents) > 0 {
-			t.Errorf("Commit left %d objects under %s", len(out.Contents), prefix)
-		}
-	}
-	out, err := client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &bucket})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out.Uploads) > 0 {
-		t.Errorf("Commit left %d multipart uploads", len(out.Uploads))
+// A chunked upload's Commit puts the blob in place. Staged parts are
+// assembled at the blob's own key: in place even with no time to copy
+// and nothing running after it (Lambda). Parts in the multipart upload:
+// within the copy budget the blob is in place when Commit returns, in a
+// fixed number of requests whatever the number of parts; with no time to
+// copy, the blob is readable at once at the location Commit returns, and
+// garbage collection's Settle puts it in place. Nothing is left behind.
+func TestChunkedCommit(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		opts    awsstore.BlobsOptions
+		inPlace bool
+	}{
+		{"staged parts, no time to copy", awsstore.BlobsOptions{CopyBudget: 0, NoBackgroundCopy: true, PartSize: awsstore.MinPartSize}, true},
+		{"parts in the multipart upload, time to copy", awsstore.BlobsOptions{CopyBudget: time.Minute, PartSize: awsstore.MinPartSize, PartsInMultipart: true}, true},
+		{"parts in the multipart upload, no time to copy", awsstore.BlobsOptions{CopyBudget: 0, NoBackgroundCopy: true, PartSize: awsstore.MinPartSize, PartsInMultipart: true}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b, client, bucket := newBlobs(t, c.opts)
+			data := make([]byte, 20<<20+77) // in 3 MiB chunks: 4 parts of 5 MiB and a tail of one chunk
+			rand.Read(data)
+			d := digest.FromBytes(data)
+			id, state := chunked(t, b, data, 3<<20)
+			ctx, reqs := store.WithRequests(context.Background())
+			loc, err := b.Commit(ctx, id, state, d)
+			b.Wait()
+			if err != nil {
+				t.Fatalf("Commit: %v", err)
+			}
+			if c.inPlace != (loc == "") {
+				t.Fatalf("Commit = %q; want the blob in place: %v", loc, c.inPlace)
+			}
+			url, err := b.URL(context.Background(), d, loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := get(t, url); !bytes.Equal(got, data) {
+				t.Fatal("the blob at its location differs")
+			}
+			if c.inPlace {
+				// 4 parts and a tail. Staged: ListObjectsV2, a multipart
+				// upload at the blob's key of an UploadPartCopy a part and
+				// the tail, one DeleteObjects. In the multipart upload:
+				// ListParts, the tail's UploadPartCopy,
+				// CompleteMultipartUpload, CopyObject, ListObjectsV2 and
+				// one DeleteObjects.
+				want := map[string]int{"s3.ListObjectsV2": 1, "s3.CreateMultipartUpload": 1, "s3.UploadPartCopy": 5,
+					"s3.CompleteMultipartUpload": 1, "s3.DeleteObjects": 1}
+				if c.opts.PartsInMultipart {
+					want = map[string]int{"s3.ListParts": 1, "s3.UploadPartCopy": 1, "s3.CompleteMultipartUpload": 1,
+						"s3.CopyObject": 1, "s3.ListObjectsV2": 1, "s3.DeleteObjects": 1}
+				}
+				if got := reqs.Counts(); !maps.Equal(got, want) {
+					t.Errorf("Commit made %v, want %v", got, want)
+				}
+			} else {
+				if _, err := b.Settle(context.Background(), d, loc); err != nil {
+					t.Fatalf("Settle: %v", err)
+				}
+				url, _ := b.URL(context.Background(), d, "")
+				if got := get(t, url); !bytes.Equal(got, data) {
+					t.Fatal("the settled blob under blobs/ differs")
+				}
+				return
+			}
+			for _, prefix := range []string{"assembled/", "uploads/" + id + "/"} {
+				out, err := client.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String(prefix)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(out.Contents) > 0 {
+					t.Errorf("Commit left %d objects under %s", len(out.Contents), prefix)
+				}
+			}
+			out, err := client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &bucket})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Uploads) > 0 {
+				t.Errorf("Commit left %d multipart uploads", len(out.Uploads))
+			}
+		})
 	}
 }
 
@@ -247,41 +299,77 @@ func TestPutLarge(t *testing.T) {
 }
 
 // Chunks written on one state (racing PATCHes at one offset, or a state
-// replayed) with different bytes each stage a part or a tail: none
-// changes what another staged, so whichever state is committed, the blob
-// is exactly its bytes.
+// replayed) with different bytes: whichever state is committed, the blob
+// is exactly its bytes, or the Commit fails; never another state's bytes.
+// Staged parts never touch each other: every fork's Commit succeeds.
+// Parts in the multipart upload: before the upload's first part, each fork
+// makes a multipart upload of its own and every fork's Commit succeeds;
+// after it, the forks send their part into one multipart upload, each at
+// a number drawn from the part's slot: here forks 0 and 1 send part 2
+// (fork 2 only adds to the tail), so fork 1, written last, always
+// commits, and fork 0 commits unless fork 1 drew its number (a chance in
+// 10), when its Commit answers store.ErrConflict.
 func TestForkedStatesCommitTheirOwnBytes(t *testing.T) {
 	ctx := context.Background()
-	b, _, _ := newBlobs(t, awsstore.BlobsOptions{CopyBudget: time.Minute, PartSize: awsstore.MinPartSize})
-	base := make([]byte, 3<<20)
-	rand.Read(base)
-	forks := [][]byte{make([]byte, 3<<20), make([]byte, 3<<20), make([]byte, 1<<20)}
-	for _, f := range forks {
-		rand.Read(f)
-	}
-	for commit := range forks {
-		id, state := chunked(t, b, base, len(base))
-		states := make([][]byte, len(forks))
-		for i, f := range forks {
-			st, n, err := b.WriteChunk(ctx, id, state, int64(len(base)), bytes.NewReader(f))
-			if err != nil || n != int64(len(f)) {
-				t.Fatalf("fork %d: WriteChunk = %d, %v", i, n, err)
+	staged, _, _ := newBlobs(t, awsstore.BlobsOptions{CopyBudget: time.Minute, PartSize: awsstore.MinPartSize})
+	inMPU, _, _ := newBlobs(t, awsstore.BlobsOptions{CopyBudget: time.Minute, PartSize: awsstore.MinPartSize, PartsInMultipart: true})
+	for _, c := range []struct {
+		name       string
+		b          *awsstore.Blobs
+		base, fork int // sizes
+		rounds     int
+		mayFail    bool // fork 0's Commit may fail
+	}{
+		{"staged, before the first part", staged, 3 << 20, 3 << 20, 1, false},
+		{"staged, after the first part", staged, 6 << 20, 5 << 20, 1, false},
+		{"in the multipart upload, before the first part", inMPU, 3 << 20, 3 << 20, 1, false},
+		{"in the multipart upload, after the first part", inMPU, 6 << 20, 5 << 20, 6, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := c.b
+			base := make([]byte, c.base)
+			rand.Read(base)
+			conflicts := 0
+			for range c.rounds {
+				forks := [][]byte{make([]byte, c.fork), make([]byte, c.fork), make([]byte, 1<<20)}
+				for _, f := range forks {
+					rand.Read(f)
+				}
+				for commit := range forks {
+					id, state := chunked(t, b, base, len(base))
+					states := make([][]byte, len(forks))
+					for i, f := range forks {
+						st, n, err := b.WriteChunk(ctx, id, state, int64(len(base)), bytes.NewReader(f))
+						if err != nil || n != int64(len(f)) {
+							t.Fatalf("fork %d: WriteChunk = %d, %v", i, n, err)
+						}
+						states[i] = st
+					}
+					data := append(bytes.Clone(base), forks[commit]...)
+					d := digest.FromBytes(data)
+					loc, err := b.Commit(ctx, id, states[commit], d)
+					if err != nil {
+						if !errors.Is(err, store.ErrConflict) || commit != 0 || !c.mayFail {
+							t.Fatalf("fork %d: Commit: %v", commit, err)
+						}
+						conflicts++
+						continue
+					}
+					url, err := b.URL(ctx, d, loc)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := get(t, url); !bytes.Equal(got, data) {
+						t.Errorf("fork %d: the blob's %d bytes are not the fork's %d", commit, len(got), len(data))
+					}
+				}
 			}
-			states[i] = st
-		}
-		data := append(bytes.Clone(base), forks[commit]...)
-		d := digest.FromBytes(data)
-		loc, err := b.Commit(ctx, id, states[commit], d)
-		if err != nil {
-			t.Fatalf("fork %d: Commit: %v", commit, err)
-		}
-		url, err := b.URL(ctx, d, loc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := get(t, url); !bytes.Equal(got, data) {
-			t.Errorf("fork %d: the blob's %d bytes are not the fork's %d", commit, len(got), len(data))
-		}
+			// Fork 0 meets fork 1's number once in 10 rounds; in every
+			// round: a chance of one in a million.
+			if c.mayFail && conflicts == c.rounds {
+				t.Errorf("fork 0's commit failed in all %d rounds: the forks' part numbers do not differ", conflicts)
+			}
+		})
 	}
 }
 

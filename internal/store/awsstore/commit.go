@@ -2,13 +2,8 @@ package awsstore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -26,16 +21,18 @@ import (
 // caller has checked against the bytes as they were written. A blob that
 // exists is left as it is. Without parts, one staged chunk is copied into
 // place (one CopyObject) and several are read, checked and written (a
-// GetObject each, one PutObject). With parts, the staging is listed (one
-// ListObjectsV2 per 1,000 objects) and the parts of the state found by
-// their chain; a multipart upload at the blob's own key is made of them
-// (CreateMultipartUpload, an UploadPartCopy per part, in parallel, and one
-// for a tail of one chunk, or an UploadPart of the tail read back) and
-// completed unless the blob exists (If-None-Match), S3 checking every
-// part's checksum, so that the object appears whole, with exactly the
-// bytes that were hashed, or not at all. The staging is deleted (one
-// DeleteObjects per 1,000 objects). Commit returns "": the blob is in
-// place.
+// GetObject each, one PutObject). Staged parts are assembled at the
+// blob's own key (commitStaged: a listing, an UploadPartCopy a part and
+// one for the tail, CompleteMultipartUpload with If-None-Match, the
+// staging deleted). Parts in the upload's multipart upload are found by
+// their numbers and SHA-256s (one ListParts per 1,000), the tail added as
+// the last part, the upload completed at its assembled key and moved into
+// place (moveAssembled: one CopyObject, or parallel UploadPartCopy above
+// 256 MiB; the staging deleted with the assembled object). Either way S3
+// checks every part's checksum at completion, so the blob appears whole,
+// with exactly the bytes that were hashed, or not at all. Commit returns
+// "" when the blob is in place, or the assembled key when the move
+// outlasted CopyBudget and goes on in the background.
 func (b *Blobs) Commit(ctx context.Context, id string, state []byte, d digest.Digest) (string, error) {
 	if err := store.CheckUploadID(id); err != nil {
 		return "", err
@@ -56,107 +53,40 @@ func (b *Blobs) Commit(ctx context.Context, id string, state []byte, d digest.Di
 			}
 		}
 		if err != nil {
-			return b.commitLost(ctx, id, d, err)
+			return b.commitLost(ctx, id, st, d, err)
 		}
 		b.deleteKeys(ctx, tailKeys(id, st.Tail))
 		return "", nil
 	}
+	if st.MPU == "" {
+		if err := b.commitStaged(ctx, id, key, st); err != nil {
+			return b.commitLost(ctx, id, st, d, err)
+		}
+		return "", nil
+	}
+	if err := b.assembleMultipart(ctx, id, st); err != nil {
+		return b.commitLost(ctx, id, st, d, err)
+	}
+	return b.moveAssembled(ctx, id, st, d)
+}
 
-	parts, staging, err := b.chainParts(ctx, id, st)
+// moveAssembled moves the assembled object of upload id (state st) to
+// blob d's key and deletes it with the upload's staging. It returns ""
+// when the blob is in place, or the assembled key when the move goes on
+// in the background (the object and the staging then stay, for garbage
+// collection to settle and delete).
+func (b *Blobs) moveAssembled(ctx context.Context, id string, st uploadState, d digest.Digest) (string, error) {
+	staging, _ := b.stagingKeys(ctx, id) // cleanup: what is missed, expires
+	src := assembledKey(id, st.Nonce)
+	moved, err := b.moveWithin(ctx, src, blobKey(d), st.size(), staging...)
 	if err != nil {
-		return b.commitLost(ctx, id, d, err)
+		return "", fmt.Errorf("commit upload %s as %s: %w", id, d, lostToRacer(err))
 	}
-	if err := b.assemble(ctx, id, key, st, parts); err != nil {
-		return b.commitLost(ctx, id, d, err)
+	if !moved {
+		b.deleteKeys(ctx, staging)
+		return src, nil
 	}
-	b.deleteKeys(ctx, staging)
 	return "", nil
-}
-
-// chainParts lists the staging of upload id and returns the keys of the
-// parts that state st records, in order, and every staged key. A part
-// that is not there (the staging was deleted by a concurrent Commit or
-// Abort) is store.ErrNotFound.
-func (b *Blobs) chainParts(ctx context.Context, id string, st uploadState) ([]part, []string, error) {
-	type stagedPart struct {
-		key  string
-		n    int32
-		prev []byte
-		sum  []byte
-	}
-	byChain := map[string]stagedPart{}
-	var keys []string
-	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: aws.String(stagingPrefix(id))})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, nil, fmt.Errorf("list staging of upload %s: %w", id, err)
-		}
-		for _, o := range page.Contents {
-			key := aws.ToString(o.Key)
-			keys = append(keys, key)
-			var s stagedPart
-			var prev, sum string
-			if name, ok := strings.CutPrefix(key, partPrefix(id)); ok {
-				fields := strings.Split(name, "-")
-				if len(fields) != 3 {
-					continue
-				}
-				n, err := strconv.ParseInt(fields[0], 10, 32)
-				prev, sum = fields[1], fields[2]
-				s.prev, _ = hex.DecodeString(prev)
-				s.sum, _ = hex.DecodeString(sum)
-				if err != nil || len(s.sum) != sha256.Size {
-					continue
-				}
-				s.key, s.n = key, int32(n)
-				byChain[string(nextChain(s.prev, s.sum))] = s
-			}
-		}
-	}
-	parts := make([]part, st.Parts)
-	chain := st.Chain
-	for i := st.Parts; i > 0; i-- {
-		s, ok := byChain[string(chain)]
-		if !ok || s.n != i {
-			return nil, nil, fmt.Errorf("upload %s: part %d is not staged: %w", id, i, store.ErrNotFound)
-		}
-		parts[i-1] = part{N: i, Src: s.key, SHA256: base64.StdEncoding.EncodeToString(s.sum)}
-		chain = s.prev
-	}
-	if len(chain) != 0 {
-		return nil, nil, fmt.Errorf("upload %s: the parts do not chain: %w", id, store.ErrConflict)
-	}
-	return parts, keys, nil
-}
-
-// assemble completes a multipart upload at key of the staged parts
-// (their keys in ETag) and the tail of st.
-func (b *Blobs) assemble(ctx context.Context, id, key string, st uploadState, parts []part) error {
-	out, err := b.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
-		Bucket: &b.bucket, Key: &key, ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
-	})
-	if err != nil {
-		return fmt.Errorf("assemble upload %s: %w", id, err)
-	}
-	mpu := aws.ToString(out.UploadId)
-	if len(st.Tail) == 1 {
-		t := st.Tail[0]
-		parts = append(parts, part{N: st.Parts + 1, Src: tailPrefix(id) + t.Name, SHA256: base64.StdEncoding.EncodeToString(t.SHA256)})
-	}
-	err = b.copyParts(ctx, key, mpu, parts)
-	if err == nil && len(st.Tail) > 1 {
-		var body []byte
-		if body, err = b.readTail(ctx, id, st.Tail, 0); err == nil {
-			var p part
-			p, err = b.uploadPart(ctx, key, mpu, st.Parts+1, body)
-			parts = append(parts, p)
-		}
-	}
-	if err := b.completeOrAbort(ctx, key, mpu, parts, err); err != nil {
-		return fmt.Errorf("assemble upload %s: %w", id, err)
-	}
-	return nil
 }
 
 // copyParts copies each of parts (from Src, its Range) into multipart
@@ -215,14 +145,22 @@ func lostToRacer(err error) error {
 	return err
 }
 
-// commitLost answers a Commit of upload id as blob d that failed with
-// err. A concurrent Commit of the same upload (a replayed PUT) may have
-// made blob d meanwhile, and made this one fail (one HeadObject): then the
-// Commit is done. Otherwise err, a lost race (store.ErrConflict) when a
+// commitLost answers a Commit of upload id (state st) as blob d that
+// failed with err. A concurrent Commit of the same upload (a replayed PUT)
+// may have made blob d meanwhile, and made this one fail (one
+// HeadObject): then the Commit is done. When that Commit completed the
+// multipart upload but has not moved it yet (one more HeadObject), this
+// one moves it. Otherwise err, a lost race (store.ErrConflict) when a
 // concurrent request consumed the upload's staging or changed it.
-func (b *Blobs) commitLost(ctx context.Context, id string, d digest.Digest, err error) (string, error) {
+func (b *Blobs) commitLost(ctx context.Context, id string, st uploadState, d digest.Digest, err error) (string, error) {
 	if _, serr := b.Stat(ctx, d); serr == nil {
 		return "", nil
+	}
+	if st.MPU != "" && errors.Is(err, store.ErrNotFound) {
+		head, herr := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: aws.String(assembledKey(id, st.Nonce))})
+		if herr == nil && aws.ToInt64(head.ContentLength) == st.size() {
+			return b.moveAssembled(ctx, id, st, d)
+		}
 	}
 	return "", fmt.Errorf("commit upload %s as %s: %w", id, d, lostToRacer(err))
 }
@@ -287,12 +225,13 @@ func (b *Blobs) abortMultipart(key, mpu string) {
 	b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &b.bucket, Key: &key, UploadId: &mpu})
 }
 
-// moveWithin copies src to dst and deletes src, waiting at most CopyBudget;
+// moveWithin copies src to dst and deletes src (and the keys of drop, in
+// the same DeleteObjects), waiting at most CopyBudget;
 // it reports whether the move finished in that time. A move still under
 // way goes on in the background (Wait waits for it), and keeps src. It
 // returns an error (store.ErrNotFound) only when src is gone and dst is
 // not there.
-func (b *Blobs) moveWithin(ctx context.Context, src, dst string, size int64) (bool, error) {
+func (b *Blobs) moveWithin(ctx context.Context, src, dst string, size int64, drop ...string) (bool, error) {
 	done := make(chan error, 1)
 	// The copy outlives the request when it takes too long, unless
 	// NoBackgroundCopy: then it stops when moveWithin returns.
@@ -341,7 +280,7 @@ func (b *Blobs) moveWithin(ctx context.Context, src, dst string, size int64) (bo
 				return false, nil
 			}
 		}
-		b.deleteKeys(ctx, []string{src})
+		b.deleteKeys(ctx, append([]string{src}, drop...))
 		b.copyOutcome(metrics.CopyInTime)
 		return true, nil
 	case <-timer.C:
@@ -389,8 +328,10 @@ func (b *Blobs) copy(ctx context.Context, src, dst string) error {
 	return nil
 }
 
-// Abort drops upload id: everything it staged (those of state, and any
-// that racing requests left), found by a listing.
+// Abort drops upload id: the multipart upload of state (and its object,
+// should a concurrent Commit have completed it), and everything it staged
+// (those of state, and any that racing requests left), found by a
+// listing.
 func (b *Blobs) Abort(ctx context.Context, id string, state []byte) error {
 	if err := store.CheckUploadID(id); err != nil {
 		return err
@@ -398,8 +339,14 @@ func (b *Blobs) Abort(ctx context.Context, id string, state []byte) error {
 	if _, ok := b.Direct(state); ok {
 		return b.abortDirect(ctx, id, state)
 	}
-	if _, err := decodeState(id, state); err != nil {
+	st, err := decodeState(id, state)
+	if err != nil {
 		return err
+	}
+	if st.MPU != "" {
+		// A concurrent Commit may have completed it: its object too.
+		b.abortMultipart(assembledKey(id, st.Nonce), st.MPU)
+		b.deleteKeys(ctx, []string{assembledKey(id, st.Nonce)})
 	}
 	if err := b.dropStaging(ctx, id); err != nil {
 		return fmt.Errorf("abort upload %s: %w", id, err)
@@ -410,19 +357,29 @@ func (b *Blobs) Abort(ctx context.Context, id string, state []byte) error {
 // dropStaging deletes everything staged for upload id (a listing, and a
 // DeleteObjects per 1,000 objects).
 func (b *Blobs) dropStaging(ctx context.Context, id string) error {
+	keys, err := b.stagingKeys(ctx, id)
+	if err != nil {
+		return err
+	}
+	b.deleteKeys(ctx, keys)
+	return nil
+}
+
+// stagingKeys lists the keys that upload id staged (one ListObjectsV2 per
+// 1,000 keys).
+func (b *Blobs) stagingKeys(ctx context.Context, id string) ([]string, error) {
 	var keys []string
 	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: aws.String(stagingPrefix(id))})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("list staging of upload %s: %w", id, err)
 		}
 		for _, o := range page.Contents {
 			keys = append(keys, aws.ToString(o.Key))
 		}
 	}
-	b.deleteKeys(ctx, keys)
-	return nil
+	return keys, nil
 }
 
 func tailKeys(id string, tail []staged) []string {

@@ -23,10 +23,14 @@ type Config struct {
 	TablePrefix string
 	// PresignTTL is how long a presigned blob URL is valid.
 	PresignTTL time.Duration
-	// CopyBudget is how long finishing a direct upload may spend copying
-	// it into place before the copy goes on in the background (a chunked
-	// upload is assembled in place: nothing to copy).
+	// CopyBudget is how long finishing an upload may spend copying it
+	// into place before the copy goes on in the background.
 	CopyBudget time.Duration
+	// SignedUploadStates says that the registry keeps upload states
+	// signed in their Locations (auth on), not in sessions: the parts of
+	// chunked uploads then go straight into a multipart upload
+	// (BlobsOptions.PartsInMultipart).
+	SignedUploadStates bool
 	// NoBackgroundCopy: a copy that does not finish within CopyBudget does
 	// not go on after Commit returns (on Lambda, where the environment is
 	// frozen when the handler returns); the blob stays at its assembled

@@ -14,29 +14,24 @@
 //	                                   (a direct upload in one PUT writes blobs/sha256/<hex>
 //	                                   itself, by a presigned PutObject that S3 checks
 //	                                   against <hex>, with metadata pier-upload: <id>;
-//	                                   direct_put.go; a chunked upload's Commit completes
-//	                                   its multipart upload of the staged parts here, S3
-//	                                   checking each part's checksum, If-None-Match)
-//	uploads/<id>/t/<offset>-<r>        a staged tail chunk of upload <id> (WriteChunk)
-//	uploads/<id>/p/<n>-<chain>-<sum>   staged part <n> of upload <id>: <sum> is the
-//	                                   SHA-256 of its bytes, <chain> the chain hash of
-//	                                   the parts before it (WriteChunk)
-//	assembled/<id>-<r>                 written by no Pier since chunked uploads are
-//	                                   assembled in place; one that an older Pier left, and
-//	                                   a blob link records as its location, is settled by
-//	                                   garbage collection (Settle) like a direct upload's
-//	assembled/<id>-direct              the multipart upload of direct upload <id>, whose
-//	                                   client sends its parts straight to S3 (direct.go);
-//	                                   CommitDirect moves it to blobs/ (when the copy
+//	                                   direct_put.go)
+//	uploads/<id>/t/<offset>-<r>        a staged tail chunk of upload <id>: bytes not yet in
+//	                                   a part (WriteChunk)
+//	assembled/<id>-<r>                 the multipart upload of chunked upload <id>: its parts
+//	                                   are sent there as the chunks come (WriteChunk), and
+//	                                   Commit completes it, S3 checking each part's
+//	                                   checksum, and moves it to blobs/ (when the copy
 //	                                   outlasts CopyBudget it goes on in the background, and
 //	                                   the blob link records this key as the blob's location
 //	                                   until garbage collection settles it: Settle)
+//	assembled/<id>-direct              the multipart upload of direct upload <id>, whose
+//	                                   client sends its parts straight to S3 (direct.go);
+//	                                   CommitDirect moves it to blobs/ as Commit does
 //
 // <id> is an upload id (store.CheckUploadID), <r> 16 random hex digits
-// unique to one attempt, <offset> the chunk's offset in decimal, <n> five
-// decimal digits, <chain> and <sum> 64 hex digits. Multipart uploads are
-// made at blobs/ keys (Put of a large blob, a chunked upload's Commit,
-// the parallel copy of a large assembled blob) and at assembled/ keys;
+// unique to one attempt, <offset> the chunk's offset in decimal. Multipart
+// uploads are made at blobs/ keys (Put of a large blob, the parallel copy
+// of a large assembled blob) and at assembled/ keys;
 // one left unfinished is listed and aborted by garbage collection
 // (Leftovers) and by the bucket's lifecycle rule (template.yaml), which
 // also expires uploads/ after two days. Leftovers lists uploads/ and assembled/; nothing else in the

@@ -2,6 +2,7 @@ package awsstore_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,10 +21,14 @@ func TestGCMetadataContract(t *testing.T) {
 }
 
 func TestGCBlobsContract(t *testing.T) {
-	storetest.TestGCBlobs(t, func(t *testing.T) store.Blobs {
-		b, _, _ := newBlobs(t, awsstore.BlobsOptions{})
-		return b
-	})
+	for _, inMPU := range []bool{false, true} {
+		t.Run(fmt.Sprintf("parts in multipart %v", inMPU), func(t *testing.T) {
+			storetest.TestGCBlobs(t, func(t *testing.T) store.Blobs {
+				b, _, _ := newBlobs(t, awsstore.BlobsOptions{PartsInMultipart: inMPU})
+				return b
+			})
+		})
+	}
 }
 
 func TestPoliciesContract(t *testing.T) {

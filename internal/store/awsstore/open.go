@@ -17,7 +17,10 @@ func Open(ctx context.Context, cfg Config) (*Blobs, *Metadata, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	blobs := NewBlobs(c.S3, cfg.Bucket, BlobsOptions{PresignTTL: cfg.PresignTTL, CopyBudget: cfg.CopyBudget, NoBackgroundCopy: cfg.NoBackgroundCopy, PartURLTTL: cfg.PartURLTTL, Metrics: cfg.Metrics})
+	blobs := NewBlobs(c.S3, cfg.Bucket, BlobsOptions{
+		PresignTTL: cfg.PresignTTL, CopyBudget: cfg.CopyBudget, NoBackgroundCopy: cfg.NoBackgroundCopy,
+		PartURLTTL: cfg.PartURLTTL, PartsInMultipart: cfg.SignedUploadStates, Metrics: cfg.Metrics,
+	})
 	meta := NewMetadata(c.DynamoDB, TableName(cfg.TablePrefix))
 	if cfg.CreateResources {
 		if err := blobs.CreateBucket(ctx); err != nil {

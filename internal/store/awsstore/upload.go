@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -20,22 +21,29 @@ import (
 // uploadState is the state of a chunked upload that WriteChunk returns
 // (JSON, kept by the caller: in the upload session, or in the signed
 // state of the upload's Location). It is small whatever the upload's
-// size: the number of staged parts and a chain hash over them, and the
-// staged chunks not yet in a part (the tail, under MinPartSize).
+// size: the number of parts and a chain hash over their SHA-256s, where
+// they are (staged objects, or a multipart upload with a slot digit a
+// part: parts.go), and the staged chunks not yet in a part (the tail,
+// under MinPartSize).
 //
-// Nothing staged is ever overwritten with other bytes, so no request that
-// loses a race, and no replay of an older state, can change the bytes of
-// a state that was accepted: a staged part is an object whose key names
-// its SHA-256 and the chain hash of the parts before it (PutObject with
-// that checksum, which S3 verifies), and a tail chunk is an object under a
-// key of its own. Commit finds the parts of the state by their chain.
+// A tail chunk is an object under a key of its own, never overwritten, so
+// no request that loses a race, and no replay of an older state, can
+// change the bytes of a tail that a state records; how the parts are kept
+// safe from racers is in parts.go.
 type uploadState struct {
-	// Parts is the number of staged parts, PartBytes their bytes, and
-	// Chain the chain hash of their SHA-256s (nextChain).
-	Parts     int32    `json:"p,omitempty"`
-	PartBytes int64    `json:"pb,omitempty"`
-	Chain     []byte   `json:"c,omitempty"`
-	Tail      []staged `json:"t,omitempty"`
+	// Parts is the number of parts sent, PartBytes their bytes, and Chain
+	// the chain hash of their SHA-256s (nextChain).
+	Parts     int32  `json:"p,omitempty"`
+	PartBytes int64  `json:"pb,omitempty"`
+	Chain     []byte `json:"c,omitempty"`
+	// MPU is the multipart upload at assembledKey(id, Nonce) that the
+	// parts went to ("" before the first, and for staged parts), and
+	// Slots the slot digit of each of its first slottedParts parts
+	// (partNumber).
+	MPU   string   `json:"m,omitempty"`
+	Nonce string   `json:"n,omitempty"`
+	Slots string   `json:"r,omitempty"`
+	Tail  []staged `json:"t,omitempty"`
 }
 
 // staged is a chunk staged as an object of its own, at
@@ -75,8 +83,16 @@ func decodeState(id string, b []byte) (uploadState, error) {
 			return s, fmt.Errorf("upload %s: bad state: staged chunk %q", id, t.Name)
 		}
 	}
-	if s.Parts < 0 || s.Parts > maxParts || s.Parts > 0 && len(s.Chain) != sha256.Size {
+	slots := 0
+	if s.MPU != "" {
+		slots = int(min(s.Parts, slottedParts))
+	}
+	if s.Parts < 0 || s.Parts >= maxParts || s.Parts > 0 && len(s.Chain) != sha256.Size ||
+		len(s.Slots) != slots || strings.Trim(s.Slots, "0123456789") != "" {
 		return s, fmt.Errorf("upload %s: bad state: %d parts", id, s.Parts)
+	}
+	if s.MPU != "" && !validName(s.Nonce) {
+		return s, fmt.Errorf("upload %s: bad state: nonce %q", id, s.Nonce)
 	}
 	return s, nil
 }
@@ -102,15 +118,6 @@ func stagingPrefix(id string) string { return "uploads/" + id + "/" }
 // tailPrefix is the prefix of upload id's staged tail chunks.
 func tailPrefix(id string) string { return stagingPrefix(id) + "t/" }
 
-// partPrefix is the prefix of upload id's staged parts.
-func partPrefix(id string) string { return stagingPrefix(id) + "p/" }
-
-// partKey is the key of part n of upload id, whose bytes have SHA-256
-// sum, after parts whose chain hash is prev.
-func partKey(id string, n int32, prev, sum []byte) string {
-	return fmt.Sprintf("%s%05d-%x-%x", partPrefix(id), n, prev, sum)
-}
-
 // nextChain is the chain hash of parts whose chain hash is prev, followed
 // by a part of SHA-256 sum.
 func nextChain(prev, sum []byte) []byte {
@@ -120,11 +127,11 @@ func nextChain(prev, sum []byte) []byte {
 	return h.Sum(nil)
 }
 
-// assembledKey is where a Commit of upload id completes its multipart
-// upload: a key of its own (nonce), since concurrent Commits of one upload
-// (a replayed PUT, or two states forked from one) must not complete onto
-// each other; outside the staging prefix, since a blob link may point
-// there (Commit).
+// assembledKey is where the multipart upload of a chunked upload id's
+// parts is completed, when they are sent into it (parts.go): a key of its
+// own (nonce), since states forked from one (racing PATCHes, a replayed
+// state) each make their own before their first part; outside the
+// staging prefix, since a blob link may point there (Commit).
 func assembledKey(id, nonce string) string { return "assembled/" + id + "-" + nonce }
 
 // WriteChunk adds the bytes of r to upload id at offset. A chunk that
@@ -132,8 +139,9 @@ func assembledKey(id, nonce string) string { return "assembled/" + id + "-" + no
 // PutObject; when the tail holds maxTail chunks, they are read back and
 // staged with it as one). Otherwise the tail is read back (one GetObject
 // per staged chunk, each checked against its recorded SHA-256), and the
-// tail and the chunk are staged as parts of up to PartSize (one PutObject
-// each); what is left under MinPartSize is staged as the new tail.
+// tail and the chunk are written as parts of up to PartSize (writePart:
+// one request each, with its SHA-256, which S3 checks); what is left
+// under MinPartSize is staged as the new tail.
 func (b *Blobs) WriteChunk(ctx context.Context, id string, state []byte, offset int64, r io.Reader) ([]byte, int64, error) {
 	if err := store.CheckUploadID(id); err != nil {
 		return nil, 0, err
@@ -172,7 +180,7 @@ func (b *Blobs) writeChunk(ctx context.Context, id string, st uploadState, r io.
 
 	// The tail and this chunk make a part, or more chunks than a tail
 	// holds: both read the tail back.
-	buf, err := b.readTail(ctx, id, st.Tail, int(b.opts.PartSize))
+	buf, err := b.readTail(ctx, id, st.Tail, int(b.partSize(st.Parts+1)))
 	if err != nil {
 		return st, 0, lostToRacer(err)
 	}
@@ -187,8 +195,9 @@ func (b *Blobs) writeChunk(ctx context.Context, id string, st uploadState, r io.
 	}
 	st.Tail = nil
 	for {
-		if int64(len(buf)) < b.opts.PartSize {
-			more, err := readUpTo(r, b.opts.PartSize-int64(len(buf)))
+		partSize := b.partSize(st.Parts + 1)
+		if int64(len(buf)) < partSize {
+			more, err := readUpTo(r, partSize-int64(len(buf)))
 			if err != nil {
 				return st, 0, err
 			}
@@ -198,11 +207,8 @@ func (b *Blobs) writeChunk(ctx context.Context, id string, st uploadState, r io.
 		if int64(len(buf)) < MinPartSize {
 			break // the end of the chunk: the rest is the new tail
 		}
-		size := min(int64(len(buf)), b.opts.PartSize)
-		if st.Parts >= maxParts-1 {
-			return st, 0, fmt.Errorf("more than %d parts", maxParts)
-		}
-		if err := b.stagePart(ctx, id, &st, buf[:size]); err != nil {
+		size := min(int64(len(buf)), partSize)
+		if err := b.writePart(ctx, id, &st, buf[:size]); err != nil {
 			return st, 0, err
 		}
 		buf = buf[size:]
@@ -234,18 +240,6 @@ func (b *Blobs) stage(ctx context.Context, id string, offset int64, body []byte)
 	}
 	sum := sha256.Sum256(body)
 	return staged{Name: name, Size: int64(len(body)), SHA256: sum[:]}, nil
-}
-
-// stagePart writes body as the next part of st (one PutObject, whose
-// checksum S3 verifies, so the key's SHA-256 is the object's).
-func (b *Blobs) stagePart(ctx context.Context, id string, st *uploadState, body []byte) error {
-	sum := sha256.Sum256(body)
-	n := st.Parts + 1
-	if err := b.putObject(ctx, partKey(id, n, st.Chain, sum[:]), body, false); err != nil {
-		return fmt.Errorf("stage part %d: %w", n, err)
-	}
-	st.Parts, st.PartBytes, st.Chain = n, st.PartBytes+int64(len(body)), nextChain(st.Chain, sum[:])
-	return nil
 }
 
 // readTail reads the staged chunks of upload id back, checking each
