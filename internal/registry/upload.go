@@ -164,6 +164,11 @@ func (r *Registry) writeChunk(ctx context.Context, u store.Upload, start int64, 
 	if errors.Is(err, store.ErrConflict) {
 		return store.Upload{}, uploadChanged(u.ID)
 	}
+	if errors.Is(err, store.ErrTooLarge) {
+		return store.Upload{}, oci.Errorf(oci.CodeSizeInvalid,
+			"upload %s cannot grow past its %d bytes in chunks (%v): push the blob with `pier push`, which uploads it straight to storage, or in larger chunks",
+			u.ID, u.Offset, err)
+	}
 	if err != nil {
 		return store.Upload{}, fmt.Errorf("write upload %s chunk: %w", u.ID, err)
 	}

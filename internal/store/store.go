@@ -249,6 +249,10 @@ func ReferrerPrefix(artifactType string) string {
 	return artifactType + "|"
 }
 
+// ErrTooLarge: an upload would grow past what the store can assemble of
+// it (the multipart upload's parts). Nothing of the chunk was kept.
+var ErrTooLarge = errors.New("upload too large")
+
 // ErrBadParts: the parts of a direct upload do not make a blob (missing,
 // out of order, or of the wrong sizes). Nothing was assembled.
 var ErrBadParts = errors.New("bad parts")

@@ -94,7 +94,8 @@ func (b *Blobs) partSize(i int32) int64 {
 // BlobsOptions.PartsInMultipart says.
 func (b *Blobs) writePart(ctx context.Context, id string, st *uploadState, body []byte) error {
 	if st.Parts >= b.maxChunkParts() {
-		return fmt.Errorf("more than %d parts", b.maxChunkParts())
+		return fmt.Errorf("%w: a chunked upload holds at most %d parts of %d to %d MiB here, and the tail",
+			store.ErrTooLarge, b.maxChunkParts(), MinPartSize>>20, b.partSize(b.maxChunkParts())>>20)
 	}
 	if b.opts.PartsInMultipart {
 		return b.sendPart(ctx, id, st, body)
