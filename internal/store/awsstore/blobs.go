@@ -392,7 +392,7 @@ func readUpTo(r io.Reader, n int64) ([]byte, error) {
 
 // notFound makes S3's "no such key" errors store.ErrNotFound.
 func notFound(err error) error {
-	if isNotFound(err) {
+	if noSuchUpload(err) && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: %v", store.ErrNotFound, err)
 	}
 	return err

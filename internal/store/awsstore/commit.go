@@ -343,23 +343,15 @@ func (b *Blobs) Abort(ctx context.Context, id string, state []byte) error {
 	if err != nil {
 		return err
 	}
-	if st.MPU != "" {
-		// A concurrent Commit may have completed it: its object too.
-		b.abortMultipart(assembledKey(id, st.Nonce), st.MPU)
-		b.deleteKeys(ctx, []string{assembledKey(id, st.Nonce)})
-	}
-	if err := b.dropStaging(ctx, id); err != nil {
-		return fmt.Errorf("abort upload %s: %w", id, err)
-	}
-	return nil
-}
-
-// dropStaging deletes everything staged for upload id (a listing, and a
-// DeleteObjects per 1,000 objects).
-func (b *Blobs) dropStaging(ctx context.Context, id string) error {
 	keys, err := b.stagingKeys(ctx, id)
 	if err != nil {
-		return err
+		return fmt.Errorf("abort upload %s: %w", id, err)
+	}
+	if st.MPU != "" {
+		// A concurrent Commit may have completed it: its object goes
+		// with the staging, in the same DeleteObjects.
+		b.abortMultipart(assembledKey(id, st.Nonce), st.MPU)
+		keys = append(keys, assembledKey(id, st.Nonce))
 	}
 	b.deleteKeys(ctx, keys)
 	return nil

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	mathrand "math/rand/v2"
 	"strconv"
@@ -143,12 +142,10 @@ func (b *Blobs) sendPart(ctx context.Context, id string, st *uploadState, body [
 		slot = mathrand.IntN(slotWidth)
 	}
 	p, err := b.uploadPart(ctx, assembledKey(id, st.Nonce), st.MPU, partNumber(i, slot), body)
-	if noSuchUpload(err) {
-		// The upload was finished or canceled meanwhile.
-		return lostToRacer(fmt.Errorf("part %d: %w", i, store.ErrNotFound))
-	}
 	if err != nil {
-		return err
+		// A multipart upload that is gone was finished or canceled
+		// meanwhile: a lost race.
+		return lostToRacer(notFound(err))
 	}
 	sum, _ := base64.StdEncoding.DecodeString(p.SHA256)
 	st.Parts, st.PartBytes, st.Chain = i, st.PartBytes+p.Size, nextChain(st.Chain, sum)
@@ -271,7 +268,7 @@ func (b *Blobs) assembleMultipart(ctx context.Context, id string, st uploadState
 		err = b.completeMultipart(ctx, key, st.MPU, parts)
 	}
 	if err != nil {
-		return fmt.Errorf("assemble upload %s: %w", id, notFoundUpload(err))
+		return fmt.Errorf("assemble upload %s: %w", id, notFound(err))
 	}
 	return nil
 }
@@ -288,7 +285,7 @@ func (b *Blobs) stateParts(ctx context.Context, id string, st uploadState) ([]pa
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list parts of upload %s: %w", id, notFoundUpload(err))
+			return nil, fmt.Errorf("list parts of upload %s: %w", id, notFound(err))
 		}
 		for _, lp := range page.Parts {
 			listed[aws.ToInt32(lp.PartNumber)] = lp
@@ -312,13 +309,4 @@ func (b *Blobs) stateParts(ctx context.Context, id string, st uploadState) ([]pa
 		return nil, fmt.Errorf("upload %s: its parts were replaced by racing requests: %w", id, store.ErrConflict)
 	}
 	return parts, nil
-}
-
-// notFoundUpload returns err as a store.ErrNotFound when it says that a
-// multipart upload or an object is gone.
-func notFoundUpload(err error) error {
-	if noSuchUpload(err) && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w (%v)", store.ErrNotFound, err)
-	}
-	return err
 }
