@@ -45,15 +45,12 @@ func (m *Metadata) LinkBlob(ctx context.Context, repo string, d digest.Digest, l
 // not link it.
 func (m *Metadata) Blob(ctx context.Context, repo string, d digest.Digest) (store.BlobLink, error) {
 	var link store.BlobLink
-	err := m.view(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if err != nil {
-			return err
-		}
+	err := m.viewRepo(ctx, repo, func(r repoBuckets) error {
 		v := r.blobs.Get([]byte(d))
 		if v == nil {
 			return store.ErrNotFound
 		}
+		var err error
 		link, err = decodeLink(v)
 		return err
 	})
@@ -82,11 +79,7 @@ func (m *Metadata) UnlinkBlob(ctx context.Context, repo string, d digest.Digest)
 // unlink removes repo's link to d and its time, if check (when not nil)
 // passes in the same transaction; store.ErrNotFound when there is none.
 func (m *Metadata) unlink(ctx context.Context, repo string, d digest.Digest, check func(tx *bolt.Tx) error) error {
-	return m.update(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if err != nil {
-			return err
-		}
+	return m.updateRepo(ctx, repo, func(tx *bolt.Tx, r repoBuckets) error {
 		if r.blobs.Get([]byte(d)) == nil {
 			return store.ErrNotFound
 		}

@@ -132,11 +132,8 @@ func (m *Metadata) putManifest(ctx context.Context, repo string, man store.Manif
 // Manifest returns manifest d of repo, or store.ErrNotFound.
 func (m *Metadata) Manifest(ctx context.Context, repo string, d digest.Digest) (store.Manifest, error) {
 	var man store.Manifest
-	err := m.view(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if err != nil {
-			return err
-		}
+	err := m.viewRepo(ctx, repo, func(r repoBuckets) error {
+		var err error
 		man, err = getManifest(r, d)
 		return err
 	})
@@ -149,15 +146,12 @@ func (m *Metadata) Manifest(ctx context.Context, repo string, d digest.Digest) (
 // Tag returns the manifest that tag names in repo, or store.ErrNotFound.
 func (m *Metadata) Tag(ctx context.Context, repo, tag string) (store.Manifest, error) {
 	var man store.Manifest
-	err := m.view(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if err != nil {
-			return err
-		}
+	err := m.viewRepo(ctx, repo, func(r repoBuckets) error {
 		d := r.tags.Get([]byte(tag))
 		if d == nil {
 			return store.ErrNotFound
 		}
+		var err error
 		man, err = getManifest(r, digest.Digest(d))
 		return err
 	})
@@ -193,11 +187,7 @@ func getManifest(r repoBuckets, d digest.Digest) (store.Manifest, error) {
 // one transaction, or returns store.ErrNotFound.
 func (m *Metadata) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
 	key := []byte(d)
-	err := m.update(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if err != nil {
-			return err
-		}
+	err := m.updateRepo(ctx, repo, func(_ *bolt.Tx, r repoBuckets) error {
 		if r.manifests.Get(key) == nil {
 			return store.ErrNotFound
 		}
@@ -271,11 +261,7 @@ func (m *Metadata) DeleteTag(ctx context.Context, repo, tag string) error {
 // deleteTag removes tag from repo and its time, if it names d (any
 // manifest when d is ""); store.ErrNotFound when there is no such tag.
 func (m *Metadata) deleteTag(ctx context.Context, repo, tag string, d digest.Digest) error {
-	return m.update(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if err != nil {
-			return err
-		}
+	return m.updateRepo(ctx, repo, func(tx *bolt.Tx, r repoBuckets) error {
 		switch v := r.tags.Get([]byte(tag)); {
 		case v == nil:
 			return store.ErrNotFound
@@ -294,11 +280,7 @@ func (m *Metadata) deleteTag(ctx context.Context, repo, tag string, d digest.Dig
 // and when n <= 0, and store.ErrNotFound when repo is unknown.
 func (m *Metadata) Tags(ctx context.Context, repo, last string, n int) ([]string, error) {
 	tags := []string{}
-	err := m.view(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if err != nil {
-			return err
-		}
+	err := m.viewRepo(ctx, repo, func(r repoBuckets) error {
 		return page(r.tags.Cursor(), nil, []byte(last), n, func(k, _ []byte) error {
 			tags = append(tags, string(k))
 			return nil

@@ -105,6 +105,30 @@ func (m *Metadata) update(ctx context.Context, fn func(tx *bolt.Tx) error) error
 	return m.db.Update(fn)
 }
 
+// viewRepo runs fn with the buckets of repo in a read transaction, after
+// checking ctx; store.ErrNotFound when repo does not exist.
+func (m *Metadata) viewRepo(ctx context.Context, repo string, fn func(r repoBuckets) error) error {
+	return m.view(ctx, func(tx *bolt.Tx) error {
+		r, err := repository(tx, repo)
+		if err != nil {
+			return err
+		}
+		return fn(r)
+	})
+}
+
+// updateRepo runs fn with the buckets of repo in a read-write transaction,
+// after checking ctx; store.ErrNotFound when repo does not exist.
+func (m *Metadata) updateRepo(ctx context.Context, repo string, fn func(tx *bolt.Tx, r repoBuckets) error) error {
+	return m.update(ctx, func(tx *bolt.Tx) error {
+		r, err := repository(tx, repo)
+		if err != nil {
+			return err
+		}
+		return fn(tx, r)
+	})
+}
+
 // repoBuckets are the buckets of one repository.
 type repoBuckets struct {
 	tags, manifests, blobs, referrers *bolt.Bucket
