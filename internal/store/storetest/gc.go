@@ -26,11 +26,7 @@ func TestGCMetadata(t *testing.T, open func(t *testing.T) store.Metadata) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := open(t)
-			g, ok := m.(store.GCMetadata)
-			if !ok {
-				t.Fatalf("%T is not a store.GCMetadata", m)
-			}
-			tt.fn(t, m, g)
+			tt.fn(t, m, as[store.GCMetadata](t, m))
 		})
 	}
 }
@@ -40,11 +36,7 @@ func TestGCMetadata(t *testing.T, open func(t *testing.T) store.Metadata) {
 func TestGCBlobs(t *testing.T, open func(t *testing.T) store.Blobs) {
 	t.Run("ListBlobsLeftovers", func(t *testing.T) {
 		b := open(t)
-		g, ok := b.(store.GCBlobs)
-		if !ok {
-			t.Fatalf("%T is not a store.GCBlobs", b)
-		}
-		testListBlobsLeftovers(t, b, g)
+		testListBlobsLeftovers(t, b, as[store.GCBlobs](t, b))
 	})
 }
 

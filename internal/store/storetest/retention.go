@@ -30,15 +30,7 @@ func TestRetention(t *testing.T, open func(t *testing.T) store.Metadata) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := open(t)
-			g, ok := m.(store.GCMetadata)
-			if !ok {
-				t.Fatalf("%T is not a store.GCMetadata", m)
-			}
-			r, ok := m.(store.Retention)
-			if !ok {
-				t.Fatalf("%T is not a store.Retention", m)
-			}
-			tt.fn(t, m, g, r)
+			tt.fn(t, m, as[store.GCMetadata](t, m), as[store.Retention](t, m))
 		})
 	}
 }
