@@ -131,11 +131,8 @@ func (m *Metadata) putManifest(ctx context.Context, repo string, man store.Manif
 
 // Manifest returns manifest d of repo, or store.ErrNotFound.
 func (m *Metadata) Manifest(ctx context.Context, repo string, d digest.Digest) (store.Manifest, error) {
-	var man store.Manifest
-	err := m.viewRepo(ctx, repo, func(r repoBuckets) error {
-		var err error
-		man, err = getManifest(r, d)
-		return err
+	man, err := viewRepo(ctx, m, repo, func(r repoBuckets) (store.Manifest, error) {
+		return getManifest(r, d)
 	})
 	if err != nil {
 		return store.Manifest{}, fmt.Errorf("manifest %s in %s: %w", d, repo, err)
@@ -145,15 +142,12 @@ func (m *Metadata) Manifest(ctx context.Context, repo string, d digest.Digest) (
 
 // Tag returns the manifest that tag names in repo, or store.ErrNotFound.
 func (m *Metadata) Tag(ctx context.Context, repo, tag string) (store.Manifest, error) {
-	var man store.Manifest
-	err := m.viewRepo(ctx, repo, func(r repoBuckets) error {
+	man, err := viewRepo(ctx, m, repo, func(r repoBuckets) (store.Manifest, error) {
 		d := r.tags.Get([]byte(tag))
 		if d == nil {
-			return store.ErrNotFound
+			return store.Manifest{}, store.ErrNotFound
 		}
-		var err error
-		man, err = getManifest(r, digest.Digest(d))
-		return err
+		return getManifest(r, digest.Digest(d))
 	})
 	if err != nil {
 		return store.Manifest{}, fmt.Errorf("tag %q in %s: %w", tag, repo, err)
@@ -279,12 +273,13 @@ func (m *Metadata) deleteTag(ctx context.Context, repo, tag string, d digest.Dig
 // last is not "". It returns an empty list for a repository without tags
 // and when n <= 0, and store.ErrNotFound when repo is unknown.
 func (m *Metadata) Tags(ctx context.Context, repo, last string, n int) ([]string, error) {
-	tags := []string{}
-	err := m.viewRepo(ctx, repo, func(r repoBuckets) error {
-		return page(r.tags.Cursor(), nil, []byte(last), n, func(k, _ []byte) error {
+	tags, err := viewRepo(ctx, m, repo, func(r repoBuckets) ([]string, error) {
+		tags := []string{}
+		err := page(r.tags.Cursor(), nil, []byte(last), n, func(k, _ []byte) error {
 			tags = append(tags, string(k))
 			return nil
 		})
+		return tags, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tags of %s: %w", repo, err)
@@ -304,11 +299,9 @@ func (m *Metadata) Referrers(ctx context.Context, repo string, d digest.Digest, 
 		prefix = []byte(store.ReferrerPrefix(artifactType))
 	}
 	err := m.view(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if errors.Is(err, store.ErrNotFound) {
+		r, ok := lookupRepository(tx, repo)
+		if !ok {
 			return nil
-		} else if err != nil {
-			return err
 		}
 		b := r.referrers.Bucket([]byte(d))
 		if b == nil {
