@@ -132,12 +132,9 @@ func (m *Metadata) PutIdentity(ctx context.Context, id store.Identity) error {
 // has).
 func (m *Metadata) Identity(ctx context.Context, name string) (store.Identity, error) {
 	var item map[string]types.AttributeValue
-	var err error
+	err := store.ErrNotFound
 	if name != "" {
 		item, err = m.getItem(ctx, identityKey(name))
-	}
-	if err == nil && item == nil {
-		err = store.ErrNotFound
 	}
 	var id store.Identity
 	if err == nil {

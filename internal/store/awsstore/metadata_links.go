@@ -39,9 +39,6 @@ func (m *Metadata) LinkBlob(ctx context.Context, repo string, d digest.Digest, l
 // not link it. One GetItem.
 func (m *Metadata) Blob(ctx context.Context, repo string, d digest.Digest) (store.BlobLink, error) {
 	item, err := m.getItem(ctx, linkKey(repo, d))
-	if err == nil && item == nil {
-		err = store.ErrNotFound
-	}
 	var link store.BlobLink
 	if err == nil {
 		link.Location = getS(item, attrLocation)
