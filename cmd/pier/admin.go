@@ -143,14 +143,7 @@ func adminCommand(cmd string, args []string, subs map[string]adminFunc) error {
 			fs.DurationVar(&af.expires, "expires", 0, "the token stops working after this long (e.g. 720h); 0: never")
 		}
 	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	// The flag package would print the error and every flag of pier
-	// serve; the error alone is printed (by main), the flags on -h.
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	own(fs)
-	flags, positional := splitArgs(own, args[1:])
-	cfg, err := config.Parse(fs, flags, config.Getenv)
+	fs, cfg, positional, err := parseBackendArgs(name, own, args[1:], config.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		adminUsage(stdio.stderr, fs, own, name, spec)
 		return nil
@@ -214,6 +207,22 @@ func adminUsage(w io.Writer, fs *flag.FlagSet, own func(*flag.FlagSet), name str
 	})
 	probe.PrintDefaults()
 	fmt.Fprintln(w, "\nthe other flags of pier serve are accepted (pier serve -h); so are the PIER_ variables (PIER_BACKEND, PIER_DATA_DIR, PIER_BUCKET, ...) and the AWS SDK's (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_DYNAMODB, ...)")
+}
+
+// parseBackendArgs parses args for the command name: the flags that own
+// registers and those of pier serve (config.Parse, with getenv), which may
+// stand before, between and after the positional arguments (splitArgs).
+// The flag set prints nothing: the flag package would print the error and
+// every flag of pier serve; the caller prints the error alone, and its
+// usage (from fs) on flag.ErrHelp.
+func parseBackendArgs(name string, own func(*flag.FlagSet), args []string, getenv func(string) string) (fs *flag.FlagSet, cfg config.Config, positional []string, err error) {
+	fs = flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	own(fs)
+	flags, positional := splitArgs(own, args)
+	cfg, err = config.Parse(fs, flags, getenv)
+	return fs, cfg, positional, err
 }
 
 // splitArgs splits args into flags (with their values) and positional

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -50,8 +49,7 @@ func runGC(ctx context.Context, args []string, getenv func(string) string, out a
 	if fs.NArg() > 0 {
 		return fmt.Errorf("pier gc: unexpected argument %q", fs.Arg(0))
 	}
-	level, _ := cfg.Level()
-	opts.Log = slog.New(slog.NewJSONHandler(out.stderr, &slog.HandlerOptions{Level: level}))
+	opts.Log = cfg.Logger(out.stderr)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

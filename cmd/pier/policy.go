@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -80,12 +79,7 @@ func runPolicy(ctx context.Context, args []string, getenv func(string) string, o
 			fs.IntVar(&rules.UnlinkDays, "unlink-days", 0, "N: remove blob links nothing names N days after they were written (0: never)")
 		}
 	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	own(fs)
-	flags, positional := splitArgs(own, args[1:])
-	cfg, err := config.Parse(fs, flags, getenv)
+	_, cfg, positional, err := parseBackendArgs(name, own, args[1:], getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(out.stderr, policyUsage)
 		return nil

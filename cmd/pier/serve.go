@@ -31,8 +31,7 @@ func serve(args []string) error {
 		}
 		return err
 	}
-	level, _ := cfg.Level()
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := cfg.Logger(os.Stderr)
 	slog.SetDefault(log)
 
 	if cfg.Stack != "" {

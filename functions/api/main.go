@@ -25,6 +25,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -70,8 +71,7 @@ func newFunction(ctx context.Context, getenv func(string) string, logOut io.Writ
 	if err != nil {
 		return nil, err
 	}
-	level, _ := cfg.Level()
-	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
+	log := cfg.Logger(logOut)
 	slog.SetDefault(log)
 	s, err := server.New(ctx, cfg, log, registry.Options{
 		ChunkMinLength: cfg.ChunkMinLength,
@@ -83,30 +83,15 @@ func newFunction(ctx context.Context, getenv func(string) string, logOut io.Writ
 	return &function{cfg: cfg, log: log, server: s, handler: apigw.NewHandler(s.Handler)}, nil
 }
 
-// lambdaConfig is config.FromEnv with the defaults of a Lambda function:
-// the aws backend, chunks of chunkMinLength to chunkMaxLength, and a
-// CloudWatch EMF line per request on stdout (PIER_EMF). A variable that
-// is set, to any value, wins.
+// lambdaConfig is config.FromLambdaEnv (the aws backend, a CloudWatch
+// EMF line per request on stdout) with chunks of chunkMinLength to
+// chunkMaxLength. A variable that is set, to any value, wins.
 func lambdaConfig(getenv func(string) string) (config.Config, error) {
-	cfg, err := config.FromEnv(func(key string) string {
-		if v := getenv(key); v != "" || key != "PIER_BACKEND" {
-			return v
-		}
-		return "aws"
+	cfg, err := config.FromLambdaEnv(getenv, map[string]string{
+		"PIER_CHUNK_MAX_LENGTH": strconv.Itoa(chunkMaxLength),
+		"PIER_CHUNK_MIN_LENGTH": strconv.Itoa(chunkMinLength),
 	})
 	if err != nil {
-		return config.Config{}, err
-	}
-	if getenv("PIER_CHUNK_MAX_LENGTH") == "" {
-		cfg.ChunkMaxLength = chunkMaxLength
-	}
-	if getenv("PIER_CHUNK_MIN_LENGTH") == "" {
-		cfg.ChunkMinLength = chunkMinLength
-	}
-	if getenv("PIER_EMF") == "" {
-		cfg.EMF = true
-	}
-	if err := cfg.Validate(); err != nil {
 		return config.Config{}, fmt.Errorf("configuration: %w", err)
 	}
 	return cfg, nil

@@ -60,23 +60,14 @@ type function struct {
 // unless PIER_BACKEND says otherwise, and then it must be aws), logs JSON
 // lines to logOut and builds the stores.
 func newFunction(ctx context.Context, getenv func(string) string, logOut io.Writer) (*function, error) {
-	cfg, err := config.FromEnv(func(key string) string {
-		if v := getenv(key); v != "" || key != "PIER_BACKEND" {
-			return v
-		}
-		return "aws"
-	})
+	cfg, err := config.FromLambdaEnv(getenv, nil)
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
-	}
-	if getenv("PIER_EMF") == "" {
-		cfg.EMF = true
 	}
 	if cfg.Backend != "aws" {
 		return nil, fmt.Errorf("the gc function works on the aws backend, not %q (PIER_BACKEND)", cfg.Backend)
 	}
-	level, _ := cfg.Level()
-	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
+	log := cfg.Logger(logOut)
 	slog.SetDefault(log)
 	rec := server.Recorder(cfg, nil)
 	awsCfg := server.AWSConfig(cfg)

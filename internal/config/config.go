@@ -7,6 +7,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -193,6 +194,28 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	return c, c.Validate()
 }
 
+// FromLambdaEnv is FromEnv with the defaults of Pier's Lambda functions:
+// the aws backend, a CloudWatch EMF line on stdout (PIER_EMF), and those
+// of defaults (variable: value). A variable that is set, to any value,
+// wins.
+func FromLambdaEnv(getenv func(string) string, defaults map[string]string) (Config, error) {
+	return FromEnv(func(key string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		if v, ok := defaults[key]; ok {
+			return v
+		}
+		switch key {
+		case "PIER_BACKEND":
+			return "aws"
+		case "PIER_EMF":
+			return "true"
+		}
+		return ""
+	})
+}
+
 // Parse reads the configuration from the environment, then from the flags
 // args (as parsed by fs, which gets one flag per setting).
 func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, error) {
@@ -327,6 +350,13 @@ func (c Config) Level() (slog.Level, error) {
 		return 0, fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	return l, nil
+}
+
+// Logger returns a logger of JSON lines to w at the level of LogLevel
+// (info when that is not a level: Validate refuses it).
+func (c Config) Logger(w io.Writer) *slog.Logger {
+	level, _ := c.Level()
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 // Getenv is os.Getenv, for FromEnv and Parse.

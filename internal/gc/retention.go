@@ -65,10 +65,14 @@ func (c *Collector) retain(ctx context.Context, s *scan, list []store.Policy, no
 // apply makes the removals of dec in r, and drops from r what went.
 func (c *Collector) apply(ctx context.Context, r *Repository, dec Decision, rep *Report) error {
 	raced := false
-	// outcome sorts the result of a conditional removal: gone (removed
-	// now, or by someone else), or kept because a write racing it won.
-	outcome := func(what string, err error) (gone bool, _ error) {
-		switch {
+	// removed makes a conditional removal (none in a dry run) and sorts
+	// its result: gone (removed now, or by someone else), or kept because
+	// a write racing it won.
+	removed := func(what string, remove func() error) (gone bool, _ error) {
+		if c.opts.DryRun {
+			return true, nil
+		}
+		switch err := remove(); {
 		case err == nil, errors.Is(err, store.ErrNotFound):
 			return true, nil
 		case errors.Is(err, store.ErrConflict):
@@ -76,40 +80,35 @@ func (c *Collector) apply(ctx context.Context, r *Repository, dec Decision, rep 
 			raced = true
 			c.opts.Log.LogAttrs(ctx, slog.LevelInfo, "gc retention: kept, a write raced the removal", slog.String("what", what), slog.String("error", err.Error()))
 			return false, nil
+		default:
+			return false, fmt.Errorf("gc: retention in %s: %w", r.Name, err)
 		}
-		return false, fmt.Errorf("gc: retention in %s: %w", r.Name, err)
 	}
 
 	goneTags := map[string]bool{}
 	for _, t := range dec.Tags {
 		name := r.Name + ":" + t.Name
-		if !c.opts.DryRun {
-			gone, err := outcome("tag "+name, c.retention.DeleteTagIf(ctx, r.Name, t.Name, t.Digest))
-			if err != nil {
-				return err
-			}
-			if !gone {
-				continue
-			}
+		gone, err := removed("tag "+name, func() error { return c.retention.DeleteTagIf(ctx, r.Name, t.Name, t.Digest) })
+		if err != nil {
+			return err
 		}
-		goneTags[t.Name] = true
-		rep.RemovedTags = append(rep.RemovedTags, Item{Name: name})
+		if gone {
+			goneTags[t.Name] = true
+			rep.RemovedTags = append(rep.RemovedTags, Item{Name: name})
+		}
 	}
 
 	goneManifests := map[digest.Digest]bool{}
 	for _, m := range dec.Manifests {
 		name := r.Name + "@" + m.Digest.String()
-		if !c.opts.DryRun {
-			gone, err := outcome("manifest "+name, c.retention.DeleteUntaggedManifest(ctx, r.Name, m.Digest))
-			if err != nil {
-				return err
-			}
-			if !gone {
-				continue
-			}
+		gone, err := removed("manifest "+name, func() error { return c.retention.DeleteUntaggedManifest(ctx, r.Name, m.Digest) })
+		if err != nil {
+			return err
 		}
-		goneManifests[m.Digest] = true
-		rep.RemovedManifests = append(rep.RemovedManifests, Item{Name: name, Size: m.Size})
+		if gone {
+			goneManifests[m.Digest] = true
+			rep.RemovedManifests = append(rep.RemovedManifests, Item{Name: name, Size: m.Size})
+		}
 	}
 
 	// A removal that lost a race leaves records the decision did not
@@ -119,17 +118,14 @@ func (c *Collector) apply(ctx context.Context, r *Repository, dec Decision, rep 
 	if !raced {
 		for _, l := range dec.Links {
 			name := r.Name + "@" + l.Digest.String()
-			if !c.opts.DryRun {
-				gone, err := outcome("link "+name, c.retention.UnlinkBlobIf(ctx, r.Name, l.Digest, l.Linked))
-				if err != nil {
-					return err
-				}
-				if !gone {
-					continue
-				}
+			gone, err := removed("link "+name, func() error { return c.retention.UnlinkBlobIf(ctx, r.Name, l.Digest, l.Linked) })
+			if err != nil {
+				return err
 			}
-			goneLinks[l.Digest] = true
-			rep.RemovedLinks = append(rep.RemovedLinks, Item{Name: name, Size: l.Size})
+			if gone {
+				goneLinks[l.Digest] = true
+				rep.RemovedLinks = append(rep.RemovedLinks, Item{Name: name, Size: l.Size})
+			}
 		}
 	}
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pier-registry/pier/internal/metrics"
 	"github.com/pier-registry/pier/internal/randid"
+	"github.com/pier-registry/pier/internal/statusrec"
 	"github.com/pier-registry/pier/internal/store"
 )
 
@@ -91,32 +92,6 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 // newRequestID returns a request id: 16 random hex digits.
 func newRequestID() string { return randid.Hex(8) }
 
-// recorder notes the status and the size of a response.
-type recorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (rec *recorder) WriteHeader(status int) {
-	if rec.status == 0 {
-		rec.status = status
-	}
-	rec.ResponseWriter.WriteHeader(status)
-}
-
-func (rec *recorder) Write(b []byte) (int, error) {
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	n, err := rec.ResponseWriter.Write(b)
-	rec.bytes += int64(n)
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
-
 // logged wraps next with a request id, one JSON log line per request, and
 // recovery from panics (answered 500, logged with the request id).
 func (h *Handler) logged(next http.Handler) http.Handler {
@@ -140,18 +115,18 @@ func (h *Handler) logged(next http.Handler) http.Handler {
 		kind := h.requestKind(r)
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
-		rec := &recorder{ResponseWriter: w}
+		rec := &statusrec.Writer{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
 				l.Error("panic", "panic", fmt.Sprint(p))
-				if rec.status == 0 {
+				if rec.Status == 0 {
 					h.error(rec, r, fmt.Errorf("panic: %v", p))
 				}
 			}
-			status := rec.status
+			status := rec.Status
 			if status == 0 {
 				status = http.StatusOK
 			}
@@ -161,7 +136,7 @@ func (h *Handler) logged(next http.Handler) http.Handler {
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", status),
-				slog.Int64("bytes", rec.bytes),
+				slog.Int64("bytes", rec.Bytes),
 				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 			}
 			if err := clientAbort(ctx); err != nil {
@@ -177,7 +152,7 @@ func (h *Handler) logged(next http.Handler) http.Handler {
 					bytesIn = in.n.Load()
 				}
 				h.metrics.Request(metrics.Request{Kind: kind, Status: status, Duration: elapsed,
-					BytesIn: bytesIn, BytesOut: rec.bytes, S3: reqs.Total("s3"), DynamoDB: reqs.Total("dynamodb")})
+					BytesIn: bytesIn, BytesOut: rec.Bytes, S3: reqs.Total("s3"), DynamoDB: reqs.Total("dynamodb")})
 			}
 		}()
 		next.ServeHTTP(rec, r)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pier-registry/pier/internal/randid"
+	"github.com/pier-registry/pier/internal/statusrec"
 )
 
 // The upload route: a CloudFront distribution in front of the front door
@@ -138,9 +139,9 @@ func (f *Front) upload(w http.ResponseWriter, r *http.Request) int {
 	f.cdnOnce.Do(f.newUploadProxy)
 	e := edge{host: randid.Hex(16) + ".cloudfront.net (CloudFront)",
 		id: base64.URLEncoding.EncodeToString(randid.Bytes(42)), via: viaVersion(r)}
-	rec := &statusWriter{ResponseWriter: w}
+	rec := &statusrec.Writer{ResponseWriter: w}
 	f.cdnProxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), edgeKey{}, e)))
-	return rec.status
+	return rec.Status
 }
 
 // edge is what names one request's pass through CloudFront: the edge
@@ -249,29 +250,6 @@ func cdnError(w http.ResponseWriter, status int) int {
 		"<H2>The request could not be satisfied.</H2></BODY></HTML>\n", status)
 	return status
 }
-
-// statusWriter keeps the status of an answer.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
-	w.ResponseWriter.WriteHeader(status)
-}
-
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // ParseOrigin parses the upload origin's URL (http://host:port).
 func ParseOrigin(s string) (*url.URL, error) {

@@ -39,16 +39,7 @@ func Collector(ctx context.Context, cfg config.Config, opts gc.Options) (*gc.Col
 // policy`; the function it returns releases the stores. On the local
 // backend it fails while `pier serve` has the data directory open.
 func OpenPolicies(ctx context.Context, cfg config.Config) (store.Policies, func(), error) {
-	_, meta, closeStore, err := openAdmin(ctx, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	ps, ok := meta.(store.Policies)
-	if !ok {
-		closeStore()
-		return nil, nil, fmt.Errorf("the %s backend keeps no policies", cfg.Backend)
-	}
-	return ps, closeStore, nil
+	return openMetadata[store.Policies](ctx, cfg, "policies")
 }
 
 // collectEvery starts garbage collection every cfg.GCInterval (when it is

@@ -22,16 +22,24 @@ import (
 // `pier serve` runs on the same data directory, OpenIdentities fails after
 // a few seconds with an error that says to stop the server first.
 func OpenIdentities(ctx context.Context, cfg config.Config) (store.Identities, func(), error) {
+	return openMetadata[store.Identities](ctx, cfg, "identities")
+}
+
+// openMetadata opens the metadata store of cfg's backend as a T for an
+// admin command (openAdmin), or fails saying that the backend keeps no
+// what; the function it returns releases the stores.
+func openMetadata[T any](ctx context.Context, cfg config.Config, what string) (T, func(), error) {
+	var none T
 	_, meta, closeStore, err := openAdmin(ctx, cfg)
 	if err != nil {
-		return nil, nil, err
+		return none, nil, err
 	}
-	ids, ok := meta.(store.Identities)
+	t, ok := meta.(T)
 	if !ok {
 		closeStore()
-		return nil, nil, fmt.Errorf("the %s backend keeps no identities", cfg.Backend)
+		return none, nil, fmt.Errorf("the %s backend keeps no %s", cfg.Backend, what)
 	}
-	return ids, closeStore, nil
+	return t, closeStore, nil
 }
 
 // openAdmin opens the stores of cfg's backend for an admin command, with an

@@ -8,12 +8,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/pier-registry/pier/internal/store"
 )
 
 // maxBatchGet is the most keys one BatchGetItem may hold.
 const maxBatchGet = 100
 
-// getItem reads one item, strongly consistent; nil when there is none.
+// getItem reads one item, strongly consistent; store.ErrNotFound when
+// there is none.
 func (m *Metadata) getItem(ctx context.Context, k map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
 	out, err := m.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      &m.table,
@@ -24,7 +27,7 @@ func (m *Metadata) getItem(ctx context.Context, k map[string]types.AttributeValu
 		return nil, err
 	}
 	if len(out.Item) == 0 {
-		return nil, nil
+		return nil, store.ErrNotFound
 	}
 	return out.Item, nil
 }

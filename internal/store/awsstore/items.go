@@ -30,6 +30,20 @@ func getS(item map[string]types.AttributeValue, name string) string {
 	return ""
 }
 
+// getL returns the list attribute name of item, or none; an error when it
+// is not a list.
+func getL(item map[string]types.AttributeValue, name string) ([]types.AttributeValue, error) {
+	v, ok := item[name]
+	if !ok {
+		return nil, nil
+	}
+	l, ok := v.(*types.AttributeValueMemberL)
+	if !ok {
+		return nil, fmt.Errorf("attribute %s is not a list", name)
+	}
+	return l.Value, nil
+}
+
 // getN returns the number attribute name of item, or 0.
 func getN(item map[string]types.AttributeValue, name string) (int64, error) {
 	v, ok := item[name].(*types.AttributeValueMemberN)

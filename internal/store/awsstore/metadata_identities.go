@@ -86,32 +86,28 @@ func identityFrom(item map[string]types.AttributeValue) (store.Identity, error) 
 			*t.to = time.Unix(sec, 0)
 		}
 	}
-	if v, ok := item[attrGrants]; ok {
-		l, ok := v.(*types.AttributeValueMemberL)
+	grants, err := getL(item, attrGrants)
+	if err != nil {
+		return id, err
+	}
+	for i, gv := range grants {
+		m, ok := gv.(*types.AttributeValueMemberM)
 		if !ok {
-			return id, fmt.Errorf("attribute %s is not a list", attrGrants)
+			return id, fmt.Errorf("grant %d is not a map", i)
 		}
-		for i, gv := range l.Value {
-			m, ok := gv.(*types.AttributeValueMemberM)
+		actions, err := getL(m.Value, attrActions)
+		if err != nil {
+			return id, fmt.Errorf("grant %d: %w", i, err)
+		}
+		g := store.Grant{Pattern: getS(m.Value, attrPattern)}
+		for _, a := range actions {
+			s, ok := a.(*types.AttributeValueMemberS)
 			if !ok {
-				return id, fmt.Errorf("grant %d is not a map", i)
+				return id, fmt.Errorf("an action of grant %d is not a string", i)
 			}
-			g := store.Grant{Pattern: getS(m.Value, attrPattern)}
-			if av, ok := m.Value[attrActions]; ok {
-				al, ok := av.(*types.AttributeValueMemberL)
-				if !ok {
-					return id, fmt.Errorf("actions of grant %d are not a list", i)
-				}
-				for _, a := range al.Value {
-					s, ok := a.(*types.AttributeValueMemberS)
-					if !ok {
-						return id, fmt.Errorf("an action of grant %d is not a string", i)
-					}
-					g.Actions = append(g.Actions, s.Value)
-				}
-			}
-			id.Grants = append(id.Grants, g)
+			g.Actions = append(g.Actions, s.Value)
 		}
+		id.Grants = append(id.Grants, g)
 	}
 	return id, nil
 }
@@ -136,12 +132,9 @@ func (m *Metadata) PutIdentity(ctx context.Context, id store.Identity) error {
 // has).
 func (m *Metadata) Identity(ctx context.Context, name string) (store.Identity, error) {
 	var item map[string]types.AttributeValue
-	var err error
+	err := store.ErrNotFound
 	if name != "" {
 		item, err = m.getItem(ctx, identityKey(name))
-	}
-	if err == nil && item == nil {
-		err = store.ErrNotFound
 	}
 	var id store.Identity
 	if err == nil {

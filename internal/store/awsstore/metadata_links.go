@@ -39,9 +39,6 @@ func (m *Metadata) LinkBlob(ctx context.Context, repo string, d digest.Digest, l
 // not link it. One GetItem.
 func (m *Metadata) Blob(ctx context.Context, repo string, d digest.Digest) (store.BlobLink, error) {
 	item, err := m.getItem(ctx, linkKey(repo, d))
-	if err == nil && item == nil {
-		err = store.ErrNotFound
-	}
 	var link store.BlobLink
 	if err == nil {
 		link.Location = getS(item, attrLocation)
@@ -81,11 +78,8 @@ func (m *Metadata) deleteExisting(ctx context.Context, key map[string]types.Attr
 // BlobSizes returns the sizes of the blobs of ds that repo links. One
 // BatchGetItem per 100 distinct digests (none for none).
 func (m *Metadata) BlobSizes(ctx context.Context, repo string, ds []digest.Digest) (map[digest.Digest]int64, error) {
-	sizes := map[digest.Digest]int64{}
-	err := m.found(ctx, repo, linkPrefix, ds, []string{attrSK, attrSize}, func(d digest.Digest, item map[string]types.AttributeValue) error {
-		size, err := getN(item, attrSize)
-		sizes[d] = size
-		return err
+	sizes, err := found(ctx, m, repo, linkPrefix, ds, []string{attrSK, attrSize}, func(item map[string]types.AttributeValue) (int64, error) {
+		return getN(item, attrSize)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("blob sizes in %s: %w", repo, err)
@@ -96,21 +90,17 @@ func (m *Metadata) BlobSizes(ctx context.Context, repo string, ds []digest.Diges
 // MissingManifests returns those of ds that repo does not hold, in order.
 // One BatchGetItem per 100 distinct digests (none for none).
 func (m *Metadata) MissingManifests(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error) {
-	held := map[digest.Digest]bool{}
-	err := m.found(ctx, repo, maniPrefix, ds, []string{attrSK}, func(d digest.Digest, _ map[string]types.AttributeValue) error {
-		held[d] = true
-		return nil
-	})
+	held, err := found(ctx, m, repo, maniPrefix, ds, []string{attrSK}, func(map[string]types.AttributeValue) (bool, error) { return true, nil })
 	if err != nil {
 		return nil, fmt.Errorf("missing manifests in %s: %w", repo, err)
 	}
 	return store.Missing(ds, held), nil
 }
 
-// found calls fn with each of ds that has an item with the sort key
-// prefix + digest in repo's partition, and that item's attributes of
-// projection (which must hold attrSK).
-func (m *Metadata) found(ctx context.Context, repo, prefix string, ds []digest.Digest, projection []string, fn func(digest.Digest, map[string]types.AttributeValue) error) error {
+// found returns, for each of ds that has an item with the sort key prefix
+// + digest in repo's partition, what value makes of that item's
+// attributes of projection (which must hold attrSK).
+func found[V any](ctx context.Context, m *Metadata, repo, prefix string, ds []digest.Digest, projection []string, value func(map[string]types.AttributeValue) (V, error)) (map[digest.Digest]V, error) {
 	seen := make(map[digest.Digest]bool, len(ds))
 	var keys []map[string]types.AttributeValue
 	for _, d := range ds {
@@ -119,9 +109,13 @@ func (m *Metadata) found(ctx context.Context, repo, prefix string, ds []digest.D
 			keys = append(keys, itemKey(repoPK(repo), prefix+d.String()))
 		}
 	}
-	return m.batchGet(ctx, keys, projection, func(item map[string]types.AttributeValue) error {
-		return fn(digest.Digest(strings.TrimPrefix(getS(item, attrSK), prefix)), item)
+	vs := map[digest.Digest]V{}
+	err := m.batchGet(ctx, keys, projection, func(item map[string]types.AttributeValue) error {
+		v, err := value(item)
+		vs[digest.Digest(strings.TrimPrefix(getS(item, attrSK), prefix))] = v
+		return err
 	})
+	return vs, err
 }
 
 // Repositories returns up to n repository names in byte order, those after

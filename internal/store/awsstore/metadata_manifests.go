@@ -35,9 +35,6 @@ func (m *Metadata) tagRefs(ctx context.Context, repo string, d digest.Digest) ([
 // Manifest returns manifest d of repo, or store.ErrNotFound. One GetItem.
 func (m *Metadata) Manifest(ctx context.Context, repo string, d digest.Digest) (store.Manifest, error) {
 	item, err := m.getItem(ctx, manifestKey(repo, d))
-	if err == nil && item == nil {
-		err = store.ErrNotFound
-	}
 	var man store.Manifest
 	if err == nil {
 		man, err = manifestFrom(item, d)
@@ -175,9 +172,6 @@ func (m *Metadata) manifestRefs(ctx context.Context, repo string, d digest.Diges
 	item, err := m.getItem(ctx, manifestKey(repo, d))
 	if err != nil {
 		return nil, 0, nil, err
-	}
-	if item == nil {
-		return nil, 0, nil, store.ErrNotFound
 	}
 	version, err := getN(item, attrVersion)
 	if err != nil {

@@ -26,9 +26,6 @@ var _ store.SiteIndexes = (*Metadata)(nil)
 // consistent GetItem.
 func (m *Metadata) SiteIndex(ctx context.Context, d digest.Digest) (digest.Digest, error) {
 	item, err := m.getItem(ctx, siteKey(d))
-	if err == nil && item == nil {
-		err = store.ErrNotFound
-	}
 	if err != nil {
 		return "", fmt.Errorf("site index of %s: %w", d, err)
 	}

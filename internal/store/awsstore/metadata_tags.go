@@ -28,9 +28,6 @@ func (m *Metadata) tagItem(repo, tag string, d digest.Digest, rec manifestRecord
 // when that is inline).
 func (m *Metadata) Tag(ctx context.Context, repo, tag string) (store.Manifest, error) {
 	item, err := m.getItem(ctx, tagKey(repo, tag))
-	if err == nil && item == nil {
-		err = store.ErrNotFound
-	}
 	var man store.Manifest
 	if err == nil {
 		man, err = manifestFrom(item, digest.Digest(getS(item, attrDigest)))
@@ -98,11 +95,7 @@ func (m *Metadata) Tags(ctx context.Context, repo, last string, n int) ([]string
 		}
 	}
 	if len(tags) == 0 {
-		item, err := m.getItem(ctx, catalogKey(repo))
-		if err == nil && item == nil {
-			err = store.ErrNotFound
-		}
-		if err != nil {
+		if _, err := m.getItem(ctx, catalogKey(repo)); err != nil {
 			return nil, fmt.Errorf("tags of %s: repository: %w", repo, err)
 		}
 	}

@@ -100,9 +100,6 @@ func (m *Metadata) CreateUpload(ctx context.Context, u store.Upload) error {
 // One GetItem.
 func (m *Metadata) Upload(ctx context.Context, id string) (store.Upload, error) {
 	item, err := m.getItem(ctx, itemKey(sessionPK(id), sessionSK))
-	if err == nil && item == nil {
-		err = store.ErrNotFound
-	}
 	var u store.Upload
 	if err == nil {
 		var expired bool

@@ -136,12 +136,8 @@ func (m *Metadata) DeleteTagIf(ctx context.Context, repo, tag string, d digest.D
 // store.ErrNotFound when there is no item, store.ErrConflict when it is
 // another.
 func (m *Metadata) whyNot(ctx context.Context, key map[string]types.AttributeValue) error {
-	item, err := m.getItem(ctx, key)
-	switch {
-	case err != nil:
+	if _, err := m.getItem(ctx, key); err != nil {
 		return err
-	case item == nil:
-		return store.ErrNotFound
 	}
 	return fmt.Errorf("changed meanwhile: %w", store.ErrConflict)
 }
@@ -174,10 +170,10 @@ func (m *Metadata) deleteUntaggedOnce(ctx context.Context, repo string, d digest
 	var stale []string
 	for _, t := range refs {
 		tagItem, err := m.getItem(ctx, tagKey(repo, t))
-		if err != nil {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if tagItem != nil && getS(tagItem, attrDigest) == d.String() {
+		if err == nil && getS(tagItem, attrDigest) == d.String() {
 			return fmt.Errorf("tag %q names it: %w", t, store.ErrConflict)
 		}
 		stale = append(stale, t)

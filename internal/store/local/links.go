@@ -3,7 +3,6 @@ package local
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
@@ -44,18 +43,8 @@ func (m *Metadata) LinkBlob(ctx context.Context, repo string, d digest.Digest, l
 // Blob returns repo's link to blob d, or store.ErrNotFound when repo does
 // not link it.
 func (m *Metadata) Blob(ctx context.Context, repo string, d digest.Digest) (store.BlobLink, error) {
-	var link store.BlobLink
-	err := m.view(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if err != nil {
-			return err
-		}
-		v := r.blobs.Get([]byte(d))
-		if v == nil {
-			return store.ErrNotFound
-		}
-		link, err = decodeLink(v)
-		return err
+	link, err := viewRepo(ctx, m, repo, func(r repoBuckets) (store.BlobLink, error) {
+		return decodeLink(r.blobs.Get([]byte(d)))
 	})
 	if err != nil {
 		return store.BlobLink{}, fmt.Errorf("blob %s in %s: %w", d, repo, err)
@@ -63,8 +52,12 @@ func (m *Metadata) Blob(ctx context.Context, repo string, d digest.Digest) (stor
 	return link, nil
 }
 
-// decodeLink returns the link that the record v holds.
+// decodeLink returns the link that the record v holds; store.ErrNotFound
+// when there is none (v is nil).
 func decodeLink(v []byte) (store.BlobLink, error) {
+	if v == nil {
+		return store.BlobLink{}, store.ErrNotFound
+	}
 	if len(v) < 8 {
 		return store.BlobLink{}, fmt.Errorf("bad link record of %d bytes", len(v))
 	}
@@ -82,11 +75,7 @@ func (m *Metadata) UnlinkBlob(ctx context.Context, repo string, d digest.Digest)
 // unlink removes repo's link to d and its time, if check (when not nil)
 // passes in the same transaction; store.ErrNotFound when there is none.
 func (m *Metadata) unlink(ctx context.Context, repo string, d digest.Digest, check func(tx *bolt.Tx) error) error {
-	return m.update(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if err != nil {
-			return err
-		}
+	return m.updateRepo(ctx, repo, func(tx *bolt.Tx, r repoBuckets) error {
 		if r.blobs.Get([]byte(d)) == nil {
 			return store.ErrNotFound
 		}
@@ -104,11 +93,9 @@ func (m *Metadata) unlink(ctx context.Context, repo string, d digest.Digest, che
 
 // BlobSizes returns the sizes of the blobs of ds that repo links.
 func (m *Metadata) BlobSizes(ctx context.Context, repo string, ds []digest.Digest) (map[digest.Digest]int64, error) {
-	sizes := map[digest.Digest]int64{}
-	err := m.found(ctx, repo, ds, func(r repoBuckets) *bolt.Bucket { return r.blobs }, func(d digest.Digest, v []byte) error {
+	sizes, err := found(ctx, m, repo, ds, func(r repoBuckets) *bolt.Bucket { return r.blobs }, func(v []byte) (int64, error) {
 		link, err := decodeLink(v)
-		sizes[d] = link.Size
-		return err
+		return link.Size, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("blob sizes in %s: %w", repo, err)
@@ -118,37 +105,34 @@ func (m *Metadata) BlobSizes(ctx context.Context, repo string, ds []digest.Diges
 
 // MissingManifests returns those of ds that repo does not hold, in order.
 func (m *Metadata) MissingManifests(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error) {
-	held := map[digest.Digest]bool{}
-	err := m.found(ctx, repo, ds, func(r repoBuckets) *bolt.Bucket { return r.manifests }, func(d digest.Digest, _ []byte) error {
-		held[d] = true
-		return nil
-	})
+	held, err := found(ctx, m, repo, ds, func(r repoBuckets) *bolt.Bucket { return r.manifests }, func([]byte) (bool, error) { return true, nil })
 	if err != nil {
 		return nil, fmt.Errorf("missing manifests in %s: %w", repo, err)
 	}
 	return store.Missing(ds, held), nil
 }
 
-// found calls fn with each of ds that is a key of the bucket of repo that
-// bucket picks, and its value; none when repo is unknown.
-func (m *Metadata) found(ctx context.Context, repo string, ds []digest.Digest, bucket func(repoBuckets) *bolt.Bucket, fn func(d digest.Digest, v []byte) error) error {
-	return m.view(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if errors.Is(err, store.ErrNotFound) {
+// found returns, for each of ds that is a key of the bucket of repo that
+// bucket picks, what value makes of its value; none when repo is unknown.
+func found[V any](ctx context.Context, m *Metadata, repo string, ds []digest.Digest, bucket func(repoBuckets) *bolt.Bucket, value func(v []byte) (V, error)) (map[digest.Digest]V, error) {
+	vs := map[digest.Digest]V{}
+	err := m.view(ctx, func(tx *bolt.Tx) error {
+		r, ok := lookupRepository(tx, repo)
+		if !ok {
 			return nil
-		} else if err != nil {
-			return err
 		}
 		b := bucket(r)
 		for _, d := range ds {
 			if v := b.Get([]byte(d)); v != nil {
-				if err := fn(d, v); err != nil {
+				var err error
+				if vs[d], err = value(v); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
 	})
+	return vs, err
 }
 
 // Repositories returns up to n repository names in byte order, those after

@@ -131,14 +131,8 @@ func (m *Metadata) putManifest(ctx context.Context, repo string, man store.Manif
 
 // Manifest returns manifest d of repo, or store.ErrNotFound.
 func (m *Metadata) Manifest(ctx context.Context, repo string, d digest.Digest) (store.Manifest, error) {
-	var man store.Manifest
-	err := m.view(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if err != nil {
-			return err
-		}
-		man, err = getManifest(r, d)
-		return err
+	man, err := viewRepo(ctx, m, repo, func(r repoBuckets) (store.Manifest, error) {
+		return getManifest(r, d)
 	})
 	if err != nil {
 		return store.Manifest{}, fmt.Errorf("manifest %s in %s: %w", d, repo, err)
@@ -148,18 +142,12 @@ func (m *Metadata) Manifest(ctx context.Context, repo string, d digest.Digest) (
 
 // Tag returns the manifest that tag names in repo, or store.ErrNotFound.
 func (m *Metadata) Tag(ctx context.Context, repo, tag string) (store.Manifest, error) {
-	var man store.Manifest
-	err := m.view(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if err != nil {
-			return err
-		}
+	man, err := viewRepo(ctx, m, repo, func(r repoBuckets) (store.Manifest, error) {
 		d := r.tags.Get([]byte(tag))
 		if d == nil {
-			return store.ErrNotFound
+			return store.Manifest{}, store.ErrNotFound
 		}
-		man, err = getManifest(r, digest.Digest(d))
-		return err
+		return getManifest(r, digest.Digest(d))
 	})
 	if err != nil {
 		return store.Manifest{}, fmt.Errorf("tag %q in %s: %w", tag, repo, err)
@@ -193,11 +181,7 @@ func getManifest(r repoBuckets, d digest.Digest) (store.Manifest, error) {
 // one transaction, or returns store.ErrNotFound.
 func (m *Metadata) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
 	key := []byte(d)
-	err := m.update(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if err != nil {
-			return err
-		}
+	err := m.updateRepo(ctx, repo, func(_ *bolt.Tx, r repoBuckets) error {
 		if r.manifests.Get(key) == nil {
 			return store.ErrNotFound
 		}
@@ -271,11 +255,7 @@ func (m *Metadata) DeleteTag(ctx context.Context, repo, tag string) error {
 // deleteTag removes tag from repo and its time, if it names d (any
 // manifest when d is ""); store.ErrNotFound when there is no such tag.
 func (m *Metadata) deleteTag(ctx context.Context, repo, tag string, d digest.Digest) error {
-	return m.update(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if err != nil {
-			return err
-		}
+	return m.updateRepo(ctx, repo, func(tx *bolt.Tx, r repoBuckets) error {
 		switch v := r.tags.Get([]byte(tag)); {
 		case v == nil:
 			return store.ErrNotFound
@@ -293,16 +273,13 @@ func (m *Metadata) deleteTag(ctx context.Context, repo, tag string, d digest.Dig
 // last is not "". It returns an empty list for a repository without tags
 // and when n <= 0, and store.ErrNotFound when repo is unknown.
 func (m *Metadata) Tags(ctx context.Context, repo, last string, n int) ([]string, error) {
-	tags := []string{}
-	err := m.view(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if err != nil {
-			return err
-		}
-		return page(r.tags.Cursor(), nil, []byte(last), n, func(k, _ []byte) error {
+	tags, err := viewRepo(ctx, m, repo, func(r repoBuckets) ([]string, error) {
+		tags := []string{}
+		err := page(r.tags.Cursor(), nil, []byte(last), n, func(k, _ []byte) error {
 			tags = append(tags, string(k))
 			return nil
 		})
+		return tags, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tags of %s: %w", repo, err)
@@ -322,11 +299,9 @@ func (m *Metadata) Referrers(ctx context.Context, repo string, d digest.Digest, 
 		prefix = []byte(store.ReferrerPrefix(artifactType))
 	}
 	err := m.view(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if errors.Is(err, store.ErrNotFound) {
+		r, ok := lookupRepository(tx, repo)
+		if !ok {
 			return nil
-		} else if err != nil {
-			return err
 		}
 		b := r.referrers.Bucket([]byte(d))
 		if b == nil {

@@ -105,6 +105,34 @@ func (m *Metadata) update(ctx context.Context, fn func(tx *bolt.Tx) error) error
 	return m.db.Update(fn)
 }
 
+// viewRepo returns what read returns of the buckets of repo, in a read
+// transaction after checking ctx; store.ErrNotFound when repo does not
+// exist.
+func viewRepo[T any](ctx context.Context, m *Metadata, repo string, read func(r repoBuckets) (T, error)) (T, error) {
+	var t T
+	err := m.view(ctx, func(tx *bolt.Tx) error {
+		r, err := repository(tx, repo)
+		if err != nil {
+			return err
+		}
+		t, err = read(r)
+		return err
+	})
+	return t, err
+}
+
+// updateRepo runs fn with the buckets of repo in a read-write transaction,
+// after checking ctx; store.ErrNotFound when repo does not exist.
+func (m *Metadata) updateRepo(ctx context.Context, repo string, fn func(tx *bolt.Tx, r repoBuckets) error) error {
+	return m.update(ctx, func(tx *bolt.Tx) error {
+		r, err := repository(tx, repo)
+		if err != nil {
+			return err
+		}
+		return fn(tx, r)
+	})
+}
+
 // repoBuckets are the buckets of one repository.
 type repoBuckets struct {
 	tags, manifests, blobs, referrers *bolt.Bucket
@@ -113,16 +141,25 @@ type repoBuckets struct {
 // repository returns the buckets of repo, or store.ErrNotFound when repo
 // does not exist.
 func repository(tx *bolt.Tx, repo string) (repoBuckets, error) {
+	r, ok := lookupRepository(tx, repo)
+	if !ok {
+		return repoBuckets{}, fmt.Errorf("repository %q: %w", repo, store.ErrNotFound)
+	}
+	return r, nil
+}
+
+// lookupRepository returns the buckets of repo, and whether it exists.
+func lookupRepository(tx *bolt.Tx, repo string) (repoBuckets, bool) {
 	r := tx.Bucket(bucketRepositories).Bucket([]byte(repo))
 	if r == nil {
-		return repoBuckets{}, fmt.Errorf("repository %q: %w", repo, store.ErrNotFound)
+		return repoBuckets{}, false
 	}
 	return repoBuckets{
 		tags:      r.Bucket(bucketTags),
 		manifests: r.Bucket(bucketManifests),
 		blobs:     r.Bucket(bucketBlobs),
 		referrers: r.Bucket(bucketReferrers),
-	}, nil
+	}, true
 }
 
 // createRepository returns the buckets of repo, making them when repo does

@@ -113,11 +113,7 @@ func (m *Metadata) DeleteTagIf(ctx context.Context, repo, tag string, d digest.D
 // DeleteUntaggedManifest removes manifest d from repo if no tag names it
 // (a walk over the repository's tags), in one transaction.
 func (m *Metadata) DeleteUntaggedManifest(ctx context.Context, repo string, d digest.Digest) error {
-	err := m.update(ctx, func(tx *bolt.Tx) error {
-		r, err := repository(tx, repo)
-		if err != nil {
-			return err
-		}
+	err := m.updateRepo(ctx, repo, func(tx *bolt.Tx, r repoBuckets) error {
 		c := r.tags.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if string(v) == string(d) {

@@ -17,10 +17,7 @@ import (
 // TestBlobs runs the contract tests of store.Blobs against the stores that
 // open returns.
 func TestBlobs(t *testing.T, open func(t *testing.T) store.Blobs) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, b store.Blobs)
-	}{
+	tests := []subtest[store.Blobs]{
 		{"PutStatOpenDelete", testPutStatOpenDelete},
 		{"OpenSeek", testOpenSeek},
 		{"Missing", testBlobMissing},
@@ -38,11 +35,7 @@ func TestBlobs(t *testing.T, open func(t *testing.T) store.Blobs) {
 		{"CommitAgain", testCommitAgain},
 		{"Abort", testAbort},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.fn(t, open(t))
-		})
-	}
+	runSubtests(t, open, tests)
 }
 
 // wantBlob fails t unless blob d holds exactly want.

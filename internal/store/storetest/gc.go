@@ -15,24 +15,17 @@ import (
 // TestGCMetadata runs the contract tests of store.GCMetadata against the
 // stores that open returns.
 func TestGCMetadata(t *testing.T, open func(t *testing.T) store.Metadata) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, m store.Metadata, g store.GCMetadata)
-	}{
-		{"MarkLinked", testMarkLinked},
-		{"MarkClaimed", testMarkClaimed},
-		{"ScanRecords", testScanRecords},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := open(t)
-			g, ok := m.(store.GCMetadata)
-			if !ok {
-				t.Fatalf("%T is not a store.GCMetadata", m)
-			}
-			tt.fn(t, m, g)
-		})
-	}
+	runSubtests(t, open, []subtest[store.Metadata]{
+		{"MarkLinked", gcTest(testMarkLinked)},
+		{"MarkClaimed", gcTest(testMarkClaimed)},
+		{"ScanRecords", gcTest(testScanRecords)},
+	})
+}
+
+// gcTest makes fn, a test of a store.Metadata that is a store.GCMetadata,
+// a subtest of the store.Metadata.
+func gcTest(fn func(t *testing.T, m store.Metadata, g store.GCMetadata)) func(t *testing.T, m store.Metadata) {
+	return func(t *testing.T, m store.Metadata) { fn(t, m, as[store.GCMetadata](t, m)) }
 }
 
 // TestGCBlobs runs the contract tests of store.GCBlobs against the stores
@@ -40,11 +33,7 @@ func TestGCMetadata(t *testing.T, open func(t *testing.T) store.Metadata) {
 func TestGCBlobs(t *testing.T, open func(t *testing.T) store.Blobs) {
 	t.Run("ListBlobsLeftovers", func(t *testing.T) {
 		b := open(t)
-		g, ok := b.(store.GCBlobs)
-		if !ok {
-			t.Fatalf("%T is not a store.GCBlobs", b)
-		}
-		testListBlobsLeftovers(t, b, g)
+		testListBlobsLeftovers(t, b, as[store.GCBlobs](t, b))
 	})
 }
 
@@ -145,38 +134,26 @@ func testScanRecords(t *testing.T, m store.Metadata, g store.GCMetadata) {
 	slices.Sort(want)
 	for _, n := range []int{1, 2, 1000} {
 		var got []string
-		cursor := ""
-		for pages := 0; ; pages++ {
-			if pages > 100 {
-				t.Fatalf("page size %d: more than 100 pages", n)
-			}
-			recs, next, err := g.ScanRecords(ctx, cursor, n)
-			wantErr(t, "ScanRecords", err, nil)
-			for _, r := range recs {
-				var s string
-				switch r.Kind {
-				case store.RecordLink:
-					s = "link " + r.Repository + " " + r.Digest.String() + " " + itoa(r.Link.Size) + " " + r.Link.Location
-				case store.RecordManifest:
-					s = "manifest " + r.Repository + " " + r.Digest.String() + " " + r.Manifest.Subject.String()
-					if r.Manifest.Body != nil && !bytes.Equal(r.Manifest.Body, man.Body) && !bytes.Equal(r.Manifest.Body, sub.Body) {
-						t.Errorf("manifest %s: body %q", r.Digest, r.Manifest.Body)
-					}
-				case store.RecordUpload:
-					s = "upload " + r.Upload.ID + " " + r.Upload.Repository + " " + r.Upload.Expires.UTC().Format(time.RFC3339)
-				case store.RecordSiteIndex:
-					s = "site " + r.Digest.String()
-				case store.RecordTag:
-					s = "tag " + r.Repository + " " + r.Tag + " " + r.Digest.String()
-				case store.RecordMark:
-					s = "mark " + r.Mark.Digest.String() + " " + string(r.Mark.State) + " " + r.Mark.Since.UTC().Format(time.RFC3339)
+		for _, r := range scanRecords(t, g, n) {
+			var s string
+			switch r.Kind {
+			case store.RecordLink:
+				s = "link " + r.Repository + " " + r.Digest.String() + " " + itoa(r.Link.Size) + " " + r.Link.Location
+			case store.RecordManifest:
+				s = "manifest " + r.Repository + " " + r.Digest.String() + " " + r.Manifest.Subject.String()
+				if r.Manifest.Body != nil && !bytes.Equal(r.Manifest.Body, man.Body) && !bytes.Equal(r.Manifest.Body, sub.Body) {
+					t.Errorf("manifest %s: body %q", r.Digest, r.Manifest.Body)
 				}
-				got = append(got, s)
+			case store.RecordUpload:
+				s = "upload " + r.Upload.ID + " " + r.Upload.Repository + " " + r.Upload.Expires.UTC().Format(time.RFC3339)
+			case store.RecordSiteIndex:
+				s = "site " + r.Digest.String()
+			case store.RecordTag:
+				s = "tag " + r.Repository + " " + r.Tag + " " + r.Digest.String()
+			case store.RecordMark:
+				s = "mark " + r.Mark.Digest.String() + " " + string(r.Mark.State) + " " + r.Mark.Since.UTC().Format(time.RFC3339)
 			}
-			if next == "" {
-				break
-			}
-			cursor = next
+			got = append(got, s)
 		}
 		slices.Sort(got)
 		// A backend may delete an expired session by itself at any time
@@ -194,6 +171,26 @@ func testScanRecords(t *testing.T, m store.Metadata, g store.GCMetadata) {
 		if !slices.Equal(got, want) {
 			t.Errorf("page size %d: records\n%q\nwant\n%q", n, got, want)
 		}
+	}
+}
+
+// scanRecords returns every record that ScanRecords reports, in pages of
+// n, failing t on an error or after 100 pages.
+func scanRecords(t *testing.T, g store.GCMetadata, n int) []store.Record {
+	t.Helper()
+	var all []store.Record
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > 100 {
+			t.Fatalf("page size %d: more than 100 pages", n)
+		}
+		recs, next, err := g.ScanRecords(ctx, cursor, n)
+		wantErr(t, "ScanRecords", err, nil)
+		all = append(all, recs...)
+		if next == "" {
+			return all
+		}
+		cursor = next
 	}
 }
 

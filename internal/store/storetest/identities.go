@@ -23,10 +23,7 @@ import (
 //
 // Times are compared to the second: a backend may keep no more.
 func TestIdentities(t *testing.T, open func(t *testing.T) store.Identities) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s store.Identities)
-	}{
+	tests := []subtest[store.Identities]{
 		{"RoundTrip", testIdentityRoundTrip},
 		{"Replace", testIdentityReplace},
 		{"Missing", testIdentityMissing},
@@ -37,11 +34,7 @@ func TestIdentities(t *testing.T, open func(t *testing.T) store.Identities) {
 		{"Isolation", testIdentityIsolation},
 		{"Canceled", testIdentityCanceled},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.fn(t, open(t))
-		})
-	}
+	runSubtests(t, open, tests)
 }
 
 // testIdentityRoundTrip checks that an identity comes back as it was put,

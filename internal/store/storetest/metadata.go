@@ -13,10 +13,7 @@ import (
 // TestMetadata runs the contract tests of store.Metadata against the stores
 // that open returns.
 func TestMetadata(t *testing.T, open func(t *testing.T) store.Metadata) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, m store.Metadata)
-	}{
+	tests := []subtest[store.Metadata]{
 		{"PutManifest", testPutManifest},
 		{"PutManifestAgain", testPutManifestAgain},
 		{"ManifestMissing", testManifestMissing},
@@ -37,11 +34,7 @@ func TestMetadata(t *testing.T, open func(t *testing.T) store.Metadata) {
 		{"Isolation", testIsolation},
 		{"Canceled", testMetadataCanceled},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.fn(t, open(t))
-		})
-	}
+	runSubtests(t, open, tests)
 }
 
 // manifest returns a manifest record for a body made from name.

@@ -11,10 +11,7 @@ import (
 // stores that open returns.
 func TestPolicies(t *testing.T, open func(t *testing.T) store.Metadata) {
 	m := open(t)
-	ps, ok := m.(store.Policies)
-	if !ok {
-		t.Fatalf("%T is not a store.Policies", m)
-	}
+	ps := as[store.Policies](t, m)
 	list := func(want ...store.Policy) {
 		t.Helper()
 		got, err := ps.Policies(ctx)

@@ -15,32 +15,21 @@ import (
 // TestRetention runs the contract tests of store.Retention (and the times
 // ScanRecords reports) against the stores that open returns.
 func TestRetention(t *testing.T, open func(t *testing.T) store.Metadata) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, m store.Metadata, g store.GCMetadata, r store.Retention)
-	}{
-		{"Times", testTimes},
-		{"DeleteTagIf", testDeleteTagIf},
-		{"DeleteUntaggedManifest", testDeleteUntaggedManifest},
-		{"UnlinkBlobIf", testUnlinkBlobIf},
-		{"PutManifestFixedTags", testPutManifestFixedTags},
-		{"FixedTagsRace", testFixedTagsRace},
-		{"RemovalRaces", testRemovalRaces},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := open(t)
-			g, ok := m.(store.GCMetadata)
-			if !ok {
-				t.Fatalf("%T is not a store.GCMetadata", m)
-			}
-			r, ok := m.(store.Retention)
-			if !ok {
-				t.Fatalf("%T is not a store.Retention", m)
-			}
-			tt.fn(t, m, g, r)
-		})
-	}
+	runSubtests(t, open, []subtest[store.Metadata]{
+		{"Times", retentionTest(testTimes)},
+		{"DeleteTagIf", retentionTest(testDeleteTagIf)},
+		{"DeleteUntaggedManifest", retentionTest(testDeleteUntaggedManifest)},
+		{"UnlinkBlobIf", retentionTest(testUnlinkBlobIf)},
+		{"PutManifestFixedTags", retentionTest(testPutManifestFixedTags)},
+		{"FixedTagsRace", retentionTest(testFixedTagsRace)},
+		{"RemovalRaces", retentionTest(testRemovalRaces)},
+	})
+}
+
+// retentionTest makes fn, a test of a store.Metadata that is also a
+// store.GCMetadata and a store.Retention, a subtest of the store.Metadata.
+func retentionTest(fn func(t *testing.T, m store.Metadata, g store.GCMetadata, r store.Retention)) func(t *testing.T, m store.Metadata) {
+	return func(t *testing.T, m store.Metadata) { fn(t, m, as[store.GCMetadata](t, m), as[store.Retention](t, m)) }
 }
 
 // scanTimes returns the times ScanRecords reports, by "tag REPO NAME",
@@ -49,26 +38,18 @@ func TestRetention(t *testing.T, open func(t *testing.T) store.Metadata) {
 func scanTimes(t *testing.T, g store.GCMetadata) map[string]time.Time {
 	t.Helper()
 	times := map[string]time.Time{}
-	cursor := ""
-	for {
-		recs, next, err := g.ScanRecords(ctx, cursor, 100)
-		wantErr(t, "ScanRecords", err, nil)
-		for _, r := range recs {
-			switch r.Kind {
-			case store.RecordTag:
-				times["tag "+r.Repository+" "+r.Tag] = r.Time
-				times["tag "+r.Repository+" "+r.Tag+" -> "+r.Digest.String()] = r.Time
-			case store.RecordManifest:
-				times["manifest "+r.Repository+" "+r.Digest.String()] = r.Time
-			case store.RecordLink:
-				times["link "+r.Repository+" "+r.Digest.String()] = r.Time
-			}
+	for _, r := range scanRecords(t, g, 100) {
+		switch r.Kind {
+		case store.RecordTag:
+			times["tag "+r.Repository+" "+r.Tag] = r.Time
+			times["tag "+r.Repository+" "+r.Tag+" -> "+r.Digest.String()] = r.Time
+		case store.RecordManifest:
+			times["manifest "+r.Repository+" "+r.Digest.String()] = r.Time
+		case store.RecordLink:
+			times["link "+r.Repository+" "+r.Digest.String()] = r.Time
 		}
-		if next == "" {
-			return times
-		}
-		cursor = next
 	}
+	return times
 }
 
 // testTimes: ScanRecords reports when each tag and manifest was last

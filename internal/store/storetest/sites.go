@@ -14,10 +14,7 @@ import (
 func TestSiteIndexes(t *testing.T, open func(t *testing.T) store.SiteIndexes) {
 	m1, m2 := digest.FromString("manifest 1"), digest.FromString("manifest 2")
 	x1, x2 := digest.FromString("index 1"), digest.FromString("index 2")
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s store.SiteIndexes)
-	}{
+	tests := []subtest[store.SiteIndexes]{
 		{"Missing", func(t *testing.T, s store.SiteIndexes) {
 			_, err := s.SiteIndex(ctx, m1)
 			wantErr(t, "SiteIndex of a manifest never recorded", err, store.ErrNotFound)
@@ -54,7 +51,5 @@ func TestSiteIndexes(t *testing.T, open func(t *testing.T) store.SiteIndexes) {
 			}
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
-	}
+	runSubtests(t, open, tests)
 }

@@ -20,12 +20,37 @@ import (
 	_ "crypto/sha512" // registers sha512 with go-digest
 	"errors"
 	mrand "math/rand/v2"
+	"reflect"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/pier-registry/pier/internal/store"
 )
+
+// subtest is one contract test of a store S.
+type subtest[S any] struct {
+	name string
+	fn   func(t *testing.T, s S)
+}
+
+// runSubtests runs each of tests as a subtest of t, on a store of its own
+// that open returns.
+func runSubtests[S any](t *testing.T, open func(t *testing.T) S, tests []subtest[S]) {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
+	}
+}
+
+// as returns s as a T, failing t when it is not one.
+func as[T any](t *testing.T, s any) T {
+	t.Helper()
+	v, ok := s.(T)
+	if !ok {
+		t.Fatalf("%T is not a %s", s, reflect.TypeFor[T]())
+	}
+	return v
+}
 
 // newID returns a fresh upload id.
 func newID() string { return store.NewUploadID() }
