@@ -57,6 +57,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRoute$$' -fuzztime=$(FUZZTIME) ./internal/httpapi
 	$(GO) test -run='^$$' -fuzz='^FuzzParseContentRange$$' -fuzztime=$(FUZZTIME) ./internal/httpapi
 	$(GO) test -run='^$$' -fuzz='^FuzzParseManifest$$' -fuzztime=$(FUZZTIME) ./internal/oci
+	$(GO) test -run='^$$' -fuzz='^FuzzValidName$$' -fuzztime=$(FUZZTIME) ./internal/oci
+	$(GO) test -run='^$$' -fuzz='^FuzzValidTag$$' -fuzztime=$(FUZZTIME) ./internal/oci
 
 conformance: conformance-local conformance-aws conformance-lambda
 
