@@ -150,7 +150,7 @@ func adminCommand(cmd string, args []string, subs map[string]adminFunc) error {
 	fs.Usage = func() {}
 	own(fs)
 	flags, positional := splitArgs(own, args[1:])
-	cfg, err := config.Parse(fs, flags, config.Getenv)
+	cfg, err := parseConfig(fs, flags, config.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		adminUsage(stdio.stderr, fs, own, name, spec)
 		return nil

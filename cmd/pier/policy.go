@@ -85,7 +85,7 @@ func runPolicy(ctx context.Context, args []string, getenv func(string) string, o
 	fs.Usage = func() {}
 	own(fs)
 	flags, positional := splitArgs(own, args[1:])
-	cfg, err := config.Parse(fs, flags, getenv)
+	cfg, err := parseConfig(fs, flags, getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(out.stderr, policyUsage)
 		return nil
