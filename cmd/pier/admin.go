@@ -221,7 +221,7 @@ func parseBackendArgs(name string, own func(*flag.FlagSet), args []string, geten
 	fs.Usage = func() {}
 	own(fs)
 	flags, positional := splitArgs(own, args)
-	cfg, err = config.Parse(fs, flags, getenv)
+	cfg, err = parseConfig(fs, flags, getenv)
 	return fs, cfg, positional, err
 }
 

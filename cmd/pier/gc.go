@@ -34,7 +34,7 @@ func runGC(ctx context.Context, args []string, getenv func(string) string, out a
 	dryRun := fs.Bool("dry-run", false, "delete nothing: print what a run would delete and the bytes it would free")
 	wait := fs.Bool("wait", false, "when blobs were marked, wait --gc-settle and delete them in this run")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	cfg, err := config.Parse(fs, args, getenv)
+	cfg, err := parseConfig(fs, args, getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(out.stderr, "usage: pier gc [--dry-run] [--wait] [--json] [--gc-grace D] [--gc-settle D] [backend flags]\n\nflags:\n")
 		fs.SetOutput(out.stderr)

@@ -24,7 +24,7 @@ import (
 // gracefully: requests under way may finish.
 func serve(args []string) error {
 	fs := flag.NewFlagSet("pier serve", flag.ContinueOnError)
-	cfg, err := config.Parse(fs, args, config.Getenv)
+	cfg, err := parseConfig(fs, args, config.Getenv)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 
 	"github.com/pier-registry/pier/internal/config"
@@ -35,7 +34,7 @@ type stackDescriber interface {
 // newStackDescriber is a CloudFormation client of the SDK's own settings
 // (AWS_REGION, credentials, AWS_ENDPOINT_URL_CLOUDFORMATION, ...).
 func newStackDescriber(ctx context.Context) (stackDescriber, error) {
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	awsCfg, err := loadSDKConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}

@@ -5,7 +5,10 @@
 //
 // Everything is built once, at cold start: the configuration (PIER_*
 // variables; the backend is aws unless PIER_BACKEND says otherwise), the
-// JSON logger, the SDK clients and the handler. Each request also writes
+// JSON logger, the SDK clients and the handler. The SDK's configuration
+// comes from environment variables alone (internal/awsenv), as Lambda
+// gives them: the SDK's full chain (profiles, SSO, STS) would add its
+// package initialisation to every cold start. Each request also writes
 // a CloudWatch Embedded Metric Format line to stdout (internal/metrics),
 // which CloudWatch Logs turns into metrics: no request to CloudWatch, no
 // time added to the answer (PIER_EMF=false turns it off). On Lambda a request body

@@ -1,7 +1,8 @@
 // Command gc is Pier's scheduled Lambda function (an EventBridge schedule
 // invokes it; runtime provided.al2023, built as "bootstrap"). It reads the
 // same PIER_* configuration as the api function (the backend must be aws,
-// the default) and builds the aws backend's stores at cold start.
+// the default) and builds the aws backend's stores at cold start, with the
+// SDK's configuration from environment variables alone (internal/awsenv).
 //
 // Each invocation is one garbage collection (internal/gc), the same as
 // `pier gc`: it deletes the blobs that nothing references (marked by a run,

@@ -5,6 +5,7 @@
 package config
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 // Config is the configuration of a Pier server.
@@ -118,6 +121,13 @@ type Config struct {
 	// upload copy and gc run to stdout (PIER_EMF; on by default in the
 	// Lambda functions, where CloudWatch Logs turns them into metrics).
 	EMF bool
+	// LoadAWS loads the AWS SDK's configuration for the aws backend and
+	// PIER_AUTH_SECRET. It is no setting: the program sets it. nil loads
+	// it from environment variables alone, as Lambda gives them
+	// (internal/awsenv), which is what Pier's Lambda functions use; `pier`
+	// sets the SDK's full chain (config.LoadDefaultConfig: profiles, shared
+	// files, SSO, ...), which would lengthen a function's cold start.
+	LoadAWS func(context.Context) (aws.Config, error)
 }
 
 // setting describes one setting: its flag, its variable, its default.

@@ -53,7 +53,7 @@ func newAuth(ctx context.Context, cfg config.Config, ids store.Identities, log *
 // bytes when it does not exist.
 func signingKey(ctx context.Context, cfg config.Config) ([]byte, error) {
 	if cfg.AuthSecret != "" {
-		key, err := awsstore.ReadSecret(ctx, cfg.AuthSecret)
+		key, err := awsstore.ReadSecret(ctx, cfg.LoadAWS, cfg.AuthSecret)
 		if err != nil {
 			return nil, fmt.Errorf("token signing key: %w", err)
 		}

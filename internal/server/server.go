@@ -114,6 +114,7 @@ func Recorder(cfg config.Config, prom *metrics.Prometheus) metrics.Recorder {
 // AWSConfig is the configuration of the aws backend that cfg gives.
 func AWSConfig(cfg config.Config) awsstore.Config {
 	return awsstore.Config{
+		LoadAWS:         cfg.LoadAWS,
 		Bucket:          cfg.Bucket,
 		TablePrefix:     cfg.TablePrefix,
 		PresignTTL:      cfg.PresignTTL,

@@ -6,17 +6,22 @@ import (
 	"os"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/pier-registry/pier/internal/awsenv"
 	"github.com/pier-registry/pier/internal/metrics"
 )
 
 // Config is the configuration of the AWS backend. Region, credentials and
 // endpoints come from the SDK's own settings (AWS_REGION,
-// AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_DYNAMODB, ...).
+// AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_DYNAMODB, ...),
+// which LoadAWS reads.
 type Config struct {
+	// LoadAWS loads the SDK's configuration; nil: awsenv.Load, from
+	// environment variables alone, as in a Lambda function.
+	LoadAWS func(context.Context) (aws.Config, error)
 	// Bucket is the S3 bucket of blobs and uploads.
 	Bucket string
 	// TablePrefix is put before the DynamoDB table names.
@@ -58,12 +63,12 @@ type Clients struct {
 	DynamoDB *dynamodb.Client
 }
 
-// NewClients loads the SDK's configuration and builds clients that count
-// their requests (store.Requests).
+// NewClients loads the SDK's configuration (cfg.LoadAWS) and builds
+// clients that count their requests (store.Requests).
 func NewClients(ctx context.Context, cfg Config) (Clients, error) {
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	awsCfg, err := loadAWS(ctx, cfg.LoadAWS)
 	if err != nil {
-		return Clients{}, fmt.Errorf("load AWS configuration: %w", err)
+		return Clients{}, err
 	}
 	localS3 := os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
 	localDynamoDB := os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
@@ -87,4 +92,17 @@ func NewClients(ctx context.Context, cfg Config) (Clients, error) {
 			o.DisableValidateResponseChecksum = localDynamoDB
 		}),
 	}, nil
+}
+
+// loadAWS loads the SDK's configuration with load, or awsenv.Load when
+// load is nil.
+func loadAWS(ctx context.Context, load func(context.Context) (aws.Config, error)) (aws.Config, error) {
+	if load == nil {
+		load = awsenv.Load
+	}
+	awsCfg, err := load(ctx)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	return awsCfg, nil
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
@@ -18,8 +17,9 @@ const MinSecretLength = 32
 
 // ReadSecret returns the key held by the AWS Secrets Manager secret id (its
 // name or ARN; its current version), for the token signing key that the
-// template creates. It loads the SDK's configuration as NewClients does
-// (AWS_REGION, AWS_ENDPOINT_URL_SECRETS_MANAGER, ...), sends one
+// template creates. It loads the SDK's configuration with load as
+// NewClients does with Config.LoadAWS (nil: awsenv.Load; AWS_REGION,
+// AWS_ENDPOINT_URL_SECRETS_MANAGER, ...), sends one
 // GetSecretValue, counted in the context's store.Requests as
 // secretsmanager.GetSecretValue, and is meant to be called once, at a
 // cold start.
@@ -37,13 +37,13 @@ const MinSecretLength = 32
 // same 384 bits, and the same key at every cold start. A key of 32
 // random bytes written as base64 (openssl rand -base64 32) works as
 // well as a long random string.
-func ReadSecret(ctx context.Context, id string) ([]byte, error) {
+func ReadSecret(ctx context.Context, load func(context.Context) (aws.Config, error), id string) ([]byte, error) {
 	if id == "" {
 		return nil, errors.New("no secret id")
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	awsCfg, err := loadAWS(ctx, load)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		return nil, err
 	}
 	c := secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) {
 		o.APIOptions = append(o.APIOptions, countRequests("secretsmanager"))

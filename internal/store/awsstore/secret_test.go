@@ -115,14 +115,17 @@ func TestReadSecretFake(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	t.Setenv("AWS_SESSION_TOKEN", "")
+	// ReadSecret loads the configuration as a Lambda function does
+	// (awsenv.Load), which reads no shared file and refuses the variables
+	// that name one.
 	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	t.Setenv("AWS_CONFIG_FILE", "")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "")
 	t.Setenv("AWS_MAX_ATTEMPTS", "1")
 
 	ctx, reqs := store.WithRequests(context.Background())
 	arn := "arn:aws:secretsmanager:us-east-1:000000000000:secret:pier-key-AbCdEf"
-	got, err := ReadSecret(ctx, arn)
+	got, err := ReadSecret(ctx, nil, arn)
 	if err != nil {
 		t.Fatalf("ReadSecret: %v", err)
 	}
@@ -137,7 +140,7 @@ func TestReadSecretFake(t *testing.T) {
 	}
 
 	for _, id := range []string{"short", "binary", "missing", ""} {
-		if key, err := ReadSecret(context.Background(), id); err == nil {
+		if key, err := ReadSecret(context.Background(), nil, id); err == nil {
 			t.Errorf("ReadSecret(%q) = %x, want an error", id, key)
 		} else {
 			t.Logf("ReadSecret(%q): %v", id, err)
