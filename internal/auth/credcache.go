@@ -2,12 +2,12 @@ package auth
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"sync"
 	"time"
 
+	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/store"
 )
 
@@ -37,7 +37,7 @@ type credEntry struct {
 // ttl is negative), at most size of them.
 func newCredCache(ttl time.Duration, size int) *credCache {
 	c := &credCache{ttl: ttl, size: size, entries: map[[sha256.Size]byte]credEntry{}}
-	rand.Read(c.hkey[:]) // never fails (crypto/rand, Go 1.24+)
+	copy(c.hkey[:], randid.Bytes(len(c.hkey)))
 	return c
 }
 

@@ -1,7 +1,8 @@
 // Package randid makes random identifiers and secrets from crypto/rand:
-// the one place Pier turns random bytes into text (upload ids, request
-// ids, token ids, generated passwords and robot secrets, unique names of
-// staged files and objects).
+// the one place Pier reads random bytes (upload ids, request ids, token
+// ids, generated passwords and robot secrets, unique names of staged
+// files and objects, the local token signing key, the credential cache's
+// key).
 package randid
 
 import (

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +12,7 @@ import (
 	"github.com/pier-registry/pier/internal/auth"
 	"github.com/pier-registry/pier/internal/config"
 	"github.com/pier-registry/pier/internal/httpapi"
+	"github.com/pier-registry/pier/internal/randid"
 	"github.com/pier-registry/pier/internal/store"
 	"github.com/pier-registry/pier/internal/store/awsstore"
 )
@@ -68,8 +68,7 @@ func signingKey(ctx context.Context, cfg config.Config) ([]byte, error) {
 	}
 	key, err := os.ReadFile(file)
 	if errors.Is(err, fs.ErrNotExist) {
-		key = make([]byte, 32)
-		rand.Read(key)
+		key = randid.Bytes(32)
 		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 			return nil, fmt.Errorf("token signing key: %w", err)
 		}

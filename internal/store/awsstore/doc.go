@@ -17,9 +17,15 @@
 //	                                   direct_put.go)
 //	uploads/<id>/t/<offset>-<r>        a staged tail chunk of upload <id>: bytes not yet in
 //	                                   a part (WriteChunk)
+//	uploads/<id>/p/<n>-<chain>-<sum>   staged part n of upload <id> (<sum> its SHA-256, <chain>
+//	                                   that of the parts before it), when the parts are not
+//	                                   sent into the multipart upload as they come
+//	                                   (BlobsOptions.PartsInMultipart off: upload sessions);
+//	                                   Commit copies them in (UploadPartCopy); parts.go
 //	assembled/<id>-<r>                 the multipart upload of chunked upload <id>: its parts
-//	                                   are sent there as the chunks come (WriteChunk), and
-//	                                   Commit completes it, S3 checking each part's
+//	                                   are sent there as the chunks come (WriteChunk, with
+//	                                   PartsInMultipart) or copied from the staged parts at
+//	                                   Commit, which completes it, S3 checking each part's
 //	                                   checksum, and moves it to blobs/ (when the copy
 //	                                   outlasts CopyBudget it goes on in the background, and
 //	                                   the blob link records this key as the blob's location
@@ -59,8 +65,8 @@
 //
 // # Files
 //
-// Blobs is in blobs.go (reads and whole puts), upload.go and commit.go
-// (chunked uploads), direct.go and direct_put.go (uploads straight to S3).
+// Blobs is in blobs.go (reads and whole puts), upload.go, parts.go and
+// commit.go (chunked uploads), direct.go and direct_put.go (uploads straight to S3).
 // Metadata is in metadata.go (the type and the DynamoDB design notes) and
 // its helpers: keys.go (attribute names and key builders), items.go
 // (attribute values and the manifest record), expr.go (expression
