@@ -9,12 +9,30 @@
 #
 #   scripts/with-local-aws.sh go test ./...
 #
+# Each run keeps its servers' state in a directory of its own,
+# build/local-aws/run-<pid> (unless PIER_LOCAL_AWS_DIR names one), so that
+# two runs in one checkout do not stop each other's servers; a run first
+# stops and removes what runs no longer alive left there.
+#
 # It exits with the command's status, or 1 if the servers would not start or
 # stop.
 set -euo pipefail
 
 [ $# -gt 0 ] || { echo "usage: $0 COMMAND [ARG...]" >&2; exit 2; }
 top=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=local-aws.sh
+. "$top/scripts/local-aws.sh" # la_alive
+
+if [ -z "${PIER_LOCAL_AWS_DIR:-}" ]; then
+	runs=$top/build/local-aws
+	for dir in "$runs"/run-*; do
+		[ -d "$dir" ] || continue
+		la_alive "${dir##*/run-}" && continue
+		PIER_LOCAL_AWS_DIR=$dir "$top/scripts/local-aws.sh" stop 2>/dev/null || true
+		rm -rf "$dir"
+	done
+	export PIER_LOCAL_AWS_DIR=$runs/run-$$
+fi
 
 trap '"$top/scripts/local-aws.sh" stop || true' EXIT
 trap 'exit 130' INT
