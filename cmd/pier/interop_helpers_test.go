@@ -30,6 +30,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pier-registry/pier/internal/statusrec"
 )
 
 // interopSelected reports whether the interop suite should run: it is
@@ -191,9 +193,10 @@ type front struct {
 	pagePrefix string
 	pageSize   int
 
-	mu     sync.Mutex
-	log    []exchange
-	faults []*fault
+	mu       sync.Mutex
+	log      []exchange
+	faults   []*fault
+	inflight int // requests taken and not yet recorded
 }
 
 // startFront runs a front for the registry at addr.
@@ -256,22 +259,47 @@ func (f *front) fault(r *http.Request) *fault {
 	return nil
 }
 
-// mark is where the log stands; since(mark) is what came after.
+// mark is where the log stands; since(mark) is what came after. Both
+// first wait for the requests in flight to be recorded: a client may
+// see the end of an answer, or of a cut connection, a moment before the
+// front's handler returns and records the exchange.
 func (f *front) mark() int {
+	f.settle()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.log)
 }
 
 func (f *front) since(m int) []exchange {
+	f.settle()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.log[m:])
 }
 
+// settle waits, up to 5 seconds, until no request is in flight.
+func (f *front) settle() {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		f.mu.Lock()
+		n := f.inflight
+		f.mu.Unlock()
+		if n == 0 {
+			return
+		}
+	}
+}
+
+// begin counts a request in flight until record takes its exchange.
+func (f *front) begin() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inflight++
+}
+
 func (f *front) record(e exchange) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.inflight--
 	e.seq = len(f.log) + 1
 	f.log = append(f.log, e)
 }
@@ -299,33 +327,26 @@ func (c *countingReader) count() int64 {
 	return c.n
 }
 
-// recordingWriter keeps the status, headers and the start of an error
-// body of an answer.
+// recordingWriter keeps the status (statusrec.Writer), headers and the
+// start of an error body of an answer.
 type recordingWriter struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-	gone   error // the client went away before the answer
-}
-
-func (w *recordingWriter) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
-	w.ResponseWriter.WriteHeader(status)
+	statusrec.Writer
+	body bytes.Buffer
+	gone error // the client went away before the answer
 }
 
 func (w *recordingWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
+	if w.Status == 0 {
+		w.Status = http.StatusOK
 	}
-	if w.status >= 400 && w.body.Len() < 1024 {
+	if w.Status >= 400 && w.body.Len() < 1024 {
 		w.body.Write(p[:min(len(p), 1024-w.body.Len())])
 	}
-	return w.ResponseWriter.Write(p)
+	return w.Writer.Write(p)
 }
 
 func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.begin()
 	start := time.Now()
 	e := exchange{method: r.Method, uri: r.URL.RequestURI(), contentRange: r.Header.Get("Content-Range")}
 	e.auth, _, _ = strings.Cut(r.Header.Get("Authorization"), " ")
@@ -366,9 +387,9 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hangUp(w)
 		return
 	}
-	rw := &recordingWriter{ResponseWriter: w}
+	rw := &recordingWriter{Writer: statusrec.Writer{ResponseWriter: w}}
 	f.proxy.ServeHTTP(rw, r)
-	e.status, e.header, e.body = rw.status, w.Header().Clone(), strings.TrimSpace(rw.body.String())
+	e.status, e.header, e.body = rw.Status, w.Header().Clone(), strings.TrimSpace(rw.body.String())
 	if rw.gone != nil {
 		e.note = fmt.Sprintf("the client went away before the answer (%v)", rw.gone)
 	}
