@@ -48,6 +48,7 @@ func (s *Server) Close() {
 // into them. The registry reads blob links through a cache of the process
 // (internal/store/linkcache) unless cfg turns it off.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts registry.Options) (*Server, error) {
+	cfg.LoadAWS = loadOnce(cfg.LoadAWS)
 	var prom *metrics.Prometheus
 	if cfg.MetricsAddr != "" {
 		prom = metrics.NewPrometheus()
