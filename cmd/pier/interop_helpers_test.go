@@ -336,13 +336,11 @@ type recordingWriter struct {
 }
 
 func (w *recordingWriter) Write(p []byte) (int, error) {
-	if w.Status == 0 {
-		w.Status = http.StatusOK
-	}
+	n, err := w.Writer.Write(p) // notes the status
 	if w.Status >= 400 && w.body.Len() < 1024 {
-		w.body.Write(p[:min(len(p), 1024-w.body.Len())])
+		w.body.Write(p[:min(n, 1024-w.body.Len())])
 	}
-	return w.Writer.Write(p)
+	return n, err
 }
 
 func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
